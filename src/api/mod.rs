@@ -1,0 +1,156 @@
+//! The Migrate REST API at `/MigrateApi/2019.8` (alias `/MigrateApi/2019.5`), JSON in camelCase.
+
+pub mod extract;
+mod packages;
+mod root;
+pub use root::root;
+mod sources;
+mod tasks;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::routing::{get, put};
+use serde::Serialize;
+
+use crate::domain::paging::Page;
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub const BASE: &str = "/MigrateApi/2019.8";
+pub const BASE_ALIAS: &str = "/MigrateApi/2019.5";
+
+/// The API's routes, relative to a base; mounted at both bases by `crate::app`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(root::root))
+        .route("/sources", get(sources::list).post(sources::create))
+        .route(
+            "/sources/{id}",
+            get(sources::get).delete(sources::delete).post(sources::operation),
+        )
+        .route("/sources/{id}/driverState", put(sources::report_driver_state))
+        .route("/platforms", get(packages::platforms))
+        .route("/driverPackages", get(packages::list).post(packages::upload_or_rescan))
+        .route("/driverPackages/latest", get(packages::latest))
+        .route("/driverPackages/latest/content", get(packages::latest_content))
+        .route("/driverPackages/{id}", get(packages::get))
+        .route("/driverPackages/{id}/content", get(packages::content))
+        .route(
+            "/driverPackages/{platform}/{version}/content",
+            get(packages::content_by_version),
+        )
+        .route("/tasks", get(tasks::list))
+        .route("/tasks/{id}", get(tasks::get).post(tasks::operation))
+        .route("/events", get(tasks::events))
+        .fallback(unknown_api_path)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn unknown_api_path(uri: axum::http::Uri) -> AppError {
+    AppError::NotFound(format!("no API resource at {}", extract::truncate(uri.path())))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> AppError {
+    AppError::MethodNotAllowed(format!(
+        "{method} is not allowed on {}",
+        extract::truncate(uri.path())
+    ))
+}
+
+/// The base the request came in on, so that links stay on the version the client uses.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiBase(pub &'static str);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiBase {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // Nested routers see the full original URI here.
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| parts.uri.path().to_owned(), |u| u.path().to_owned());
+        Ok(ApiBase(if path.starts_with(BASE_ALIAS) { BASE_ALIAS } else { BASE }))
+    }
+}
+
+/// A link as the real API gives them: where, what it is, and which methods it takes.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Link {
+    pub href: String,
+    pub rel: String,
+    pub methods: Vec<&'static str>,
+}
+
+impl Link {
+    pub fn new(href: impl Into<String>, rel: impl Into<String>, methods: &[&'static str]) -> Self {
+        Self {
+            href: href.into(),
+            rel: rel.into(),
+            methods: methods.to_vec(),
+        }
+    }
+}
+
+/// `{"<plural>": [...], "totalCount": N, "links": [...]}` with self/next/prev links that keep the
+/// list's filters.
+pub fn list_body<T: Serialize>(
+    plural: &str,
+    items: Vec<T>,
+    total: u64,
+    page: Page,
+    href: &str,
+    filters: &[(&str, String)],
+) -> serde_json::Value {
+    let link = |p: Page, rel: &str| {
+        let mut query: Vec<String> = filters
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode_query_value(v)))
+            .collect();
+        query.push(format!("offset={}", p.offset));
+        query.push(format!("limit={}", p.limit));
+        Link::new(format!("{href}?{}", query.join("&")), rel, &["GET"])
+    };
+    let mut links = vec![link(page, "self")];
+    if let Some(next) = page.next(total) {
+        links.push(link(next, "next"));
+    }
+    if let Some(prev) = page.prev() {
+        links.push(link(prev, "prev"));
+    }
+    serde_json::json!({ plural: items, "totalCount": total, "links": links })
+}
+
+/// Percent-encode a query value (values here are ids, enum names and versions, but stay safe).
+fn encode_query_value(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `?offset=&limit=` as a query struct's fields.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Paging {
+    pub offset: Option<u32>,
+    pub limit: Option<u32>,
+}
+
+impl Paging {
+    pub fn page(&self) -> Result<Page, AppError> {
+        Page::new(self.offset, self.limit).map_err(|m| AppError::bad_request("InvalidPaging", m))
+    }
+}
+
+/// Parse an optional query value with `FromStr`, naming the parameter in the error.
+pub fn parse_param<T: std::str::FromStr<Err = String>>(
+    value: Option<&str>,
+    name: &str,
+) -> Result<Option<T>, AppError> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| v.parse().map_err(|e: String| AppError::bad_request("InvalidParameter", format!("{name}: {e}"))))
+        .transpose()
+}

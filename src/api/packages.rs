@@ -1,0 +1,348 @@
+//! Driver packages: the list, the latest per platform, uploads, rescans and the download.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use super::extract::{Path, Query, parse_id, truncate};
+use super::{ApiBase, Link, Paging, list_body};
+use crate::auth::{Admin, Operator};
+use crate::db;
+use crate::domain::model::DriverPackage;
+use crate::domain::platform::Platform;
+use crate::domain::version::DriverVersion;
+use crate::drivers::range::{self, Conditions, Plan, Representation};
+use crate::error::{AppError, Result};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageView {
+    id: uuid::Uuid,
+    platform: Platform,
+    version: DriverVersion,
+    size: u64,
+    sha256: String,
+    origin: &'static str,
+    created_at: DateTime<Utc>,
+    is_latest: bool,
+    links: Vec<Link>,
+}
+
+impl PackageView {
+    fn new(base: ApiBase, p: DriverPackage, is_latest: bool) -> Self {
+        let href = format!("{}/driverPackages/{}", base.0, p.id);
+        Self {
+            links: vec![
+                Link::new(&href, "self", &["GET"]),
+                Link::new(format!("{href}/content"), "content", &["GET", "HEAD"]),
+            ],
+            id: p.id,
+            platform: p.platform,
+            version: p.version,
+            size: p.size,
+            sha256: p.sha256,
+            origin: p.origin.as_str(),
+            created_at: p.created_at,
+            is_latest,
+        }
+    }
+}
+
+fn platform_param(value: Option<&str>) -> Result<Option<Platform>> {
+    super::parse_param(value, "platform")
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    platform: Option<String>,
+    #[serde(flatten)]
+    paging: Paging,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    _: Operator,
+    base: ApiBase,
+    Query(q): Query<ListQuery>,
+) -> Result<Response> {
+    let platform = platform_param(q.platform.as_deref())?;
+    let page = q.paging.page()?;
+    let all = db::packages::list(&state.db.read, platform).await?;
+    let latest = db::packages::latest_versions(&state.db.read).await?;
+    let total = all.len() as u64;
+    let views: Vec<PackageView> = all
+        .into_iter()
+        .skip(page.offset as usize)
+        .take(page.limit as usize)
+        .map(|p| {
+            let is_latest = latest.get(&p.platform) == Some(&p.version);
+            PackageView::new(base, p, is_latest)
+        })
+        .collect();
+    let filters: Vec<(&str, String)> = platform.map(|p| ("platform", p.to_string())).into_iter().collect();
+    let href = format!("{}/driverPackages", base.0);
+    Ok(axum::Json(list_body("driverPackages", views, total, page, &href, &filters)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PlatformQuery {
+    platform: Option<String>,
+}
+
+/// `GET driverPackages/latest?platform=`: that platform's latest package; without a platform,
+/// the latest package of every platform as a list.
+pub async fn latest(
+    State(state): State<AppState>,
+    _: Operator,
+    base: ApiBase,
+    Query(q): Query<PlatformQuery>,
+) -> Result<Response> {
+    match platform_param(q.platform.as_deref())? {
+        Some(platform) => {
+            let pkg = db::packages::latest(&state.db.read, platform)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("there is no {platform} driver package")))?;
+            Ok(axum::Json(PackageView::new(base, pkg, true)).into_response())
+        }
+        None => {
+            let mut views = Vec::new();
+            for platform in Platform::ALL {
+                if let Some(pkg) = db::packages::latest(&state.db.read, platform).await? {
+                    views.push(PackageView::new(base, pkg, true));
+                }
+            }
+            let total = views.len() as u64;
+            let page = crate::domain::paging::Page::new(None, None).map_err(AppError::internal)?;
+            let href = format!("{}/driverPackages/latest", base.0);
+            Ok(axum::Json(list_body("driverPackages", views, total, page, &href, &[])).into_response())
+        }
+    }
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    _: Operator,
+    base: ApiBase,
+    Path(id): Path<String>,
+) -> Result<axum::Json<PackageView>> {
+    let id = parse_id(&id, "driver package id")?;
+    let pkg = db::packages::get(&state.db.read, id).await?;
+    let latest = db::packages::latest(&state.db.read, pkg.platform).await?;
+    let is_latest = latest.is_some_and(|l| l.id == pkg.id);
+    Ok(axum::Json(PackageView::new(base, pkg, is_latest)))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlatformView {
+    name: Platform,
+    display_name: &'static str,
+    os_family: crate::domain::platform::OsFamily,
+    latest_driver_version: Option<DriverVersion>,
+    links: Vec<Link>,
+}
+
+pub async fn platforms(State(state): State<AppState>, _: Operator, base: ApiBase) -> Result<Response> {
+    let latest = db::packages::latest_versions(&state.db.read).await?;
+    let views: Vec<PlatformView> = Platform::ALL
+        .into_iter()
+        .map(|p| PlatformView {
+            name: p,
+            display_name: p.display_name(),
+            os_family: p.os_family(),
+            latest_driver_version: latest.get(&p).copied(),
+            links: vec![Link::new(
+                format!("{}/driverPackages?platform={p}", base.0),
+                "driverPackages",
+                &["GET"],
+            )],
+        })
+        .collect();
+    let page = crate::domain::paging::Page::new(None, None).map_err(AppError::internal)?;
+    let href = format!("{}/platforms", base.0);
+    Ok(axum::Json(list_body("platforms", views, 3, page, &href, &[])).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UploadQuery {
+    platform: Option<String>,
+    version: Option<String>,
+    operation: Option<String>,
+}
+
+/// `POST driverPackages?platform=&version=` with the zip as the body, or
+/// `POST driverPackages?operation=Rescan`.
+pub async fn upload_or_rescan(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    base: ApiBase,
+    Query(q): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    if let Some(op) = q.operation.as_deref() {
+        if !op.eq_ignore_ascii_case("Rescan") {
+            return Err(AppError::bad_request(
+                "UnknownOperation",
+                format!("unknown operation {:?} on driver packages; expected Rescan", truncate(op)),
+            ));
+        }
+        let report = state.store.rescan(&state.db).await?;
+        tracing::info!(by = %caller.user, added = report.added.len(), changed = report.changed.len(), removed = report.removed.len(), "driver packages rescanned");
+        return Ok(axum::Json(report).into_response());
+    }
+    let platform = platform_param(q.platform.as_deref())?
+        .ok_or_else(|| AppError::bad_request("MissingParameter", "platform is required (?platform=windows-x64)"))?;
+    let version_text = q
+        .version
+        .as_deref()
+        .ok_or_else(|| AppError::bad_request("MissingParameter", "version is required (?version=8.0.0.12)"))?;
+    let version: DriverVersion = version_text.parse().map_err(|e| {
+        AppError::bad_request("InvalidVersion", format!("version: driver version {:?} {e}", truncate(version_text)))
+    })?;
+    // Refuse a declared oversize body before reading a byte of it.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > state.store.max_upload()) {
+        return Err(AppError::PayloadTooLarge(format!(
+            "the package is larger than the server's limit of {} MiB (--max-upload-mb)",
+            state.store.max_upload() / (1024 * 1024)
+        )));
+    }
+    let pkg = state
+        .store
+        .upload(&state.db, platform, version, body.into_data_stream())
+        .await?;
+    tracing::info!(by = %caller.user, package = %pkg.id, %platform, %version, size = pkg.size, "driver package uploaded");
+    let latest = db::packages::latest(&state.db.read, platform).await?;
+    let is_latest = latest.is_some_and(|l| l.id == pkg.id);
+    let location = format!("{}/driverPackages/{}", base.0, pkg.id);
+    let mut response = (StatusCode::CREATED, axum::Json(PackageView::new(base, pkg, is_latest))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// `GET driverPackages/{id}/content`: no credentials, like the agent's `/psserver=`.
+pub async fn content(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let id = parse_id(&id, "driver package id")?;
+    let pkg = db::packages::get(&state.db.read, id).await?;
+    serve(&state, pkg, &method, &headers).await
+}
+
+pub async fn latest_content(
+    State(state): State<AppState>,
+    Query(q): Query<PlatformQuery>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let platform = platform_param(q.platform.as_deref())?
+        .ok_or_else(|| AppError::bad_request("MissingParameter", "platform is required (?platform=windows-x64)"))?;
+    let pkg = db::packages::latest(&state.db.read, platform)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("there is no {platform} driver package")))?;
+    serve(&state, pkg, &method, &headers).await
+}
+
+pub async fn content_by_version(
+    State(state): State<AppState>,
+    Path((platform, version)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let platform: Platform = platform
+        .parse()
+        .map_err(|e: String| AppError::bad_request("InvalidParameter", format!("platform: {e}")))?;
+    let version: DriverVersion = version.parse().map_err(|e| {
+        AppError::bad_request("InvalidVersion", format!("version: driver version {:?} {e}", truncate(&version)))
+    })?;
+    let pkg = db::packages::find_version(&state.db.read, platform, version)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("there is no {platform} driver package version {version}")))?;
+    serve(&state, pkg, &method, &headers).await
+}
+
+/// Stream a package file with the validators and range support of SPEC 4.
+async fn serve(state: &AppState, pkg: DriverPackage, method: &Method, headers: &HeaderMap) -> Result<Response> {
+    let (mut file, pkg) = state.store.open(&state.db, pkg).await?;
+    let etag = format!("\"{}\"", pkg.sha256);
+    let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let plan = range::plan(
+        Conditions {
+            is_get: method == Method::GET,
+            if_none_match: header_str(header::IF_NONE_MATCH),
+            if_modified_since: header_str(header::IF_MODIFIED_SINCE),
+            range: header_str(header::RANGE),
+            if_range: header_str(header::IF_RANGE),
+        },
+        Representation {
+            etag: &etag,
+            len: pkg.size,
+            last_modified: pkg.created_at,
+        },
+    );
+    let digest = hex::decode(&pkg.sha256).map_err(AppError::internal)?;
+    let mut builder = Response::builder()
+        .header(header::ETAG, &etag)
+        .header(header::LAST_MODIFIED, range::http_date(pkg.created_at))
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CACHE_CONTROL, "no-cache")
+        // RFC 9530: the digest of the whole representation, also on partial responses.
+        .header(
+            "repr-digest",
+            format!("sha-256=:{}:", base64::engine::general_purpose::STANDARD.encode(digest)),
+        );
+    let response = match plan {
+        Plan::NotModified => builder.status(StatusCode::NOT_MODIFIED).body(Body::empty()),
+        Plan::Unsatisfiable => builder
+            .status(StatusCode::RANGE_NOT_SATISFIABLE)
+            .header(header::CONTENT_RANGE, format!("bytes */{}", pkg.size))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                serde_json::json!({"error": {"code": "RangeNotSatisfiable", "message": format!("the requested range is outside the package's {} bytes", pkg.size)}})
+                    .to_string(),
+            )),
+        Plan::Full | Plan::Partial { .. } => {
+            let (status, start, len) = match plan {
+                Plan::Partial { start, end } => {
+                    builder = builder.header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{}", pkg.size));
+                    (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+                }
+                _ => (StatusCode::OK, 0, pkg.size),
+            };
+            builder = builder
+                .status(status)
+                .header(header::CONTENT_TYPE, "application/zip")
+                .header(header::CONTENT_LENGTH, len)
+                .header(
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{}\"", pkg.download_name()),
+                );
+            let body = if method == Method::HEAD {
+                Body::empty()
+            } else {
+                if start > 0 {
+                    file.seek(std::io::SeekFrom::Start(start)).await?;
+                }
+                Body::from_stream(ReaderStream::with_capacity(file.take(len), 256 * 1024))
+            };
+            builder.body(body)
+        }
+    };
+    response.map_err(AppError::internal)
+}

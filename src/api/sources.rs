@@ -1,0 +1,356 @@
+//! Source machines: add, register, read, list, delete, the agent's driver-state report and the
+//! Reboot operation.
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::extract::{Json, Path, Query, parse_id, truncate};
+use super::{ApiBase, Link, Paging, list_body};
+use crate::auth::{self, Credentials, Operator, Admin};
+use crate::db;
+use crate::domain::driver::DriverState;
+use crate::domain::model::{NewSource, Source, Warning};
+use crate::domain::platform::{ControllerService, OsFamily, Platform};
+use crate::domain::version::DriverVersion;
+use crate::error::{AppError, Result};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SourceBody {
+    host_name: String,
+    os_family: String,
+    #[serde(default)]
+    platform: Option<String>,
+    ip_address: String,
+    #[serde(default)]
+    machine_id: Option<String>,
+}
+
+fn invalid(field: &str, message: impl std::fmt::Display) -> AppError {
+    AppError::bad_request("InvalidField", format!("{field}: {message}"))
+}
+
+impl SourceBody {
+    fn validate(&self) -> Result<NewSource> {
+        let host = self.host_name.trim();
+        if host.is_empty() || host.len() > 255 || host.chars().any(char::is_control) {
+            return Err(invalid(
+                "hostName",
+                "must be 1 to 255 characters without control characters",
+            ));
+        }
+        let os_family: OsFamily = self.os_family.parse().map_err(|e| invalid("osFamily", e))?;
+        let platform = match self.platform.as_deref() {
+            None | Some("") => Platform::default_for(os_family),
+            Some(p) => p.parse().map_err(|e| invalid("platform", e))?,
+        };
+        if platform.os_family() != os_family {
+            return Err(invalid(
+                "platform",
+                format!("{platform} is not a {os_family} platform"),
+            ));
+        }
+        let ip: std::net::IpAddr = self
+            .ip_address
+            .trim()
+            .parse()
+            .map_err(|_| invalid("ipAddress", format!("{:?} is not an IP address", truncate(&self.ip_address))))?;
+        Ok(NewSource {
+            host_name: host.to_owned(),
+            os_family,
+            platform,
+            ip_address: ip.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DriverView {
+    installed_version: Option<DriverVersion>,
+    running_version: Option<DriverVersion>,
+    reboot_pending: bool,
+    latest_version: Option<DriverVersion>,
+    upgrade_available: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceView {
+    id: uuid::Uuid,
+    machine_id: Option<String>,
+    host_name: String,
+    os_family: OsFamily,
+    platform: Platform,
+    ip_address: String,
+    added_by: &'static str,
+    controller_service: ControllerService,
+    driver: DriverView,
+    server_sync_required: bool,
+    status: &'static str,
+    warnings: Vec<Warning>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    last_report_at: Option<DateTime<Utc>>,
+    links: Vec<Link>,
+}
+
+impl SourceView {
+    pub fn new(base: ApiBase, s: Source, latest: Option<DriverVersion>) -> Self {
+        let href = format!("{}/sources/{}", base.0, s.id);
+        let links = vec![
+            Link::new(&href, "self", &["GET", "DELETE"]),
+            Link::new(format!("{href}/driverState"), "driverState", &["PUT"]),
+            Link::new(format!("{href}?operation=Reboot"), "operation-Reboot", &["POST"]),
+            Link::new(format!("{}/tasks?sourceId={}", base.0, s.id), "tasks", &["GET"]),
+            Link::new(format!("{}/events?sourceId={}", base.0, s.id), "events", &["GET"]),
+            Link::new(
+                format!("{}/driverPackages/latest?platform={}", base.0, s.platform),
+                "latestDriverPackage",
+                &["GET"],
+            ),
+        ];
+        Self {
+            id: s.id,
+            driver: DriverView {
+                installed_version: s.driver.installed,
+                running_version: s.driver.running,
+                reboot_pending: s.reboot_pending(),
+                latest_version: latest,
+                upgrade_available: matches!((latest, s.driver.installed), (Some(l), Some(i)) if l > i),
+            },
+            server_sync_required: s.server_sync_required,
+            status: s.status(),
+            warnings: s.warnings(),
+            machine_id: s.machine_id,
+            host_name: s.host_name,
+            os_family: s.os_family,
+            platform: s.platform,
+            ip_address: s.ip_address,
+            added_by: s.added_by.as_str(),
+            controller_service: s.controller_service,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            last_report_at: s.last_report_at,
+            links,
+        }
+    }
+}
+
+async fn view(state: &AppState, base: ApiBase, source: Source) -> Result<SourceView> {
+    let latest = db::packages::latest(&state.db.read, source.platform)
+        .await?
+        .map(|p| p.version);
+    Ok(SourceView::new(base, source, latest))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    _: Operator,
+    base: ApiBase,
+    Query(paging): Query<Paging>,
+) -> Result<Response> {
+    let page = paging.page()?;
+    let (sources, total) = db::sources::list(&state.db.read, page).await?;
+    let latest: HashMap<Platform, DriverVersion> = db::packages::latest_versions(&state.db.read).await?;
+    let views: Vec<SourceView> = sources
+        .into_iter()
+        .map(|s| {
+            let l = latest.get(&s.platform).copied();
+            SourceView::new(base, s, l)
+        })
+        .collect();
+    let href = format!("{}/sources", base.0);
+    Ok(axum::Json(list_body("sources", views, total, page, &href, &[])).into_response())
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    _: Operator,
+    base: ApiBase,
+    Path(id): Path<String>,
+) -> Result<axum::Json<SourceView>> {
+    let id = parse_id(&id, "source id")?;
+    let source = db::sources::get(&state.db.read, id).await?;
+    Ok(axum::Json(view(&state, base, source).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OperationQuery {
+    operation: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RegisteredView {
+    #[serde(flatten)]
+    source: SourceView,
+    /// Shown once: the server keeps only its hash.
+    agent_token: String,
+}
+
+/// `POST sources` adds a source; `POST sources?operation=Register` registers an agent's machine.
+pub async fn create(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    base: ApiBase,
+    Query(q): Query<OperationQuery>,
+    Json(body): Json<SourceBody>,
+) -> Result<Response> {
+    let new = body.validate()?;
+    let now = Utc::now();
+    match q.operation.as_deref() {
+        None | Some("") => {
+            if body.machine_id.is_some() {
+                return Err(invalid(
+                    "machineId",
+                    "only an agent's registration (?operation=Register) carries a machine id",
+                ));
+            }
+            let source = db::sources::add(&state.db, &new, now).await?;
+            tracing::info!(source = %source.id, host = %source.host_name, by = %caller.user, "source added");
+            let view = view(&state, base, source).await?;
+            Ok((StatusCode::CREATED, axum::Json(view)).into_response())
+        }
+        Some(op) if op.eq_ignore_ascii_case("Register") => {
+            let machine_id = body
+                .machine_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .ok_or_else(|| invalid("machineId", "is required to register"))?;
+            if machine_id.len() > 128 || machine_id.chars().any(char::is_control) {
+                return Err(invalid("machineId", "must be at most 128 characters without control characters"));
+            }
+            let token = auth::new_agent_token();
+            let registered =
+                db::sources::register(&state.db, machine_id, &new, &auth::token_sha256(&token), now).await?;
+            tracing::info!(source = %registered.source.id, host = %registered.source.host_name, first = registered.created, "agent registered");
+            let status = if registered.created { StatusCode::CREATED } else { StatusCode::OK };
+            let body = RegisteredView {
+                source: view(&state, base, registered.source).await?,
+                agent_token: token,
+            };
+            Ok((status, axum::Json(body)).into_response())
+        }
+        Some(other) => Err(AppError::bad_request(
+            "UnknownOperation",
+            format!("unknown operation {:?} on sources; expected Register", truncate(other)),
+        )),
+    }
+}
+
+/// `POST sources/{id}?operation=Reboot`
+pub async fn operation(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    base: ApiBase,
+    Path(id): Path<String>,
+    Query(q): Query<OperationQuery>,
+) -> Result<axum::Json<SourceView>> {
+    let id = parse_id(&id, "source id")?;
+    match q.operation.as_deref() {
+        Some(op) if op.eq_ignore_ascii_case("Reboot") => {
+            let source = db::sources::reboot(&state.db, id, Utc::now()).await?;
+            tracing::info!(source = %id, by = %caller.user, "reboot emulated");
+            Ok(axum::Json(view(&state, base, source).await?))
+        }
+        Some(other) => Err(AppError::bad_request(
+            "UnknownOperation",
+            format!("unknown operation {:?} on a source; expected Reboot", truncate(other)),
+        )),
+        None => Err(AppError::bad_request(
+            "MissingOperation",
+            "say which operation to run: ?operation=Reboot",
+        )),
+    }
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let id = parse_id(&id, "source id")?;
+    db::sources::delete(&state.db, id, Utc::now()).await?;
+    tracing::info!(source = %id, by = %caller.user, "source deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DriverStateBody {
+    #[serde(default)]
+    installed_version: Option<String>,
+    #[serde(default)]
+    running_version: Option<String>,
+    #[serde(default)]
+    controller_service: Option<String>,
+}
+
+fn version_field(value: Option<&str>, field: &str) -> Result<Option<DriverVersion>> {
+    value
+        .map(|v| {
+            v.parse().map_err(|e| {
+                AppError::bad_request("InvalidVersion", format!("{field}: driver version {:?} {e}", truncate(v)))
+            })
+        })
+        .transpose()
+}
+
+/// Who sends a driver-state report: the machine's agent (its token) or a signed-in user.
+pub enum Reporter {
+    Agent(String),
+    User(auth::Caller),
+}
+
+impl FromRequestParts<AppState> for Reporter {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        match auth::credentials(parts)? {
+            Some(Credentials::Bearer(token)) => Ok(Reporter::Agent(token)),
+            _ => auth::caller(parts, &state.users).map(Reporter::User),
+        }
+    }
+}
+
+/// `PUT sources/{id}/driverState`: the agent's report of its machine's driver state.
+pub async fn report_driver_state(
+    State(state): State<AppState>,
+    reporter: Reporter,
+    base: ApiBase,
+    Path(id): Path<String>,
+    Json(body): Json<DriverStateBody>,
+) -> Result<axum::Json<SourceView>> {
+    let id = parse_id(&id, "source id")?;
+    if let Reporter::Agent(token) = &reporter {
+        let stored = db::sources::agent_token_sha256(&state.db.read, id).await?;
+        // Unknown source and wrong token answer alike: a token holder learns nothing else.
+        if stored.as_deref() != Some(auth::token_sha256(token).as_str()) {
+            return Err(AppError::Unauthorized);
+        }
+    }
+    let reported = DriverState {
+        installed: version_field(body.installed_version.as_deref(), "installedVersion")?,
+        running: version_field(body.running_version.as_deref(), "runningVersion")?,
+    };
+    let current = db::sources::get(&state.db.read, id).await?;
+    let controller = match body.controller_service.as_deref() {
+        None => current.controller_service,
+        Some(s) => s.parse().map_err(|e| invalid("controllerService", e))?,
+    };
+    let source = db::sources::report_driver_state(&state.db, id, reported, controller, Utc::now()).await?;
+    let by = match &reporter {
+        Reporter::Agent(_) => "agent",
+        Reporter::User(caller) => caller.user.as_str(),
+    };
+    tracing::info!(source = %id, by, installed = ?reported.installed, running = ?reported.running, "driver state reported");
+    Ok(axum::Json(view(&state, base, source).await?))
+}

@@ -1,0 +1,191 @@
+//! Tasks (dismiss) and events.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::extract::{Path, Query, parse_id, truncate};
+use super::{ApiBase, Link, Paging, list_body, parse_param};
+use crate::auth::Operator;
+use crate::db;
+use crate::db::events::EventFilter;
+use crate::db::tasks::TaskFilter;
+use crate::domain::model::{Event, Task};
+use crate::error::{AppError, Result};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskView {
+    id: uuid::Uuid,
+    kind: &'static str,
+    source_id: uuid::Uuid,
+    message: String,
+    state: &'static str,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    resolved_at: Option<DateTime<Utc>>,
+    links: Vec<Link>,
+}
+
+impl TaskView {
+    pub fn new(base: ApiBase, t: Task) -> Self {
+        let href = format!("{}/tasks/{}", base.0, t.id);
+        let mut links = vec![
+            Link::new(&href, "self", &["GET"]),
+            Link::new(format!("{}/sources/{}", base.0, t.source_id), "source", &["GET"]),
+        ];
+        if t.state == crate::domain::model::TaskState::Active {
+            links.push(Link::new(format!("{href}?operation=Dismiss"), "operation-Dismiss", &["POST"]));
+        }
+        Self {
+            id: t.id,
+            kind: t.kind.as_str(),
+            source_id: t.source_id,
+            message: t.message,
+            state: t.state.as_str(),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            resolved_at: t.resolved_at,
+            links,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskQuery {
+    state: Option<String>,
+    source_id: Option<String>,
+    kind: Option<String>,
+    #[serde(flatten)]
+    paging: Paging,
+}
+
+fn source_param(value: Option<&str>) -> Result<Option<uuid::Uuid>> {
+    value.filter(|v| !v.is_empty()).map(|v| parse_id(v, "sourceId")).transpose()
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    _: Operator,
+    base: ApiBase,
+    Query(q): Query<TaskQuery>,
+) -> Result<Response> {
+    let page = q.paging.page()?;
+    let filter = TaskFilter {
+        state: parse_param(q.state.as_deref(), "state")?,
+        source_id: source_param(q.source_id.as_deref())?,
+        kind: parse_param(q.kind.as_deref(), "kind")?,
+    };
+    let (tasks, total) = db::tasks::list(&state.db.read, &filter, page).await?;
+    let views: Vec<TaskView> = tasks.into_iter().map(|t| TaskView::new(base, t)).collect();
+    let mut filters = Vec::new();
+    if let Some(s) = filter.state {
+        filters.push(("state", s.as_str().to_owned()));
+    }
+    if let Some(id) = filter.source_id {
+        filters.push(("sourceId", id.to_string()));
+    }
+    if let Some(k) = filter.kind {
+        filters.push(("kind", k.as_str().to_owned()));
+    }
+    let href = format!("{}/tasks", base.0);
+    Ok(axum::Json(list_body("tasks", views, total, page, &href, &filters)).into_response())
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    _: Operator,
+    base: ApiBase,
+    Path(id): Path<String>,
+) -> Result<axum::Json<TaskView>> {
+    let id = parse_id(&id, "task id")?;
+    Ok(axum::Json(TaskView::new(base, db::tasks::get(&state.db.read, id).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OperationQuery {
+    operation: Option<String>,
+}
+
+/// `POST tasks/{id}?operation=Dismiss`
+pub async fn operation(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    base: ApiBase,
+    Path(id): Path<String>,
+    Query(q): Query<OperationQuery>,
+) -> Result<axum::Json<TaskView>> {
+    let id = parse_id(&id, "task id")?;
+    match q.operation.as_deref() {
+        Some(op) if op.eq_ignore_ascii_case("Dismiss") => {
+            let task = db::tasks::dismiss(&state.db, id, &caller.user, Utc::now()).await?;
+            Ok(axum::Json(TaskView::new(base, task)))
+        }
+        Some(other) => Err(AppError::bad_request(
+            "UnknownOperation",
+            format!("unknown operation {:?} on a task; expected Dismiss", truncate(other)),
+        )),
+        None => Err(AppError::bad_request(
+            "MissingOperation",
+            "say which operation to run: ?operation=Dismiss",
+        )),
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventView {
+    id: uuid::Uuid,
+    kind: String,
+    source_id: Option<uuid::Uuid>,
+    message: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Event> for EventView {
+    fn from(e: Event) -> Self {
+        Self {
+            id: e.id,
+            kind: e.kind,
+            source_id: e.source_id,
+            message: e.message,
+            created_at: e.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventQuery {
+    source_id: Option<String>,
+    kind: Option<String>,
+    #[serde(flatten)]
+    paging: Paging,
+}
+
+pub async fn events(
+    State(state): State<AppState>,
+    _: Operator,
+    base: ApiBase,
+    Query(q): Query<EventQuery>,
+) -> Result<Response> {
+    let page = q.paging.page()?;
+    let filter = EventFilter {
+        source_id: source_param(q.source_id.as_deref())?,
+        kind: q.kind.filter(|k| !k.is_empty()),
+    };
+    let (events, total) = db::events::list(&state.db.read, &filter, page).await?;
+    let views: Vec<EventView> = events.into_iter().map(EventView::from).collect();
+    let mut filters = Vec::new();
+    if let Some(id) = filter.source_id {
+        filters.push(("sourceId", id.to_string()));
+    }
+    if let Some(k) = &filter.kind {
+        filters.push(("kind", k.clone()));
+    }
+    let href = format!("{}/events", base.0);
+    Ok(axum::Json(list_body("events", views, total, page, &href, &filters)).into_response())
+}

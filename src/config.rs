@@ -1,0 +1,137 @@
+//! Command-line flags with environment fallbacks (SPEC 7).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// The default administrator password, as on a fresh PlateSpin Server install of the emulator.
+pub const DEFAULT_PASSWORD: &str = "platespin";
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "psserver",
+    version,
+    about = "An emulator of the PlateSpin Migrate Server: driver packages, source machines, reboot tasks and the Migrate REST API"
+)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (the bound address is logged).
+    #[arg(long, env = "PSSERVER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the database and uploaded driver packages (created if missing).
+    #[arg(long, env = "PSSERVER_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// SQLite database URL; defaults to `sqlite://<data-dir>/psserver.db`.
+    #[arg(long, env = "PSSERVER_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// The sample driver repository: `<platform>/<version>.package` files, read at start and on rescan.
+    #[arg(long, env = "PSSERVER_DRIVER_PACKAGES", default_value = "./driver-packages")]
+    pub driver_packages: PathBuf,
+
+    /// Largest driver package upload accepted, in MiB.
+    #[arg(long, env = "PSSERVER_MAX_UPLOAD_MB", default_value_t = 512)]
+    pub max_upload_mb: u64,
+
+    /// Password of the `administrator` user.
+    #[arg(long, env = "PSSERVER_ADMIN_PASSWORD", default_value = DEFAULT_PASSWORD, hide_default_value = true)]
+    pub admin_password: String,
+
+    /// Password of the `operator` user; the user exists only when this is set.
+    #[arg(long, env = "PSSERVER_OPERATOR_PASSWORD")]
+    pub operator_password: Option<String>,
+
+    /// Log format.
+    #[arg(long, env = "PSSERVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    /// A configuration for tests and embedding: loopback, port 0, everything under `data_dir`.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>, driver_packages: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            database_url: None,
+            driver_packages: driver_packages.into(),
+            max_upload_mb: 512,
+            admin_password: DEFAULT_PASSWORD.to_owned(),
+            operator_password: None,
+            log_format: LogFormat::Text,
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("psserver.db").display())
+        })
+    }
+
+    /// Where uploaded packages live, named by their SHA-256.
+    pub fn upload_dir(&self) -> PathBuf {
+        self.data_dir.join("packages")
+    }
+
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_mb.saturating_mul(1024 * 1024)
+    }
+
+    /// Refuse a configuration that would expose the default password beyond this machine.
+    pub fn check_exposure(&self) -> Result<(), String> {
+        if self.listen.ip().is_loopback() {
+            return Ok(());
+        }
+        let defaulted: Vec<&str> = [
+            ("administrator", Some(self.admin_password.as_str())),
+            ("operator", self.operator_password.as_deref()),
+        ]
+        .into_iter()
+        .filter(|(_, pw)| *pw == Some(DEFAULT_PASSWORD))
+        .map(|(user, _)| user)
+        .collect();
+        if defaulted.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "refusing to listen on {} with the default password for {}: set --admin-password / PSSERVER_ADMIN_PASSWORD (and --operator-password) or listen on a loopback address",
+                self.listen,
+                defaulted.join(" and ")
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c = Config::try_parse_from(["psserver"]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.database_url(), "sqlite://./data/psserver.db");
+        assert_eq!(c.max_upload_bytes(), 512 * 1024 * 1024);
+        assert!(c.operator_password.is_none());
+    }
+
+    #[test]
+    fn default_password_only_on_loopback() {
+        let mut c = Config::try_parse_from(["psserver", "--listen", "0.0.0.0:8080"]).unwrap();
+        assert!(c.check_exposure().unwrap_err().contains("administrator"));
+        c.admin_password = "s3cret".into();
+        assert!(c.check_exposure().is_ok());
+        c.operator_password = Some(DEFAULT_PASSWORD.into());
+        assert!(c.check_exposure().unwrap_err().contains("operator"));
+        let c = Config::try_parse_from(["psserver", "--listen", "[::1]:0"]).unwrap();
+        assert!(c.check_exposure().is_ok());
+    }
+}

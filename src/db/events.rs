@@ -1,0 +1,103 @@
+//! The event log: one line per thing that happened, newest first.
+
+use chrono::{DateTime, Utc};
+use sqlx::{SqliteConnection, SqlitePool};
+use uuid::Uuid;
+
+use super::{parse_ts, parse_uuid, ts};
+use crate::domain::model::Event;
+use crate::domain::paging::Page;
+use crate::error::Result;
+
+/// Kinds of events, as stored and as the API shows them.
+pub mod kind {
+    pub const SOURCE_ADDED: &str = "SourceAdded";
+    pub const SOURCE_REGISTERED: &str = "SourceRegistered";
+    pub const SOURCE_REREGISTERED: &str = "SourceReregistered";
+    pub const SOURCE_DELETED: &str = "SourceDeleted";
+    pub const DRIVER_INSTALLED: &str = "DriverInstalled";
+    pub const DRIVER_UPGRADED: &str = "DriverUpgraded";
+    pub const DRIVER_REPLACED: &str = "DriverReplaced";
+    pub const DRIVER_UNINSTALLED: &str = "DriverUninstalled";
+    pub const REBOOT_DETECTED: &str = "RebootDetected";
+    pub const CONTROLLER_SERVICE_CHANGED: &str = "ControllerServiceChanged";
+    pub const SERVER_SYNC_REQUIRED: &str = "ServerSyncRequired";
+    pub const TASK_CREATED: &str = "TaskCreated";
+    pub const TASK_UPDATED: &str = "TaskUpdated";
+    pub const TASK_RESOLVED: &str = "TaskResolved";
+    pub const TASK_DISMISSED: &str = "TaskDismissed";
+    pub const DRIVER_PACKAGE_ADDED: &str = "DriverPackageAdded";
+    pub const DRIVER_PACKAGE_CHANGED: &str = "DriverPackageChanged";
+    pub const DRIVER_PACKAGE_REMOVED: &str = "DriverPackageRemoved";
+}
+
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    kind: &str,
+    source_id: Option<Uuid>,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("INSERT INTO events (id, kind, source_id, message, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(Uuid::new_v4().to_string())
+        .bind(kind)
+        .bind(source_id.map(|id| id.to_string()))
+        .bind(message)
+        .bind(ts(now))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct EventFilter {
+    pub source_id: Option<Uuid>,
+    pub kind: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: String,
+    kind: String,
+    source_id: Option<String>,
+    message: String,
+    created_at: String,
+}
+
+impl EventRow {
+    fn into_event(self) -> Result<Event> {
+        Ok(Event {
+            id: parse_uuid(&self.id)?,
+            kind: self.kind,
+            source_id: self.source_id.as_deref().map(parse_uuid).transpose()?,
+            message: self.message,
+            created_at: parse_ts(&self.created_at)?,
+        })
+    }
+}
+
+/// A page of events, newest first, and the count of all that match.
+pub async fn list(pool: &SqlitePool, filter: &EventFilter, page: Page) -> Result<(Vec<Event>, u64)> {
+    let source = filter.source_id.map(|id| id.to_string());
+    // `?1 IS NULL OR ...` keeps one static statement for every filter combination.
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "SELECT id, kind, source_id, message, created_at FROM events
+         WHERE (?1 IS NULL OR source_id = ?1) AND (?2 IS NULL OR kind = ?2)
+         ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
+    )
+    .bind(&source)
+    .bind(&filter.kind)
+    .bind(page.limit)
+    .bind(page.offset)
+    .fetch_all(pool)
+    .await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM events WHERE (?1 IS NULL OR source_id = ?1) AND (?2 IS NULL OR kind = ?2)",
+    )
+    .bind(&source)
+    .bind(&filter.kind)
+    .fetch_one(pool)
+    .await?;
+    let events = rows.into_iter().map(EventRow::into_event).collect::<Result<_>>()?;
+    Ok((events, u64::try_from(total).unwrap_or(0)))
+}

@@ -1,0 +1,94 @@
+//! All SQL lives here. Queries return the records of `domain::model`.
+//!
+//! SQLite runs in WAL mode with one writer: the `write` pool has a single connection and every
+//! write transaction starts with `BEGIN IMMEDIATE`, so concurrent requests queue in the pool
+//! instead of meeting "database is locked". Readers use their own pool and never block the writer.
+
+pub mod events;
+pub mod packages;
+pub mod sources;
+pub mod tasks;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+use uuid::Uuid;
+
+use crate::error::{AppError, Result};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub read: SqlitePool,
+    pub write: SqlitePool,
+}
+
+impl Db {
+    /// Open (creating if missing) the database at `url`, with the same pragmas on every connection.
+    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("temp_store", "memory");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        Ok(Self { read, write })
+    }
+
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        MIGRATOR.run(&self.write).await
+    }
+
+    /// Start a write transaction that holds the write lock from its first statement.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// Times are stored as RFC 3339 UTC text with microseconds, which sorts like the time.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Read back a stored time; a bad one is a corrupt row, not a client error.
+pub fn parse_ts(text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| AppError::internal(format!("corrupt time {text:?} in the database: {e}")))
+}
+
+pub fn parse_uuid(text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text)
+        .map_err(|e| AppError::internal(format!("corrupt id {text:?} in the database: {e}")))
+}
+
+/// Parse a stored enum or version; a failure means the row is corrupt.
+pub fn parse_col<T: FromStr>(text: &str, what: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|e| AppError::internal(format!("corrupt {what} {text:?} in the database: {e}")))
+}

@@ -1,0 +1,207 @@
+//! The driver package index. The files themselves are the package store's (`crate::drivers`).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{SqliteConnection, SqlitePool};
+use uuid::Uuid;
+
+use super::{parse_col, parse_ts, parse_uuid, ts};
+use crate::domain::model::{DriverPackage, PackageOrigin};
+use crate::domain::platform::Platform;
+use crate::domain::version::DriverVersion;
+use crate::error::{AppError, Result};
+
+#[derive(sqlx::FromRow)]
+struct PackageRow {
+    id: String,
+    platform: String,
+    version: String,
+    size: i64,
+    sha256: String,
+    origin: String,
+    file_name: String,
+    file_mtime: String,
+    created_at: String,
+}
+
+impl PackageRow {
+    fn into_package(self) -> Result<DriverPackage> {
+        Ok(DriverPackage {
+            id: parse_uuid(&self.id)?,
+            platform: parse_col(&self.platform, "platform")?,
+            version: parse_col(&self.version, "driver version")?,
+            size: u64::try_from(self.size).map_err(AppError::internal)?,
+            sha256: self.sha256,
+            origin: if self.origin == "sample" {
+                PackageOrigin::Sample
+            } else {
+                PackageOrigin::Upload
+            },
+            file_name: self.file_name,
+            file_mtime: self.file_mtime,
+            created_at: parse_ts(&self.created_at)?,
+        })
+    }
+}
+
+fn convert(rows: Vec<PackageRow>) -> Result<Vec<DriverPackage>> {
+    rows.into_iter().map(PackageRow::into_package).collect()
+}
+
+/// All packages (of one platform, if given), newest version first within a platform.
+pub async fn list(pool: &SqlitePool, platform: Option<Platform>) -> Result<Vec<DriverPackage>> {
+    let rows = sqlx::query_as(
+        "SELECT id, platform, version, size, sha256, origin, file_name, file_mtime, created_at
+         FROM driver_packages WHERE (?1 IS NULL OR platform = ?1)
+         ORDER BY platform, version_key DESC",
+    )
+    .bind(platform.map(Platform::as_str))
+    .fetch_all(pool)
+    .await?;
+    convert(rows)
+}
+
+pub async fn get(pool: &SqlitePool, id: Uuid) -> Result<DriverPackage> {
+    let row: Option<PackageRow> = sqlx::query_as(
+        "SELECT id, platform, version, size, sha256, origin, file_name, file_mtime, created_at
+         FROM driver_packages WHERE id = ?",
+    )
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await?;
+    row.ok_or_else(|| AppError::NotFound(format!("driver package {id} not found")))?
+        .into_package()
+}
+
+pub async fn find_version(
+    pool: &SqlitePool,
+    platform: Platform,
+    version: DriverVersion,
+) -> Result<Option<DriverPackage>> {
+    let row: Option<PackageRow> = sqlx::query_as(
+        "SELECT id, platform, version, size, sha256, origin, file_name, file_mtime, created_at
+         FROM driver_packages WHERE platform = ? AND version = ?",
+    )
+    .bind(platform.as_str())
+    .bind(version.to_string())
+    .fetch_optional(pool)
+    .await?;
+    row.map(PackageRow::into_package).transpose()
+}
+
+/// The latest (highest-version) package of a platform.
+pub async fn latest(pool: &SqlitePool, platform: Platform) -> Result<Option<DriverPackage>> {
+    let row: Option<PackageRow> = sqlx::query_as(
+        "SELECT id, platform, version, size, sha256, origin, file_name, file_mtime, created_at
+         FROM driver_packages WHERE platform = ? ORDER BY version_key DESC LIMIT 1",
+    )
+    .bind(platform.as_str())
+    .fetch_optional(pool)
+    .await?;
+    row.map(PackageRow::into_package).transpose()
+}
+
+/// The latest version of every platform that has a package.
+pub async fn latest_versions(pool: &SqlitePool) -> Result<HashMap<Platform, DriverVersion>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT platform, version FROM driver_packages p
+         WHERE version_key = (SELECT MAX(version_key) FROM driver_packages q WHERE q.platform = p.platform)",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(p, v)| Ok((parse_col(&p, "platform")?, parse_col(&v, "driver version")?)))
+        .collect()
+}
+
+/// A package row to insert; its file is already in place.
+pub struct NewPackage<'a> {
+    pub platform: Platform,
+    pub version: DriverVersion,
+    pub size: u64,
+    pub sha256: &'a str,
+    pub origin: PackageOrigin,
+    pub file_name: &'a str,
+    pub file_mtime: &'a str,
+}
+
+/// Insert a package row; a second package for the same platform and version is a conflict.
+pub async fn insert(conn: &mut SqliteConnection, new: &NewPackage<'_>, now: DateTime<Utc>) -> Result<DriverPackage> {
+    let id = Uuid::new_v4();
+    let result = sqlx::query(
+        "INSERT INTO driver_packages (id, platform, version, version_key, size, sha256, origin, file_name, file_mtime, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id.to_string())
+    .bind(new.platform.as_str())
+    .bind(new.version.to_string())
+    .bind(new.version.sort_key())
+    .bind(i64::try_from(new.size).map_err(AppError::internal)?)
+    .bind(new.sha256)
+    .bind(new.origin.as_str())
+    .bind(new.file_name)
+    .bind(new.file_mtime)
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await;
+    match result {
+        Ok(_) => {}
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(AppError::conflict(
+                "DuplicatePackage",
+                format!(
+                    "a {} driver package version {} already exists",
+                    new.platform, new.version
+                ),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let row: PackageRow = sqlx::query_as(
+        "SELECT id, platform, version, size, sha256, origin, file_name, file_mtime, created_at
+         FROM driver_packages WHERE id = ?",
+    )
+    .bind(id.to_string())
+    .fetch_one(conn)
+    .await?;
+    row.into_package()
+}
+
+/// Record a package file's new size, hash and time after it changed on disk.
+pub async fn update_file_facts(
+    conn: &mut SqliteConnection,
+    id: Uuid,
+    size: u64,
+    sha256: &str,
+    file_mtime: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE driver_packages SET size = ?, sha256 = ?, file_mtime = ? WHERE id = ?")
+        .bind(i64::try_from(size).map_err(AppError::internal)?)
+        .bind(sha256)
+        .bind(file_mtime)
+        .bind(id.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(conn: &mut SqliteConnection, id: Uuid) -> Result<()> {
+    sqlx::query("DELETE FROM driver_packages WHERE id = ?")
+        .bind(id.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Every package row of an origin (for rescans and the start-up reconciliation).
+pub async fn by_origin(conn: &mut SqliteConnection, origin: PackageOrigin) -> Result<Vec<DriverPackage>> {
+    let rows = sqlx::query_as(
+        "SELECT id, platform, version, size, sha256, origin, file_name, file_mtime, created_at
+         FROM driver_packages WHERE origin = ?",
+    )
+    .bind(origin.as_str())
+    .fetch_all(conn)
+    .await?;
+    convert(rows)
+}

@@ -1,0 +1,182 @@
+//! Tasks that need an operator: reboot notifications and the test-cutover pair.
+
+use chrono::{DateTime, Utc};
+use sqlx::{SqliteConnection, SqlitePool};
+use uuid::Uuid;
+
+use super::events::{self, kind};
+use super::{Db, parse_col, parse_ts, parse_uuid, ts};
+use crate::domain::model::{Task, TaskKind, TaskState};
+use crate::domain::paging::Page;
+use crate::error::{AppError, Result};
+
+#[derive(sqlx::FromRow)]
+struct TaskRow {
+    id: String,
+    kind: String,
+    source_id: String,
+    message: String,
+    state: String,
+    created_at: String,
+    updated_at: String,
+    resolved_at: Option<String>,
+}
+
+impl TaskRow {
+    fn into_task(self) -> Result<Task> {
+        Ok(Task {
+            id: parse_uuid(&self.id)?,
+            kind: parse_col(&self.kind, "task kind")?,
+            source_id: parse_uuid(&self.source_id)?,
+            message: self.message,
+            state: parse_col(&self.state, "task state")?,
+            created_at: parse_ts(&self.created_at)?,
+            updated_at: parse_ts(&self.updated_at)?,
+            resolved_at: self.resolved_at.as_deref().map(parse_ts).transpose()?,
+        })
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct TaskFilter {
+    pub state: Option<TaskState>,
+    pub source_id: Option<Uuid>,
+    pub kind: Option<TaskKind>,
+}
+
+pub async fn list(pool: &SqlitePool, filter: &TaskFilter, page: Page) -> Result<(Vec<Task>, u64)> {
+    let state = filter.state.map(TaskState::as_str);
+    let source = filter.source_id.map(|id| id.to_string());
+    let kind = filter.kind.map(TaskKind::as_str);
+    let rows: Vec<TaskRow> = sqlx::query_as(
+        "SELECT id, kind, source_id, message, state, created_at, updated_at, resolved_at FROM tasks
+         WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR source_id = ?2) AND (?3 IS NULL OR kind = ?3)
+         ORDER BY seq DESC LIMIT ?4 OFFSET ?5",
+    )
+    .bind(state)
+    .bind(&source)
+    .bind(kind)
+    .bind(page.limit)
+    .bind(page.offset)
+    .fetch_all(pool)
+    .await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tasks
+         WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR source_id = ?2) AND (?3 IS NULL OR kind = ?3)",
+    )
+    .bind(state)
+    .bind(&source)
+    .bind(kind)
+    .fetch_one(pool)
+    .await?;
+    let tasks = rows.into_iter().map(TaskRow::into_task).collect::<Result<_>>()?;
+    Ok((tasks, u64::try_from(total).unwrap_or(0)))
+}
+
+pub async fn get(pool: &SqlitePool, id: Uuid) -> Result<Task> {
+    let row: Option<TaskRow> = sqlx::query_as(
+        "SELECT id, kind, source_id, message, state, created_at, updated_at, resolved_at FROM tasks WHERE id = ?",
+    )
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await?;
+    row.ok_or_else(|| AppError::NotFound(format!("task {id} not found")))?
+        .into_task()
+}
+
+/// The machine's active reboot-notification task, if any.
+pub async fn active_reboot_task(conn: &mut SqliteConnection, source_id: Uuid) -> Result<Option<Task>> {
+    let row: Option<TaskRow> = sqlx::query_as(
+        "SELECT id, kind, source_id, message, state, created_at, updated_at, resolved_at FROM tasks
+         WHERE source_id = ? AND kind = 'RebootRequired' AND state = 'active'",
+    )
+    .bind(source_id.to_string())
+    .fetch_optional(conn)
+    .await?;
+    row.map(TaskRow::into_task).transpose()
+}
+
+pub async fn create(
+    conn: &mut SqliteConnection,
+    kind: TaskKind,
+    source_id: Uuid,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<Uuid> {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO tasks (id, kind, source_id, message, state, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 'active', ?, ?)",
+    )
+    .bind(id.to_string())
+    .bind(kind.as_str())
+    .bind(source_id.to_string())
+    .bind(message)
+    .bind(ts(now))
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
+    events::insert(conn, kind::TASK_CREATED, Some(source_id), message, now).await?;
+    Ok(id)
+}
+
+pub async fn update_message(
+    conn: &mut SqliteConnection,
+    task: &Task,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("UPDATE tasks SET message = ?, updated_at = ? WHERE id = ?")
+        .bind(message)
+        .bind(ts(now))
+        .bind(task.id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    events::insert(conn, kind::TASK_UPDATED, Some(task.source_id), message, now).await
+}
+
+pub async fn resolve(conn: &mut SqliteConnection, task: &Task, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query("UPDATE tasks SET state = 'resolved', updated_at = ?, resolved_at = ? WHERE id = ?")
+        .bind(ts(now))
+        .bind(ts(now))
+        .bind(task.id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    let message = format!("Task resolved: {}", task.message);
+    events::insert(conn, kind::TASK_RESOLVED, Some(task.source_id), &message, now).await
+}
+
+/// An operator dismisses an active task.
+pub async fn dismiss(db: &Db, id: Uuid, by: &str, now: DateTime<Utc>) -> Result<Task> {
+    let mut tx = db.begin_write().await?;
+    let row: Option<TaskRow> = sqlx::query_as(
+        "SELECT id, kind, source_id, message, state, created_at, updated_at, resolved_at FROM tasks WHERE id = ?",
+    )
+    .bind(id.to_string())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let task = row
+        .ok_or_else(|| AppError::NotFound(format!("task {id} not found")))?
+        .into_task()?;
+    if task.state != TaskState::Active {
+        return Err(AppError::conflict(
+            "TaskNotActive",
+            format!("task {id} is {} and cannot be dismissed", task.state.as_str()),
+        ));
+    }
+    sqlx::query("UPDATE tasks SET state = 'dismissed', updated_at = ?, resolved_at = ? WHERE id = ?")
+        .bind(ts(now))
+        .bind(ts(now))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    let message = format!("Task dismissed by {by}: {}", task.message);
+    events::insert(&mut tx, kind::TASK_DISMISSED, Some(task.source_id), &message, now).await?;
+    tx.commit().await?;
+    Ok(Task {
+        state: TaskState::Dismissed,
+        updated_at: now,
+        resolved_at: Some(now),
+        ..task
+    })
+}

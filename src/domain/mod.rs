@@ -1,0 +1,11 @@
+//! The product's rules as pure functions: no I/O, no clocks, no database.
+
+pub mod driver;
+pub mod model;
+pub mod paging;
+pub mod platform;
+pub mod version;
+
+pub use driver::{DriverAction, DriverState};
+pub use platform::{ControllerService, OsFamily, Platform};
+pub use version::DriverVersion;

@@ -1,0 +1,206 @@
+//! Driver versions (SPEC 3.1): four dot-separated unsigned integers, ordered numerically part by part.
+//!
+//! Each part is a `u16`, as in a Windows file version (`VS_FIXEDFILEINFO` holds four 16-bit parts),
+//! which is where the block-based transfer drivers' versions come from.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A block-based transfer driver version such as `8.0.0.11`.
+///
+/// The derived ordering compares the parts left to right, numerically, which is exactly the
+/// product's ordering (`8.0.0.11` < `8.0.0.12` < `8.0.1.0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DriverVersion([u16; 4]);
+
+/// Why a text is not a driver version. The message names what is wrong, not where it came from:
+/// callers add the field name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VersionError {
+    #[error("is empty; expected four numbers such as 8.0.0.11")]
+    Empty,
+    #[error("has {0} parts; expected four numbers separated by dots, such as 8.0.0.11")]
+    PartCount(usize),
+    #[error("has an empty part; expected four numbers separated by dots, such as 8.0.0.11")]
+    EmptyPart,
+    #[error("has a part that is not a plain decimal number ({0:?})")]
+    NotANumber(String),
+    #[error("has a part larger than 65535 ({0})")]
+    Overflow(String),
+}
+
+impl DriverVersion {
+    pub const fn new(a: u16, b: u16, c: u16, d: u16) -> Self {
+        Self([a, b, c, d])
+    }
+
+    pub const fn parts(self) -> [u16; 4] {
+        self.0
+    }
+
+    /// A text that sorts like the version (five zero-padded digits a part), for SQL `ORDER BY`.
+    pub fn sort_key(self) -> String {
+        let [a, b, c, d] = self.0;
+        format!("{a:05}.{b:05}.{c:05}.{d:05}")
+    }
+}
+
+impl FromStr for DriverVersion {
+    type Err = VersionError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.is_empty() {
+            return Err(VersionError::Empty);
+        }
+        let pieces: Vec<&str> = text.split('.').collect();
+        if pieces.len() != 4 {
+            return Err(VersionError::PartCount(pieces.len()));
+        }
+        let mut parts = [0u16; 4];
+        for (slot, piece) in parts.iter_mut().zip(pieces) {
+            if piece.is_empty() {
+                return Err(VersionError::EmptyPart);
+            }
+            // ASCII digits only: `u16::from_str` would accept a leading '+', and we refuse
+            // signs, spaces and non-ASCII digits alike.
+            if !piece.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(VersionError::NotANumber(piece.to_owned()));
+            }
+            *slot = piece
+                .parse()
+                .map_err(|_| VersionError::Overflow(piece.to_owned()))?;
+        }
+        Ok(Self(parts))
+    }
+}
+
+impl fmt::Display for DriverVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d] = self.0;
+        write!(f, "{a}.{b}.{c}.{d}")
+    }
+}
+
+impl Serialize for DriverVersion {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DriverVersion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse()
+            .map_err(|e| serde::de::Error::custom(format!("driver version {text:?} {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_and_prints_valid_versions() {
+        for (text, parts) in [
+            ("8.0.0.11", [8, 0, 0, 11]),
+            ("0.0.0.0", [0, 0, 0, 0]),
+            ("65535.65535.65535.65535", [65535; 4]),
+            ("2019.8.0.1", [2019, 8, 0, 1]),
+        ] {
+            let v: DriverVersion = text.parse().unwrap();
+            assert_eq!(v.parts(), parts, "{text}");
+            assert_eq!(v.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn leading_zeros_are_numbers_and_print_canonically() {
+        let v: DriverVersion = "08.00.0.011".parse().unwrap();
+        assert_eq!(v, DriverVersion::new(8, 0, 0, 11));
+        assert_eq!(v.to_string(), "8.0.0.11");
+    }
+
+    #[test]
+    fn rejects_everything_else() {
+        let cases: &[(&str, VersionError)] = &[
+            ("", VersionError::Empty),
+            ("8.0", VersionError::PartCount(2)),
+            ("8", VersionError::PartCount(1)),
+            ("8.0.0.1.2", VersionError::PartCount(5)),
+            ("8..0.1", VersionError::EmptyPart),
+            ("8.0.0.", VersionError::EmptyPart),
+            (".8.0.0", VersionError::EmptyPart),
+            ("v8.0.0.1", VersionError::NotANumber("v8".into())),
+            ("8.0.0.-1", VersionError::NotANumber("-1".into())),
+            ("8.0.0.+1", VersionError::NotANumber("+1".into())),
+            ("8.0.0. 1", VersionError::NotANumber(" 1".into())),
+            ("8.0.0.1 ", VersionError::NotANumber("1 ".into())),
+            ("8.0.0.1a", VersionError::NotANumber("1a".into())),
+            ("8.0.0.١", VersionError::NotANumber("١".into())), // Arabic-Indic digit one
+            ("８.0.0.1", VersionError::NotANumber("８".into())), // full-width digit eight
+            ("8.0.0.65536", VersionError::Overflow("65536".into())),
+            (
+                "8.0.0.99999999999999999999",
+                VersionError::Overflow("99999999999999999999".into()),
+            ),
+            ("8,0,0,11", VersionError::PartCount(1)),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                text.parse::<DriverVersion>().as_ref(),
+                Err(expected),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn orders_numerically_not_textually() {
+        let v = |s: &str| s.parse::<DriverVersion>().unwrap();
+        assert!(v("8.0.0.11") < v("8.0.0.12"));
+        assert!(v("8.0.0.12") < v("8.0.1.0"));
+        assert!(v("8.0.0.9") < v("8.0.0.10"));
+        assert!(v("9.0.0.0") > v("8.65535.65535.65535"));
+    }
+
+    #[test]
+    fn serde_round_trip_and_errors_name_the_text() {
+        let v: DriverVersion = serde_json::from_str("\"8.0.0.12\"").unwrap();
+        assert_eq!(serde_json::to_string(&v).unwrap(), "\"8.0.0.12\"");
+        let err = serde_json::from_str::<DriverVersion>("\"8.0\"").unwrap_err();
+        assert!(err.to_string().contains("\"8.0\""), "{err}");
+    }
+
+    proptest! {
+        #[test]
+        fn display_then_parse_is_identity(parts in any::<[u16; 4]>()) {
+            let v = DriverVersion(parts);
+            prop_assert_eq!(v.to_string().parse::<DriverVersion>(), Ok(v));
+        }
+
+        #[test]
+        fn ordering_is_the_ordering_of_the_parts(a in any::<[u16; 4]>(), b in any::<[u16; 4]>()) {
+            let (va, vb) = (DriverVersion(a), DriverVersion(b));
+            prop_assert_eq!(va.cmp(&vb), a.cmp(&b));
+            // total and antisymmetric
+            prop_assert_eq!(va.cmp(&vb), vb.cmp(&va).reverse());
+            // the SQL sort key orders the same way
+            prop_assert_eq!(va.sort_key().cmp(&vb.sort_key()), va.cmp(&vb));
+        }
+
+        #[test]
+        fn ordering_is_transitive(a in any::<[u16; 4]>(), b in any::<[u16; 4]>(), c in any::<[u16; 4]>()) {
+            let mut vs = [DriverVersion(a), DriverVersion(b), DriverVersion(c)];
+            vs.sort();
+            prop_assert!(vs[0] <= vs[1] && vs[1] <= vs[2] && vs[0] <= vs[2]);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(s in "\\PC{0,24}") {
+            let _ = s.parse::<DriverVersion>();
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! The driver package store: the sample repository (`driver-packages/<platform>/<version>.package`)
+//! and uploaded packages (`<data-dir>/packages/<sha256>.package`), indexed in the database.
+//!
+//! File names are always made by the server (from a platform, a parsed version or a SHA-256):
+//! no path a client sends ever reaches the file system.
+
+pub mod package;
+pub mod range;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use axum::body::Bytes;
+use chrono::Utc;
+use futures_util::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::db::events::{self, kind};
+use crate::db::{Db, packages};
+use crate::domain::model::{DriverPackage, PackageOrigin};
+use crate::domain::platform::Platform;
+use crate::domain::version::DriverVersion;
+use crate::error::{AppError, Result};
+
+#[derive(Debug, Clone)]
+pub struct PackageStore {
+    samples: PathBuf,
+    uploads: PathBuf,
+    max_upload: u64,
+}
+
+/// What a rescan found.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RescanReport {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+    /// Files that were skipped, and why.
+    pub skipped: Vec<String>,
+}
+
+/// Size, SHA-256 and modification time of a file, as indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileFacts {
+    pub size: u64,
+    pub sha256: String,
+    pub mtime: String,
+}
+
+fn mtime_of(meta: &std::fs::Metadata) -> String {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or_else(|| "unknown".to_owned(), |d| d.as_nanos().to_string())
+}
+
+/// Hash a file from its start (blocking: call from `spawn_blocking`).
+fn hash_reader(mut file: std::fs::File) -> std::io::Result<FileFacts> {
+    let meta = file.metadata()?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok(FileFacts {
+        size,
+        sha256: hex::encode(hasher.finalize()),
+        mtime: mtime_of(&meta),
+    })
+}
+
+async fn hash_path(path: PathBuf) -> Result<FileFacts> {
+    let facts = tokio::task::spawn_blocking(move || hash_reader(std::fs::File::open(path)?))
+        .await
+        .map_err(AppError::internal)??;
+    Ok(facts)
+}
+
+/// Removes a temporary upload file unless the upload completed.
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl PackageStore {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            samples: config.driver_packages.clone(),
+            uploads: config.upload_dir(),
+            max_upload: config.max_upload_bytes(),
+        }
+    }
+
+    pub fn max_upload(&self) -> u64 {
+        self.max_upload
+    }
+
+    /// The file of an indexed package. The stored name was made by the server; it is still checked
+    /// to be a plain file name under its root, so a tampered database cannot point elsewhere.
+    pub fn path_of(&self, pkg: &DriverPackage) -> Result<PathBuf> {
+        let rel = Path::new(&pkg.file_name);
+        let plain = rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !plain {
+            return Err(AppError::internal(format!(
+                "driver package {} has an unsafe file name {:?}",
+                pkg.id, pkg.file_name
+            )));
+        }
+        Ok(match pkg.origin {
+            PackageOrigin::Sample => self.samples.join(rel),
+            PackageOrigin::Upload => self.uploads.join(rel),
+        })
+    }
+
+    /// Index the sample repository and reconcile the uploads with their rows: new files are added,
+    /// changed files re-hashed, vanished files unlisted, left-over temporary and orphan upload
+    /// files removed.
+    pub async fn rescan(&self, db: &Db) -> Result<RescanReport> {
+        let mut report = RescanReport::default();
+        self.reconcile_uploads(db, &mut report).await?;
+        self.scan_samples(db, &mut report).await?;
+        Ok(report)
+    }
+
+    async fn scan_samples(&self, db: &Db, report: &mut RescanReport) -> Result<()> {
+        let mut found = Vec::new();
+        for platform in Platform::ALL {
+            let dir = self.samples.join(platform.as_str());
+            let Ok(mut entries) = tokio::fs::read_dir(&dir).await else {
+                continue;
+            };
+            while let Some(entry) = entries.next_entry().await? {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(stem) = name.strip_suffix(".package") else {
+                    continue;
+                };
+                match stem.parse::<DriverVersion>() {
+                    Ok(version) => found.push((platform, version, format!("{platform}/{version}.package"), name)),
+                    Err(e) => report
+                        .skipped
+                        .push(format!("{platform}/{name}: the file name's version {e}")),
+                }
+            }
+        }
+        let known = {
+            let mut conn = db.read.acquire().await?;
+            packages::by_origin(&mut conn, PackageOrigin::Sample).await?
+        };
+        for (platform, version, canonical, name) in found {
+            let label = format!("{platform} {version}");
+            // `8.0.0.011.package` is the same version as `8.0.0.11.package`; index one name only.
+            if name != format!("{version}.package") {
+                report.skipped.push(format!(
+                    "{platform}/{name}: name it {version}.package (the canonical form of its version)"
+                ));
+                continue;
+            }
+            let path = self.samples.join(&canonical);
+            let facts = match hash_path(path.clone()).await {
+                Ok(f) => f,
+                Err(e) => {
+                    report.skipped.push(format!("{canonical}: {}", e.public_message()));
+                    continue;
+                }
+            };
+            let now = Utc::now();
+            match known.iter().find(|p| p.platform == platform && p.version == version) {
+                Some(pkg) if pkg.sha256 == facts.sha256 && pkg.size == facts.size => {
+                    if pkg.file_mtime != facts.mtime {
+                        let mut tx = db.begin_write().await?;
+                        packages::update_file_facts(&mut tx, pkg.id, facts.size, &facts.sha256, &facts.mtime).await?;
+                        tx.commit().await?;
+                    }
+                }
+                Some(pkg) => {
+                    let mut tx = db.begin_write().await?;
+                    packages::update_file_facts(&mut tx, pkg.id, facts.size, &facts.sha256, &facts.mtime).await?;
+                    let message = format!("Driver package {label} changed on disk; re-indexed (SHA-256 {})", facts.sha256);
+                    events::insert(&mut tx, kind::DRIVER_PACKAGE_CHANGED, None, &message, now).await?;
+                    tx.commit().await?;
+                    report.changed.push(label);
+                }
+                None => {
+                    let checked = {
+                        let path = path.clone();
+                        tokio::task::spawn_blocking(move || {
+                            std::fs::File::open(path)
+                                .map_err(|e| e.to_string())
+                                .and_then(|f| package::check(f, platform, version).map_err(|e| e.to_string()))
+                        })
+                        .await
+                        .map_err(AppError::internal)?
+                    };
+                    if let Err(why) = checked {
+                        report.skipped.push(format!("{canonical}: {why}"));
+                        continue;
+                    }
+                    let mut tx = db.begin_write().await?;
+                    let new = packages::NewPackage {
+                        platform,
+                        version,
+                        size: facts.size,
+                        sha256: &facts.sha256,
+                        origin: PackageOrigin::Sample,
+                        file_name: &canonical,
+                        file_mtime: &facts.mtime,
+                    };
+                    match packages::insert(&mut tx, &new, now).await {
+                        Ok(_) => {
+                            let message = format!("Driver package {label} added from the sample repository");
+                            events::insert(&mut tx, kind::DRIVER_PACKAGE_ADDED, None, &message, now).await?;
+                            tx.commit().await?;
+                            report.added.push(label);
+                        }
+                        Err(AppError::Conflict { message, .. }) => {
+                            report.skipped.push(format!("{canonical}: {message} (uploaded)"));
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        // Sample packages whose file is gone are no longer offered.
+        for pkg in known {
+            if !tokio::fs::try_exists(self.path_of(&pkg)?).await.unwrap_or(false) {
+                let label = format!("{} {}", pkg.platform, pkg.version);
+                let mut tx = db.begin_write().await?;
+                packages::delete(&mut tx, pkg.id).await?;
+                let message = format!("Driver package {label} removed: its file left the sample repository");
+                events::insert(&mut tx, kind::DRIVER_PACKAGE_REMOVED, None, &message, Utc::now()).await?;
+                tx.commit().await?;
+                report.removed.push(label);
+            }
+        }
+        Ok(())
+    }
+
+    async fn reconcile_uploads(&self, db: &Db, report: &mut RescanReport) -> Result<()> {
+        tokio::fs::create_dir_all(&self.uploads).await?;
+        let rows = {
+            let mut conn = db.read.acquire().await?;
+            packages::by_origin(&mut conn, PackageOrigin::Upload).await?
+        };
+        let mut entries = tokio::fs::read_dir(&self.uploads).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let referenced = rows.iter().any(|p| p.file_name == name);
+            if !referenced {
+                // An interrupted upload's temporary file, or a file whose row never committed.
+                tracing::warn!(file = %name, "removing an upload file that no package refers to");
+                tokio::fs::remove_file(entry.path()).await?;
+            }
+        }
+        for pkg in rows {
+            if !tokio::fs::try_exists(self.path_of(&pkg)?).await.unwrap_or(false) {
+                let label = format!("{} {}", pkg.platform, pkg.version);
+                tracing::warn!(package = %label, "an uploaded package's file is missing; unlisting it");
+                let mut tx = db.begin_write().await?;
+                packages::delete(&mut tx, pkg.id).await?;
+                let message = format!("Driver package {label} removed: its file is missing");
+                events::insert(&mut tx, kind::DRIVER_PACKAGE_REMOVED, None, &message, Utc::now()).await?;
+                tx.commit().await?;
+                report.removed.push(label);
+            }
+        }
+        Ok(())
+    }
+
+    /// Store an uploaded package: stream to a temporary file while hashing and counting, check it
+    /// is a zip for this platform and version, fsync, rename into place, then commit its row.
+    pub async fn upload<S, E>(
+        &self,
+        db: &Db,
+        platform: Platform,
+        version: DriverVersion,
+        body: S,
+    ) -> Result<DriverPackage>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let too_large = || {
+            AppError::PayloadTooLarge(format!(
+                "the package is larger than the server's limit of {} MiB (--max-upload-mb)",
+                self.max_upload / (1024 * 1024)
+            ))
+        };
+        if packages::find_version(&db.read, platform, version).await?.is_some() {
+            return Err(duplicate(platform, version));
+        }
+        tokio::fs::create_dir_all(&self.uploads).await?;
+        let temp_path = self.uploads.join(format!(".tmp-{}.part", Uuid::new_v4()));
+        let mut temp = TempFile(Some(temp_path.clone()));
+        let mut file = tokio::fs::File::create(&temp_path).await?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut body = body;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| {
+                AppError::bad_request("UploadInterrupted", format!("the upload was cut short: {e}"))
+            })?;
+            size += chunk.len() as u64;
+            if size > self.max_upload {
+                return Err(too_large());
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await?;
+        }
+        file.sync_all().await?;
+        drop(file);
+        let sha256 = hex::encode(hasher.finalize());
+
+        let check_path = temp_path.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let file = std::fs::File::open(check_path)?;
+            package::check(file, platform, version)
+                .map_err(|e| AppError::bad_request("InvalidPackage", e.to_string()))?;
+            Ok(())
+        })
+        .await
+        .map_err(AppError::internal)??;
+
+        let file_name = format!("{sha256}.package");
+        let final_path = self.uploads.join(&file_name);
+        tokio::fs::rename(&temp_path, &final_path).await?;
+        temp.0 = None;
+        sync_dir(&self.uploads).await?;
+        let meta = tokio::fs::metadata(&final_path).await?;
+
+        let now = Utc::now();
+        let mut tx = db.begin_write().await?;
+        let new = packages::NewPackage {
+            platform,
+            version,
+            size,
+            sha256: &sha256,
+            origin: PackageOrigin::Upload,
+            file_name: &file_name,
+            file_mtime: &mtime_of(&meta),
+        };
+        let pkg = match packages::insert(&mut tx, &new, now).await {
+            Ok(pkg) => pkg,
+            Err(e) => {
+                drop(tx);
+                // Keep the file if another package has the same bytes; otherwise it is an orphan.
+                let shared = packages::list(&db.read, None).await?.iter().any(|p| p.file_name == file_name);
+                if !shared {
+                    let _ = tokio::fs::remove_file(&final_path).await;
+                }
+                return Err(e);
+            }
+        };
+        let message = format!("Driver package {platform} {version} uploaded ({size} bytes, SHA-256 {sha256})");
+        events::insert(&mut tx, kind::DRIVER_PACKAGE_ADDED, None, &message, now).await?;
+        tx.commit().await?;
+        Ok(pkg)
+    }
+
+    /// Open a package's file for serving. If the file changed since it was indexed, it is
+    /// re-hashed first, so a download never carries the old size, tag or digest.
+    pub async fn open(&self, db: &Db, pkg: DriverPackage) -> Result<(tokio::fs::File, DriverPackage)> {
+        let path = self.path_of(&pkg)?;
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(AppError::NotFound(format!(
+                    "the file of driver package {} {} is missing from the repository",
+                    pkg.platform, pkg.version
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // fstat of the open file: what we check is what we serve.
+        let meta = file.metadata().await?;
+        if meta.len() == pkg.size && mtime_of(&meta) == pkg.file_mtime {
+            return Ok((file, pkg));
+        }
+        let std_file = file.try_clone().await?.into_std().await;
+        let facts = tokio::task::spawn_blocking(move || {
+            let mut f = std_file;
+            std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0))?;
+            hash_reader(f)
+        })
+        .await
+        .map_err(AppError::internal)??;
+        let now = Utc::now();
+        let mut tx = db.begin_write().await?;
+        packages::update_file_facts(&mut tx, pkg.id, facts.size, &facts.sha256, &facts.mtime).await?;
+        let message = format!(
+            "Driver package {} {} changed on disk; re-indexed (SHA-256 {})",
+            pkg.platform, pkg.version, facts.sha256
+        );
+        events::insert(&mut tx, kind::DRIVER_PACKAGE_CHANGED, None, &message, now).await?;
+        tx.commit().await?;
+        tracing::warn!(package = %pkg.id, "driver package file changed on disk; re-indexed before serving");
+        let pkg = DriverPackage {
+            size: facts.size,
+            sha256: facts.sha256,
+            file_mtime: facts.mtime,
+            ..pkg
+        };
+        Ok((file, pkg))
+    }
+}
+
+fn duplicate(platform: Platform, version: DriverVersion) -> AppError {
+    AppError::conflict(
+        "DuplicatePackage",
+        format!("a {platform} driver package version {version} already exists"),
+    )
+}
+
+/// Make a rename durable: fsync the directory that holds the new name.
+async fn sync_dir(dir: &Path) -> Result<()> {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
+        .await
+        .map_err(AppError::internal)??;
+    Ok(())
+}

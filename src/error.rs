@@ -1,0 +1,147 @@
+//! One error type for every handler. Each variant has a status and a stable code; the JSON body is
+//! `{"error": {"code": "...", "message": "..."}}` (SPEC 6). Server-side failures answer an opaque
+//! message and are logged once, with their cause, inside the request's span.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed; `code` names the kind (e.g. `InvalidVersion`, `MalformedJson`).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The request is well formed but conflicts with the current state.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// Well-formed, but describes something that cannot be (e.g. a Linux driver pending a reboot).
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The disk is full: writes fail, reads go on (RFC 4918 §11.5).
+    #[error("{0}")]
+    InsufficientStorage(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
+            Self::Unauthorized => "Unauthorized",
+            Self::Forbidden(_) => "Forbidden",
+            Self::NotFound(_) => "NotFound",
+            Self::MethodNotAllowed(_) => "MethodNotAllowed",
+            Self::Unprocessable(_) => "ImpossibleState",
+            Self::PayloadTooLarge(_) => "PayloadTooLarge",
+            Self::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            Self::InsufficientStorage(_) => "InsufficientStorage",
+            Self::Unavailable(_) => "ServiceUnavailable",
+            Self::Internal(_) => "InternalError",
+        }
+    }
+
+    /// The message a client sees: everything but internal errors, whose details stay in the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Internal(_) => "the server failed to handle the request; see its log".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(code = self.code(), error = %self, "request failed");
+        }
+        let body = json!({"error": {"code": self.code(), "message": self.public_message()}});
+        let mut response = (status, axum::Json(body)).into_response();
+        if matches!(self, Self::Unauthorized) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="PlateSpin Migrate", charset="UTF-8""#),
+            );
+        }
+        response
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &err {
+            // SQLITE_FULL (13): the disk or the database's size limit is reached.
+            if db.code().as_deref() == Some("13") {
+                return Self::InsufficientStorage(
+                    "the server's data volume is full; free space and try again".into(),
+                );
+            }
+        }
+        Self::Internal(format!("database: {err}"))
+    }
+}
+
+impl From<std::io::Error> for AppError {
+    fn from(err: std::io::Error) -> Self {
+        match err.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                Self::InsufficientStorage(
+                    "the server's data volume is full; free space and try again".into(),
+                )
+            }
+            _ => Self::Internal(format!("i/o: {err}")),
+        }
+    }
+}

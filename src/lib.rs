@@ -1,0 +1,54 @@
+//! The PlateSpin Migrate Server emulator: the library behind `psserver` (and, later, `migrate-agent`).
+//!
+//! Layers, from the inside out: `domain` (pure rules), `db` (all SQL), `drivers` (the package
+//! store), `api` (JSON handlers) and `emu` (control plane), put together by [`app`] and run by
+//! [`server::run`].
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod drivers;
+pub mod emu;
+pub mod error;
+pub mod server;
+pub mod state;
+
+pub use config::Config;
+pub use state::AppState;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::AppError;
+
+/// The whole HTTP surface. `main` serves it; tests call it with `oneshot`.
+pub fn app(state: AppState) -> Router {
+    let router = Router::new()
+        .nest(api::BASE, api::routes())
+        .nest(api::BASE_ALIAS, api::routes())
+        // The root answers with and without its trailing slash.
+        .route(&format!("{}/", api::BASE), axum::routing::get(api::root))
+        .route(&format!("{}/", api::BASE_ALIAS), axum::routing::get(api::root))
+        .nest("/_emu", emu::routes())
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), until_ready))
+        .with_state(state);
+    server::with_http_layers(router)
+}
+
+async fn not_found(uri: axum::http::Uri) -> AppError {
+    AppError::NotFound(format!("nothing at {}", api::extract::truncate(uri.path())))
+}
+
+/// Until the database is migrated and the packages indexed, only `/_emu` answers.
+async fn until_ready(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if state.is_ready() || request.uri().path().starts_with("/_emu/") {
+        next.run(request).await
+    } else {
+        AppError::Unavailable("the server is starting; see /_emu/ready".into()).into_response()
+    }
+}

@@ -1,0 +1,138 @@
+//! Start-up, serving and shutdown.
+
+use std::time::Duration;
+
+use axum::http::{HeaderName, Request};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request ids (kept from the client or made here), echoed on the response and on every log line
+/// of the request.
+pub fn with_http_layers(router: axum::Router) -> axum::Router {
+    fn span(request: &Request<axum::body::Body>) -> Span {
+        let id = request
+            .extensions()
+            .get::<RequestId>()
+            .and_then(|id| id.header_value().to_str().ok())
+            .unwrap_or("-");
+        tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+    }
+    // Outermost first: set the id, trace inside it, copy it to the response.
+    router
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(span as fn(&Request<axum::body::Body>) -> Span))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Make the state: open the database (creating the data directory).
+pub async fn open(config: Config) -> Result<AppState, String> {
+    tokio::fs::create_dir_all(&config.data_dir)
+        .await
+        .map_err(|e| format!("cannot create the data directory {}: {e}", config.data_dir.display()))?;
+    let url = config.database_url();
+    let db = Db::connect(&url)
+        .await
+        .map_err(|e| format!("cannot open the database {url}: {e}"))?;
+    Ok(AppState::new(db, config))
+}
+
+/// Migrate the database and index the driver packages, then mark the server ready.
+pub async fn prepare(state: &AppState) -> Result<(), String> {
+    state.db.migrate().await.map_err(|e| format!("database migration failed: {e}"))?;
+    let report = state
+        .store
+        .rescan(&state.db)
+        .await
+        .map_err(|e| format!("indexing the driver packages failed: {e}"))?;
+    for skipped in &report.skipped {
+        tracing::warn!(%skipped, "driver package skipped");
+    }
+    let count = crate::db::packages::list(&state.db.read, None)
+        .await
+        .map_err(|e| e.to_string())?
+        .len();
+    tracing::info!(
+        packages = count,
+        added = report.added.len(),
+        changed = report.changed.len(),
+        removed = report.removed.len(),
+        repository = %state.config.driver_packages.display(),
+        "driver packages indexed"
+    );
+    state.set_ready();
+    Ok(())
+}
+
+/// Run the server until Ctrl-C or SIGTERM (or `state.shutdown`), then drain for up to 10 s.
+pub async fn run(config: Config) -> Result<(), String> {
+    config.check_exposure()?;
+    let listen = config.listen;
+    let state = open(config).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, "psserver listening on http://{addr}");
+
+    let shutdown = state.shutdown.clone();
+    let app = crate::app(state.clone());
+    let server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future(),
+    );
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            wait_for_signal(shutdown.clone()).await;
+            shutdown.cancel();
+        }
+    });
+
+    if let Err(e) = prepare(&state).await {
+        shutdown.cancel();
+        return Err(e);
+    }
+    tracing::info!("psserver ready");
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down: finishing requests in flight (10 s at most)");
+    match tokio::time::timeout(Duration::from_secs(10), server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => return Err(format!("server error: {e}")),
+        Ok(Err(e)) => return Err(format!("server task failed: {e}")),
+        Err(_) => tracing::warn!("requests still in flight after 10 s; stopping anyway"),
+    }
+    state.db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal(shutdown: tokio_util::sync::CancellationToken) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+        () = shutdown.cancelled() => {},
+    }
+}
