@@ -14,7 +14,15 @@ pub struct Json<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = AppError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+    async fn from_request(mut req: Request, state: &S) -> Result<Self, AppError> {
+        // Scripts often leave out the content type; take a body without one as JSON. A body that
+        // says it is something else is still refused (415).
+        if !req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
+            req.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            );
+        }
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Json(value)),
             Err(rejection) => Err(json_rejection(rejection)),

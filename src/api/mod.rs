@@ -131,7 +131,8 @@ fn encode_query_value(v: &str) -> String {
         .collect()
 }
 
-/// `?offset=&limit=` as a query struct's fields.
+/// `?offset=&limit=`, extracted on its own beside a list's filters (serde's `flatten` would
+/// read the numbers as strings from a query string).
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct Paging {
     pub offset: Option<u32>,

@@ -65,17 +65,16 @@ fn platform_param(value: Option<&str>) -> Result<Option<Platform>> {
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     platform: Option<String>,
-    #[serde(flatten)]
-    paging: Paging,
 }
 
 pub async fn list(
     State(state): State<AppState>,
     base: ApiBase,
+    Query(paging): Query<Paging>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response> {
     let platform = platform_param(q.platform.as_deref())?;
-    let page = q.paging.page()?;
+    let page = paging.page()?;
     let all = db::packages::list(&state.db.read, platform).await?;
     let latest = db::packages::latest_versions(&state.db.read).await?;
     let total = all.len() as u64;

@@ -59,8 +59,6 @@ pub struct TaskQuery {
     state: Option<String>,
     source_id: Option<String>,
     kind: Option<String>,
-    #[serde(flatten)]
-    paging: Paging,
 }
 
 fn source_param(value: Option<&str>) -> Result<Option<uuid::Uuid>> {
@@ -71,9 +69,10 @@ pub async fn list(
     State(state): State<AppState>,
     _: Operator,
     base: ApiBase,
+    Query(paging): Query<Paging>,
     Query(q): Query<TaskQuery>,
 ) -> Result<Response> {
-    let page = q.paging.page()?;
+    let page = paging.page()?;
     let filter = TaskFilter {
         state: parse_param(q.state.as_deref(), "state")?,
         source_id: source_param(q.source_id.as_deref())?,
@@ -162,17 +161,16 @@ impl From<Event> for EventView {
 pub struct EventQuery {
     source_id: Option<String>,
     kind: Option<String>,
-    #[serde(flatten)]
-    paging: Paging,
 }
 
 pub async fn events(
     State(state): State<AppState>,
     _: Operator,
     base: ApiBase,
+    Query(paging): Query<Paging>,
     Query(q): Query<EventQuery>,
 ) -> Result<Response> {
-    let page = q.paging.page()?;
+    let page = paging.page()?;
     let filter = EventFilter {
         source_id: source_param(q.source_id.as_deref())?,
         kind: q.kind.filter(|k| !k.is_empty()),

@@ -125,3 +125,74 @@ pub fn client() -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// A fresh, migrated and indexed app for router tests (`oneshot`), with its temp directory.
+pub async fn test_app_with(
+    tweak: impl FnOnce(&mut psserver::Config),
+) -> (axum::Router, psserver::AppState, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = psserver::Config::for_data_dir(dir.path().join("data"), repo_packages());
+    tweak(&mut config);
+    let state = psserver::server::open(config).await.expect("open");
+    psserver::server::prepare(&state).await.expect("prepare");
+    (psserver::app(state.clone()), state, dir)
+}
+
+pub async fn test_app() -> (axum::Router, psserver::AppState, tempfile::TempDir) {
+    test_app_with(|_| {}).await
+}
+
+/// `Authorization: Basic ...` for a user and password.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// Send a request through the router and read the whole response.
+pub async fn send(app: &axum::Router, request: axum::http::Request<axum::body::Body>) -> Reply {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
+    Reply { status, headers, body }
+}
+
+pub struct Reply {
+    pub status: axum::http::StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The stable error code of a JSON error body.
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap_or("").to_owned()
+    }
+}
+
+/// A request builder with administrator credentials.
+pub fn admin(method: &str, uri: &str) -> axum::http::request::Builder {
+    axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", basic(ADMIN.0, ADMIN.1))
+}
+
+pub fn json_body(value: serde_json::Value) -> axum::body::Body {
+    axum::body::Body::from(value.to_string())
+}
