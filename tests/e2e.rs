@@ -1,5 +1,6 @@
 //! End-to-end tests: the built `psserver` on a free port, driven over HTTP as agents and
 //! operators drive it.
+#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
 mod common;
 

@@ -185,13 +185,13 @@ impl Source {
     /// The workload's warnings: the reboot notification and the server-sync notice (SPEC 3.2, 3.3).
     pub fn warnings(&self) -> Vec<Warning> {
         let mut warnings = Vec::new();
-        if self.reboot_pending() {
-            if let Some(change) = self.driver.pending_change() {
-                warnings.push(Warning {
-                    code: "RebootRequired",
-                    message: format!("Reboot required to complete the driver {}", change.noun()),
-                });
-            }
+        if self.reboot_pending()
+            && let Some(change) = self.driver.pending_change()
+        {
+            warnings.push(Warning {
+                code: "RebootRequired",
+                message: format!("Reboot required to complete the driver {}", change.noun()),
+            });
         }
         if self.server_sync_required {
             warnings.push(Warning {

@@ -42,20 +42,20 @@ pub fn plan(c: Conditions<'_>, r: Representation<'_>) -> Plan {
         if none_match_matches(inm, r.etag) {
             return Plan::NotModified;
         }
-    } else if let Some(ims) = c.if_modified_since.and_then(parse_http_date) {
-        if r.last_modified.timestamp() <= ims.timestamp() {
-            return Plan::NotModified;
-        }
+    } else if let Some(ims) = c.if_modified_since.and_then(parse_http_date)
+        && r.last_modified.timestamp() <= ims.timestamp()
+    {
+        return Plan::NotModified;
     }
     // §14.2: range handling is defined for GET only.
     let Some(range) = c.range.filter(|_| c.is_get) else {
         return Plan::Full;
     };
     // §13.1.5: a range request with a stale validator gets the whole representation.
-    if let Some(if_range) = c.if_range {
-        if !if_range_holds(if_range, r) {
-            return Plan::Full;
-        }
+    if let Some(if_range) = c.if_range
+        && !if_range_holds(if_range, r)
+    {
+        return Plan::Full;
     }
     match parse_single_range(range) {
         // Malformed, other units or several ranges: ignoring the field is allowed (§14.2).
