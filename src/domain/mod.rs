@@ -4,6 +4,7 @@ pub mod driver;
 pub mod model;
 pub mod paging;
 pub mod platform;
+pub mod replication;
 pub mod version;
 
 pub use driver::{DriverAction, DriverState};

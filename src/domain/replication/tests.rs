@@ -1,0 +1,207 @@
+use super::*;
+use ContractState::*;
+use OperationType::*;
+
+const V11: DriverVersion = DriverVersion::new(8, 0, 0, 11);
+const V12: DriverVersion = DriverVersion::new(8, 0, 0, 12);
+
+fn facts(state: ContractState, running: Option<OperationType>, full: bool) -> ContractFacts {
+    ContractFacts {
+        state,
+        running,
+        has_full_replication: full,
+    }
+}
+
+fn st(installed: Option<DriverVersion>, running: Option<DriverVersion>) -> DriverState {
+    DriverState { installed, running }
+}
+
+#[test]
+fn allowed_operations_per_state() {
+    let cases = [
+        (facts(Configured, None, false), vec![Prepare]),
+        (facts(Prepared, None, false), vec![Migrate]),
+        (facts(Prepared, None, true), vec![Migrate, TestCutover, Cutover]),
+        (facts(UnderTest, None, true), vec![Migrate, EndTestCutover, Cutover]),
+        (facts(CutOver, None, true), vec![]),
+        (facts(Prepared, Some(Migrate), true), vec![]),
+        (facts(Configured, Some(Prepare), false), vec![]),
+    ];
+    for (f, expected) in cases {
+        assert_eq!(allowed_operations(f), expected, "{f:?}");
+    }
+}
+
+#[test]
+fn refusals_say_why() {
+    let f = facts(Prepared, None, false);
+    assert_eq!(
+        check_allowed(f, Migrate, Some(MigrationType::Incremental)),
+        Err(NotAllowed::FirstMustBeFull)
+    );
+    assert_eq!(
+        check_allowed(f, Migrate, Some(MigrationType::ServerSync)),
+        Err(NotAllowed::FirstMustBeFull)
+    );
+    assert!(check_allowed(f, Migrate, Some(MigrationType::Full)).is_ok());
+    assert_eq!(
+        check_allowed(f, TestCutover, None).unwrap_err().to_string(),
+        "TestCutover is not allowed while the transformation is Prepared and has never been replicated; run a full replication first"
+    );
+    let running = facts(Prepared, Some(Migrate), true);
+    for op in OperationType::ALL {
+        assert_eq!(
+            check_allowed(running, op, Some(MigrationType::Full)),
+            Err(NotAllowed::AlreadyRunning(Migrate))
+        );
+    }
+    assert_eq!(
+        check_allowed(running, Prepare, None).unwrap_err().to_string(),
+        "a Migrate operation is already running on this transformation; wait for it or abort it"
+    );
+    assert!(check_allowed(facts(Configured, None, false), Migrate, None)
+        .unwrap_err()
+        .to_string()
+        .contains("run Prepare first"));
+    assert!(check_allowed(facts(CutOver, None, true), Migrate, None)
+        .unwrap_err()
+        .to_string()
+        .contains("cut over"));
+    assert!(check_allowed(facts(Prepared, None, true), EndTestCutover, None)
+        .unwrap_err()
+        .to_string()
+        .contains("no test cutover"));
+}
+
+#[test]
+fn every_state_and_operation_has_an_answer() {
+    // Exhaustive: every combination either is allowed or says why, and the links agree.
+    for state in [Configured, Prepared, UnderTest, CutOver] {
+        for full in [false, true] {
+            for running in [None, Some(Migrate)] {
+                let f = facts(state, running, full);
+                let allowed = allowed_operations(f);
+                for op in OperationType::ALL {
+                    let result = check_allowed(f, op, Some(MigrationType::Full));
+                    assert_eq!(result.is_ok(), allowed.contains(&op), "{f:?} {op}");
+                    if let Err(e) = result {
+                        assert!(!e.to_string().is_empty());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn default_type_is_full_first_then_incremental() {
+    assert_eq!(default_migration_type(facts(Prepared, None, false)), MigrationType::Full);
+    assert_eq!(default_migration_type(facts(Prepared, None, true)), MigrationType::Incremental);
+}
+
+#[test]
+fn replication_uses_the_running_driver_only() {
+    // installed, not loaded: as if no driver, with the reboot warning
+    let p = plan_replication(MigrationType::Full, st(Some(V11), None), true, false);
+    assert_eq!(p.driver_version_used, None);
+    assert_eq!(p.transfer_method, TransferMethod::BlockBasedWithoutDriver);
+    assert_eq!(p.warnings.len(), 1);
+    assert_eq!(p.warnings[0].code, "RebootRequired");
+    // upgraded, not rebooted: the old driver
+    let p = plan_replication(MigrationType::Incremental, st(Some(V12), Some(V11)), true, false);
+    assert_eq!(p.driver_version_used, Some(V11));
+    assert_eq!(p.transfer_method, TransferMethod::BlockBasedWithDriver);
+    assert_eq!(p.performed_as, MigrationType::Incremental);
+    assert!(p.warnings[0].message.contains("upgrade"));
+    // Linux never reports a reboot warning
+    let p = plan_replication(MigrationType::Full, st(Some(V11), Some(V11)), false, false);
+    assert!(p.warnings.is_empty());
+}
+
+#[test]
+fn the_server_sync_rule() {
+    let running = st(Some(V11), Some(V11));
+    // a full replication clears it silently
+    let p = plan_replication(MigrationType::Full, running, false, true);
+    assert_eq!(p.performed_as, MigrationType::Full);
+    assert!(p.warnings.is_empty());
+    assert!(p.clears_server_sync);
+    // an incremental one is carried out as a server-sync, with the warning, and clears it
+    let p = plan_replication(MigrationType::Incremental, running, false, true);
+    assert_eq!(p.performed_as, MigrationType::ServerSync);
+    assert_eq!(p.warnings.len(), 1);
+    assert_eq!(p.warnings[0].code, "ServerSyncRequired");
+    assert!(p.clears_server_sync);
+    // later incrementals are clean
+    let p = plan_replication(MigrationType::Incremental, running, false, false);
+    assert_eq!(p.performed_as, MigrationType::Incremental);
+    assert!(p.warnings.is_empty());
+    assert!(!p.clears_server_sync);
+    // an explicit server-sync clears it without the warning
+    let p = plan_replication(MigrationType::ServerSync, running, false, true);
+    assert!(p.warnings.is_empty());
+    assert!(p.clears_server_sync);
+    // both warnings at once
+    let p = plan_replication(MigrationType::Incremental, st(Some(V12), Some(V11)), true, true);
+    let codes: Vec<_> = p.warnings.iter().map(|w| w.code).collect();
+    assert_eq!(codes, vec!["RebootRequired", "ServerSyncRequired"]);
+}
+
+#[test]
+fn workload_status_vocabulary() {
+    use MigrationType::*;
+    let cases = [
+        (None, None, false, "Not Configured"),
+        (Some(facts(Configured, None, false)), None, false, "Migration Configured"),
+        (Some(facts(Configured, Some(Prepare), false)), None, false, "Preparing Migration"),
+        (Some(facts(Prepared, None, false)), None, false, "Ready for Replication"),
+        (Some(facts(Prepared, Some(Migrate), false)), Some(Full), false, "Running First Replication"),
+        (Some(facts(Prepared, Some(Migrate), true)), Some(Full), false, "Running Full Replication"),
+        (Some(facts(Prepared, Some(Migrate), true)), Some(Incremental), false, "Running Incremental Replication"),
+        (Some(facts(Prepared, Some(Migrate), true)), Some(ServerSync), false, "Running Server-sync"),
+        (Some(facts(Prepared, None, true)), None, false, "Idle"),
+        (Some(facts(Prepared, None, true)), None, true, "Replication Failed"),
+        (Some(facts(Prepared, Some(TestCutover), true)), None, false, "Running Test Cutover"),
+        (Some(facts(UnderTest, None, true)), None, false, "Test Cutover"),
+        (Some(facts(UnderTest, Some(EndTestCutover), true)), None, false, "Ending Test Cutover"),
+        (Some(facts(Prepared, Some(Cutover), true)), None, false, "Running Cutover"),
+        (Some(facts(CutOver, None, true)), None, false, "Cutover Completed"),
+    ];
+    for (f, running_as, failed, expected) in cases {
+        assert_eq!(workload_status(f, running_as, failed), expected, "{f:?} {running_as:?}");
+    }
+}
+
+#[test]
+fn states_after_success() {
+    assert_eq!(state_after(Prepare, Configured), Prepared);
+    assert_eq!(state_after(Migrate, UnderTest), UnderTest);
+    assert_eq!(state_after(TestCutover, Prepared), UnderTest);
+    assert_eq!(state_after(EndTestCutover, UnderTest), Prepared);
+    assert_eq!(state_after(Cutover, UnderTest), CutOver);
+}
+
+#[test]
+fn steps_of_each_operation() {
+    assert_eq!(steps(Migrate, Some(MigrationType::ServerSync)).len(), 4);
+    assert_eq!(steps(Migrate, Some(MigrationType::Full))[1], "Transferring data");
+    for op in OperationType::ALL {
+        assert!(!steps(op, Some(MigrationType::Full)).is_empty());
+    }
+}
+
+#[test]
+fn names_round_trip() {
+    for op in OperationType::ALL {
+        assert_eq!(op.as_str().parse::<OperationType>(), Ok(op));
+    }
+    assert_eq!("migrate".parse::<OperationType>(), Ok(Migrate));
+    for m in [MigrationType::Full, MigrationType::Incremental, MigrationType::ServerSync] {
+        assert_eq!(m.as_str().parse::<MigrationType>(), Ok(m));
+    }
+    assert!("Full".parse::<MigrationType>().is_err());
+    for s in [Configured, Prepared, UnderTest, CutOver] {
+        assert_eq!(s.as_str().parse::<ContractState>(), Ok(s));
+    }
+}
