@@ -1,0 +1,19 @@
+//! `migrate-agent`: the emulated PlateSpin Migrate Agent (see `psserver::agent`).
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    // The download progress bar is for people: only on a terminal.
+    let progress = std::io::stderr().is_terminal();
+    let code = psserver::agent::main(
+        &args,
+        std::env::var_os("MIGRATE_AGENT_HOME"),
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr(),
+        progress,
+    );
+    ExitCode::from(code)
+}
