@@ -46,6 +46,31 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "PSSERVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// How fast simulated operations run: `instant` for tests, `fast` (about a second), or
+    /// `normal` (a few seconds a step, like a small real workload).
+    #[arg(long, env = "PSSERVER_REPLICATION_SPEED", value_enum, default_value_t = ReplicationSpeed::Normal)]
+    pub replication_speed: ReplicationSpeed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplicationSpeed {
+    Instant,
+    Fast,
+    Normal,
+}
+
+impl ReplicationSpeed {
+    /// How long one step of an operation takes, and how often its progress moves.
+    pub fn step_timing(self) -> (std::time::Duration, u32) {
+        use std::time::Duration;
+        match self {
+            Self::Instant => (Duration::ZERO, 1),
+            Self::Fast => (Duration::from_millis(300), 3),
+            Self::Normal => (Duration::from_secs(4), 8),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,6 +91,7 @@ impl Config {
             admin_password: DEFAULT_PASSWORD.to_owned(),
             operator_password: None,
             log_format: LogFormat::Text,
+            replication_speed: ReplicationSpeed::Instant,
         }
     }
 

@@ -4,7 +4,6 @@
 //! store), `api` (JSON handlers) and `emu` (control plane), put together by [`app`] and run by
 //! [`server::run`].
 
-pub mod agent;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -13,6 +12,7 @@ pub mod domain;
 pub mod drivers;
 pub mod emu;
 pub mod error;
+pub mod replication;
 pub mod server;
 pub mod state;
 

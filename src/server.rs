@@ -46,6 +46,12 @@ pub async fn open(config: Config) -> Result<AppState, String> {
 /// Migrate the database and index the driver packages, then mark the server ready.
 pub async fn prepare(state: &AppState) -> Result<(), String> {
     state.db.migrate().await.map_err(|e| format!("database migration failed: {e}"))?;
+    let failed = crate::replication::recover(state)
+        .await
+        .map_err(|e| format!("recovering unfinished operations failed: {e}"))?;
+    if failed > 0 {
+        tracing::warn!(operations = failed, "operations that ran when the server stopped are marked failed");
+    }
     let report = state
         .store
         .rescan(&state.db)

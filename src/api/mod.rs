@@ -1,11 +1,13 @@
 //! The Migrate REST API at `/MigrateApi/2019.8` (alias `/MigrateApi/2019.5`), JSON in camelCase.
 
 pub mod extract;
+mod operations;
 mod packages;
 mod root;
 pub use root::root;
 mod sources;
 mod tasks;
+mod transformations;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -43,6 +45,15 @@ pub fn routes() -> Router<AppState> {
         .route("/tasks", get(tasks::list))
         .route("/tasks/{id}", get(tasks::get).post(tasks::operation))
         .route("/events", get(tasks::events))
+        .route("/transformations", get(transformations::list).post(transformations::create))
+        .route(
+            "/transformations/{id}",
+            get(transformations::get)
+                .delete(transformations::delete)
+                .post(transformations::operation),
+        )
+        .route("/operations", get(operations::list))
+        .route("/operations/{id}", get(operations::get))
         .fallback(unknown_api_path)
         .method_not_allowed_fallback(method_not_allowed)
 }

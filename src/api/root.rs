@@ -13,6 +13,8 @@ pub async fn root(_: Operator, base: ApiBase) -> axum::Json<Value> {
         Link::new(format!("{b}/platforms"), "platforms", &["GET"]),
         Link::new(format!("{b}/driverPackages"), "driverPackages", &["GET", "POST"]),
         Link::new(format!("{b}/driverPackages/latest"), "latestDriverPackages", &["GET"]),
+        Link::new(format!("{b}/transformations"), "transformations", &["GET", "POST"]),
+        Link::new(format!("{b}/operations"), "operations", &["GET"]),
         Link::new(format!("{b}/tasks"), "tasks", &["GET"]),
         Link::new(format!("{b}/events"), "events", &["GET"]),
     ];

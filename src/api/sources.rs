@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{Json, Path, Query, parse_id, truncate};
+use super::operations::OperationSummary;
 use super::{ApiBase, Link, Paging, list_body};
+use crate::replication::Workload;
 use crate::auth::{self, Credentials, Operator, Admin};
 use crate::db;
 use crate::domain::driver::DriverState;
@@ -96,6 +98,8 @@ pub struct SourceView {
     server_sync_required: bool,
     status: &'static str,
     warnings: Vec<Warning>,
+    transformation_id: Option<uuid::Uuid>,
+    last_replication: Option<OperationSummary>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     last_report_at: Option<DateTime<Utc>>,
@@ -103,9 +107,9 @@ pub struct SourceView {
 }
 
 impl SourceView {
-    pub fn new(base: ApiBase, s: Source, latest: Option<DriverVersion>) -> Self {
+    pub fn new(base: ApiBase, s: Source, latest: Option<DriverVersion>, workload: &Workload) -> Self {
         let href = format!("{}/sources/{}", base.0, s.id);
-        let links = vec![
+        let mut links = vec![
             Link::new(&href, "self", &["GET", "DELETE"]),
             Link::new(format!("{href}/driverState"), "driverState", &["PUT"]),
             Link::new(format!("{href}?operation=Reboot"), "operation-Reboot", &["POST"]),
@@ -117,6 +121,9 @@ impl SourceView {
                 &["GET"],
             ),
         ];
+        if let Some(t) = &workload.transformation {
+            links.push(Link::new(format!("{}/transformations/{}", base.0, t.id), "transformation", &["GET"]));
+        }
         Self {
             id: s.id,
             driver: DriverView {
@@ -127,8 +134,10 @@ impl SourceView {
                 upgrade_available: matches!((latest, s.driver.installed), (Some(l), Some(i)) if l > i),
             },
             server_sync_required: s.server_sync_required,
-            status: s.status(),
-            warnings: s.warnings(),
+            status: workload.status(),
+            warnings: workload.warnings(&s),
+            transformation_id: workload.transformation.as_ref().map(|t| t.id),
+            last_replication: workload.last_replication.clone().map(|o| OperationSummary::new(base, o)),
             machine_id: s.machine_id,
             host_name: s.host_name,
             os_family: s.os_family,
@@ -148,7 +157,9 @@ async fn view(state: &AppState, base: ApiBase, source: Source) -> Result<SourceV
     let latest = db::packages::latest(&state.db.read, source.platform)
         .await?
         .map(|p| p.version);
-    Ok(SourceView::new(base, source, latest))
+    let mut conn = state.db.read.acquire().await?;
+    let workload = Workload::load(&mut conn, source.id).await?;
+    Ok(SourceView::new(base, source, latest, &workload))
 }
 
 pub async fn list(
@@ -160,13 +171,13 @@ pub async fn list(
     let page = paging.page()?;
     let (sources, total) = db::sources::list(&state.db.read, page).await?;
     let latest: HashMap<Platform, DriverVersion> = db::packages::latest_versions(&state.db.read).await?;
-    let views: Vec<SourceView> = sources
-        .into_iter()
-        .map(|s| {
-            let l = latest.get(&s.platform).copied();
-            SourceView::new(base, s, l)
-        })
-        .collect();
+    let mut conn = state.db.read.acquire().await?;
+    let mut views = Vec::with_capacity(sources.len());
+    for s in sources {
+        let workload = Workload::load(&mut conn, s.id).await?;
+        let l = latest.get(&s.platform).copied();
+        views.push(SourceView::new(base, s, l, &workload));
+    }
     let href = format!("{}/sources", base.0);
     Ok(axum::Json(list_body("sources", views, total, page, &href, &[])).into_response())
 }

@@ -11,7 +11,9 @@ use crate::auth::Operator;
 use crate::db;
 use crate::db::events::EventFilter;
 use crate::db::tasks::TaskFilter;
-use crate::domain::model::{Event, Task};
+use crate::domain::model::{Event, Task, TaskKind, TaskState};
+use crate::domain::replication::OperationType;
+use crate::replication;
 use crate::error::{AppError, Result};
 use crate::state::AppState;
 
@@ -109,29 +111,60 @@ pub struct OperationQuery {
     operation: Option<String>,
 }
 
-/// `POST tasks/{id}?operation=Dismiss`
+/// `POST tasks/{id}?operation=Dismiss`, or `?operation=Execute` on a "Mark Test as Success" /
+/// "Mark Test as Failure" task: it records the test's result and ends the test cutover.
 pub async fn operation(
     State(state): State<AppState>,
     Operator(caller): Operator,
     base: ApiBase,
     Path(id): Path<String>,
     Query(q): Query<OperationQuery>,
-) -> Result<axum::Json<TaskView>> {
+) -> Result<Response> {
     let id = parse_id(&id, "task id")?;
     match q.operation.as_deref() {
         Some(op) if op.eq_ignore_ascii_case("Dismiss") => {
             let task = db::tasks::dismiss(&state.db, id, &caller.user, Utc::now()).await?;
-            Ok(axum::Json(TaskView::new(base, task)))
+            Ok(axum::Json(TaskView::new(base, task)).into_response())
         }
+        Some(op) if op.eq_ignore_ascii_case("Execute") => execute(&state, base, id, &caller.user).await,
         Some(other) => Err(AppError::bad_request(
             "UnknownOperation",
-            format!("unknown operation {:?} on a task; expected Dismiss", truncate(other)),
+            format!("unknown operation {:?} on a task; expected Dismiss or Execute", truncate(other)),
         )),
         None => Err(AppError::bad_request(
             "MissingOperation",
             "say which operation to run: ?operation=Dismiss",
         )),
     }
+}
+
+async fn execute(state: &AppState, base: ApiBase, id: uuid::Uuid, by: &str) -> Result<Response> {
+    let task = db::tasks::get(&state.db.read, id).await?;
+    let result = match task.kind {
+        TaskKind::MarkTestSuccess => "success",
+        TaskKind::MarkTestFailure => "failure",
+        TaskKind::RebootRequired => {
+            return Err(AppError::conflict(
+                "NotExecutable",
+                "a reboot notification is completed by rebooting the source machine; it can only be dismissed",
+            ));
+        }
+    };
+    if task.state != TaskState::Active {
+        return Err(AppError::conflict(
+            "TaskNotActive",
+            format!("task {id} is {} and cannot be executed", task.state.as_str()),
+        ));
+    }
+    let transformation = db::replications::for_source(&state.db.read, task.source_id)
+        .await?
+        .ok_or_else(|| AppError::conflict("NoTransformation", "the task's workload has no transformation"))?;
+    let options = serde_json::json!({"testResult": result, "markedBy": by});
+    let op = replication::start(state, transformation.id, OperationType::EndTestCutover, None, options).await?;
+    let mut conn = state.db.write.acquire().await?;
+    let message = format!("Test cutover marked as a {result} by {by}");
+    db::events::insert(&mut conn, db::events::kind::TEST_CUTOVER_MARKED, Some(task.source_id), &message, Utc::now()).await?;
+    Ok(super::transformations::accepted(base, transformation.id, op.id))
 }
 
 #[derive(Debug, Serialize)]

@@ -29,6 +29,16 @@ pub mod kind {
     pub const DRIVER_PACKAGE_ADDED: &str = "DriverPackageAdded";
     pub const DRIVER_PACKAGE_CHANGED: &str = "DriverPackageChanged";
     pub const DRIVER_PACKAGE_REMOVED: &str = "DriverPackageRemoved";
+    pub const SERVER_SYNC_CLEARED: &str = "ServerSyncCleared";
+    pub const TRANSFORMATION_CREATED: &str = "TransformationCreated";
+    pub const TRANSFORMATION_REMOVED: &str = "TransformationRemoved";
+    pub const OPERATION_QUEUED: &str = "OperationQueued";
+    pub const OPERATION_STARTED: &str = "OperationStarted";
+    pub const OPERATION_COMPLETED: &str = "OperationCompleted";
+    pub const OPERATION_COMPLETED_WITH_WARNINGS: &str = "OperationCompletedWithWarnings";
+    pub const OPERATION_FAILED: &str = "OperationFailed";
+    pub const OPERATION_ABORTED: &str = "OperationAborted";
+    pub const TEST_CUTOVER_MARKED: &str = "TestCutoverMarked";
 }
 
 pub async fn insert(

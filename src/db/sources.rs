@@ -77,6 +77,21 @@ async fn find(conn: &mut SqliteConnection, id: Uuid) -> Result<Source> {
         .into_source()
 }
 
+/// A source, read inside a caller's transaction.
+pub async fn find_in(conn: &mut SqliteConnection, id: Uuid) -> Result<Source> {
+    find(conn, id).await
+}
+
+/// Clear `serverSyncRequired` after a full or server-sync replication (SPEC 3.3).
+pub async fn clear_server_sync(conn: &mut SqliteConnection, id: Uuid, now: DateTime<Utc>) -> Result<bool> {
+    let done = sqlx::query("UPDATE sources SET server_sync_required = 0, updated_at = ? WHERE id = ? AND server_sync_required = 1")
+        .bind(ts(now))
+        .bind(id.to_string())
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 pub async fn get(pool: &SqlitePool, id: Uuid) -> Result<Source> {
     let mut conn = pool.acquire().await?;
     find(&mut conn, id).await

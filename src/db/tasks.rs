@@ -96,6 +96,18 @@ pub async fn active_reboot_task(conn: &mut SqliteConnection, source_id: Uuid) ->
     row.map(TaskRow::into_task).transpose()
 }
 
+/// Every task of a source, oldest first (inside a caller's transaction).
+pub async fn for_source(conn: &mut SqliteConnection, source_id: Uuid) -> Result<Vec<Task>> {
+    let rows: Vec<TaskRow> = sqlx::query_as(
+        "SELECT id, kind, source_id, message, state, created_at, updated_at, resolved_at FROM tasks
+         WHERE source_id = ? ORDER BY seq",
+    )
+    .bind(source_id.to_string())
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(TaskRow::into_task).collect()
+}
+
 pub async fn create(
     conn: &mut SqliteConnection,
     kind: TaskKind,

@@ -170,10 +170,18 @@ impl DriverPackage {
 }
 
 /// A warning on a workload or an operation, as the API and the pages show it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Warning {
-    pub code: &'static str,
+    pub code: WarningCode,
     pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum WarningCode {
+    /// The installed driver differs from the running one: a reboot is pending.
+    RebootRequired,
+    /// The driver started where none ran: the next replication must capture everything.
+    ServerSyncRequired,
 }
 
 impl Source {
@@ -189,22 +197,82 @@ impl Source {
             && let Some(change) = self.driver.pending_change()
         {
             warnings.push(Warning {
-                code: "RebootRequired",
+                code: WarningCode::RebootRequired,
                 message: format!("Reboot required to complete the driver {}", change.noun()),
             });
         }
         if self.server_sync_required {
             warnings.push(Warning {
-                code: "ServerSyncRequired",
+                code: WarningCode::ServerSyncRequired,
                 message: "Server-sync required".to_owned(),
             });
         }
         warnings
     }
+}
 
-    /// The Workloads page's Status column. Without a migration contract a workload is
-    /// "Not Configured", as in the product.
-    pub fn status(&self) -> &'static str {
-        "Not Configured"
+/// A migration contract for one workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transformation {
+    pub id: Uuid,
+    pub source_id: Uuid,
+    pub state: super::replication::ContractState,
+    pub has_full_replication: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One simulated step of an operation (its `subOperations`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub name: String,
+    pub status: super::replication::OperationStatus,
+    pub progress: u8,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// An operation on a contract: Prepare, a replication, a (test) cutover.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    pub id: Uuid,
+    pub transformation_id: Uuid,
+    pub source_id: Uuid,
+    pub operation_type: super::replication::OperationType,
+    pub migration_type: Option<super::replication::MigrationType>,
+    pub performed_as: Option<super::replication::MigrationType>,
+    pub status: super::replication::OperationStatus,
+    pub progress: u8,
+    pub steps: Vec<Step>,
+    pub driver_version_used: Option<DriverVersion>,
+    pub transfer_method: Option<String>,
+    pub warnings: Vec<Warning>,
+    pub clears_server_sync: bool,
+    pub options: serde_json::Value,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl Operation {
+    /// "Full replication", "Incremental replication performed as server-sync", "Prepare", ...
+    pub fn title(&self) -> String {
+        use super::replication::{MigrationType, OperationType};
+        let name = |m: MigrationType| match m {
+            MigrationType::Full => "Full replication",
+            MigrationType::Incremental => "Incremental replication",
+            MigrationType::ServerSync => "Server-sync replication",
+        };
+        match (self.operation_type, self.migration_type, self.performed_as) {
+            (OperationType::Migrate, Some(m), Some(p)) if m != p => {
+                format!("{} (performed as server-sync)", name(m))
+            }
+            (OperationType::Migrate, Some(m), _) => name(m).to_owned(),
+            (OperationType::TestCutover, ..) => "Test cutover".to_owned(),
+            (OperationType::EndTestCutover, ..) => "End of test cutover".to_owned(),
+            (op, ..) => op.as_str().to_owned(),
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::driver::DriverState;
-use super::model::Warning;
+use super::model::{Warning, WarningCode};
 use super::version::DriverVersion;
 
 /// Where a contract has settled (what it is while no operation runs).
@@ -301,7 +301,7 @@ impl TransferMethod {
 
 pub fn reboot_warning(driver: DriverState) -> Option<Warning> {
     driver.pending_change().map(|change| Warning {
-        code: "RebootRequired",
+        code: WarningCode::RebootRequired,
         message: format!(
             "Reboot required to complete the driver {}: this replication uses the running driver ({})",
             change.noun(),
@@ -312,7 +312,7 @@ pub fn reboot_warning(driver: DriverState) -> Option<Warning> {
 
 pub fn server_sync_warning() -> Warning {
     Warning {
-        code: "ServerSyncRequired",
+        code: WarningCode::ServerSyncRequired,
         message: "Server-sync required: the incremental replication was carried out as a server-sync to capture all changes since the driver started".to_owned(),
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::model::WarningCode;
 use ContractState::*;
 use OperationType::*;
 
@@ -107,7 +108,7 @@ fn replication_uses_the_running_driver_only() {
     assert_eq!(p.driver_version_used, None);
     assert_eq!(p.transfer_method, TransferMethod::BlockBasedWithoutDriver);
     assert_eq!(p.warnings.len(), 1);
-    assert_eq!(p.warnings[0].code, "RebootRequired");
+    assert_eq!(p.warnings[0].code, WarningCode::RebootRequired);
     // upgraded, not rebooted: the old driver
     let p = plan_replication(MigrationType::Incremental, st(Some(V12), Some(V11)), true, false);
     assert_eq!(p.driver_version_used, Some(V11));
@@ -131,7 +132,7 @@ fn the_server_sync_rule() {
     let p = plan_replication(MigrationType::Incremental, running, false, true);
     assert_eq!(p.performed_as, MigrationType::ServerSync);
     assert_eq!(p.warnings.len(), 1);
-    assert_eq!(p.warnings[0].code, "ServerSyncRequired");
+    assert_eq!(p.warnings[0].code, WarningCode::ServerSyncRequired);
     assert!(p.clears_server_sync);
     // later incrementals are clean
     let p = plan_replication(MigrationType::Incremental, running, false, false);
@@ -145,7 +146,7 @@ fn the_server_sync_rule() {
     // both warnings at once
     let p = plan_replication(MigrationType::Incremental, st(Some(V12), Some(V11)), true, true);
     let codes: Vec<_> = p.warnings.iter().map(|w| w.code).collect();
-    assert_eq!(codes, vec!["RebootRequired", "ServerSyncRequired"]);
+    assert_eq!(codes, vec![WarningCode::RebootRequired, WarningCode::ServerSyncRequired]);
 }
 
 #[test]

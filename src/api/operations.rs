@@ -1,0 +1,155 @@
+//! Operations: what REST clients poll while replications run.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::extract::{Path, Query, parse_id};
+use super::{ApiBase, Link, Paging, list_body, parse_param};
+use crate::auth::Operator;
+use crate::db::replications::{self, OperationFilter};
+use crate::domain::model::{Operation, Step, Warning};
+use crate::domain::replication::{MigrationType, OperationStatus, OperationType};
+use crate::domain::version::DriverVersion;
+use crate::error::Result;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationView {
+    id: uuid::Uuid,
+    transformation_id: uuid::Uuid,
+    source_id: uuid::Uuid,
+    operation_type: OperationType,
+    title: String,
+    migration_type: Option<MigrationType>,
+    performed_as: Option<MigrationType>,
+    status: OperationStatus,
+    progress: u8,
+    sub_operations: Vec<Step>,
+    driver_version_used: Option<DriverVersion>,
+    transfer_method: Option<String>,
+    warnings: Vec<Warning>,
+    error: Option<String>,
+    options: serde_json::Value,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    links: Vec<Link>,
+}
+
+impl OperationView {
+    pub fn new(base: ApiBase, o: Operation) -> Self {
+        Self {
+            links: vec![
+                Link::new(format!("{}/operations/{}", base.0, o.id), "self", &["GET"]),
+                Link::new(format!("{}/transformations/{}", base.0, o.transformation_id), "transformation", &["GET"]),
+                Link::new(format!("{}/sources/{}", base.0, o.source_id), "source", &["GET"]),
+                Link::new(format!("/migrate/commands/{}", o.id), "commandDetails", &["GET"]),
+            ],
+            title: o.title(),
+            id: o.id,
+            transformation_id: o.transformation_id,
+            source_id: o.source_id,
+            operation_type: o.operation_type,
+            migration_type: o.migration_type,
+            performed_as: o.performed_as,
+            status: o.status,
+            progress: o.progress,
+            sub_operations: o.steps,
+            driver_version_used: o.driver_version_used,
+            transfer_method: o.transfer_method,
+            warnings: o.warnings,
+            error: o.error,
+            options: o.options,
+            created_at: o.created_at,
+            started_at: o.started_at,
+            completed_at: o.completed_at,
+        }
+    }
+}
+
+/// An operation in brief, inside a source or a transformation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationSummary {
+    id: uuid::Uuid,
+    operation_type: OperationType,
+    migration_type: Option<MigrationType>,
+    performed_as: Option<MigrationType>,
+    status: OperationStatus,
+    progress: u8,
+    driver_version_used: Option<DriverVersion>,
+    warnings: Vec<Warning>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    href: String,
+}
+
+impl OperationSummary {
+    pub fn new(base: ApiBase, o: Operation) -> Self {
+        Self {
+            href: format!("{}/operations/{}", base.0, o.id),
+            id: o.id,
+            operation_type: o.operation_type,
+            migration_type: o.migration_type,
+            performed_as: o.performed_as,
+            status: o.status,
+            progress: o.progress,
+            driver_version_used: o.driver_version_used,
+            warnings: o.warnings,
+            started_at: o.started_at,
+            completed_at: o.completed_at,
+        }
+    }
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    _: Operator,
+    base: ApiBase,
+    Path(id): Path<String>,
+) -> Result<axum::Json<OperationView>> {
+    let id = parse_id(&id, "operation id")?;
+    let op = replications::get_operation(&state.db.read, id).await?;
+    Ok(axum::Json(OperationView::new(base, op)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationQuery {
+    transformation_id: Option<String>,
+    source_id: Option<String>,
+    status: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    _: Operator,
+    base: ApiBase,
+    Query(paging): Query<Paging>,
+    Query(q): Query<OperationQuery>,
+) -> Result<Response> {
+    let page = paging.page()?;
+    let id = |v: Option<&str>, what| v.filter(|v| !v.is_empty()).map(|v| parse_id(v, what)).transpose();
+    let filter = OperationFilter {
+        transformation_id: id(q.transformation_id.as_deref(), "transformationId")?,
+        source_id: id(q.source_id.as_deref(), "sourceId")?,
+        status: parse_param(q.status.as_deref(), "status")?,
+    };
+    let (ops, total) = replications::list_operations(&state.db.read, &filter, page).await?;
+    let views: Vec<OperationView> = ops.into_iter().map(|o| OperationView::new(base, o)).collect();
+    let mut filters = Vec::new();
+    if let Some(t) = filter.transformation_id {
+        filters.push(("transformationId", t.to_string()));
+    }
+    if let Some(s) = filter.source_id {
+        filters.push(("sourceId", s.to_string()));
+    }
+    if let Some(s) = filter.status {
+        filters.push(("status", s.as_str().to_owned()));
+    }
+    let href = format!("{}/operations", base.0);
+    Ok(axum::Json(list_body("operations", views, total, page, &href, &filters)).into_response())
+}

@@ -1,0 +1,301 @@
+//! Transformations (migration contracts) and their operations, as in the real REST API:
+//! `POST transformations/{id}?operation=Prepare|Migrate|TestCutover|EndTestCutover|Cutover|Abort`.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::extract::{Json, Path, Query, parse_id, truncate};
+use super::operations::OperationSummary;
+use super::{ApiBase, Link, Paging, list_body};
+use crate::auth::Operator;
+use crate::db::events::{self, kind};
+use crate::db::{replications, sources};
+use crate::domain::model::{Transformation, Warning};
+use crate::domain::replication::{self as rules, MigrationType, OperationType};
+use crate::error::{AppError, Result};
+use crate::replication::{self, Workload};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplicationStatus {
+    last_operation: Option<OperationSummary>,
+    last_replication: Option<OperationSummary>,
+    server_sync_required: bool,
+    warnings: Vec<Warning>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransformationView {
+    id: uuid::Uuid,
+    source_id: uuid::Uuid,
+    current_state: &'static str,
+    status: &'static str,
+    running_operation: Option<OperationSummary>,
+    replication_status: ReplicationStatus,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    links: Vec<Link>,
+}
+
+async fn view(state: &AppState, base: ApiBase, t: Transformation) -> Result<TransformationView> {
+    let mut conn = state.db.read.acquire().await?;
+    let source = sources::find_in(&mut conn, t.source_id).await?;
+    let workload = Workload::load(&mut conn, t.source_id).await?;
+    let last_operation = replications::last_operation(&mut conn, t.id).await?;
+    let facts = workload.facts.unwrap_or(rules::ContractFacts {
+        state: t.state,
+        running: None,
+        has_full_replication: t.has_full_replication,
+    });
+    let href = format!("{}/transformations/{}", base.0, t.id);
+    let mut links = vec![
+        Link::new(&href, "self", &["GET", "DELETE"]),
+        Link::new(format!("{}/sources/{}", base.0, t.source_id), "source", &["GET"]),
+        Link::new(format!("{}/operations?transformationId={}", base.0, t.id), "operations", &["GET"]),
+    ];
+    for op in rules::allowed_operations(facts) {
+        links.push(Link::new(format!("{href}?operation={op}"), format!("operation-{op}"), &["POST"]));
+    }
+    if facts.running.is_some() {
+        links.push(Link::new(format!("{href}?operation=Abort"), "operation-Abort", &["POST"]));
+    }
+    Ok(TransformationView {
+        id: t.id,
+        source_id: t.source_id,
+        current_state: t.state.as_str(),
+        status: workload.status(),
+        running_operation: workload.active.clone().map(|o| OperationSummary::new(base, o)),
+        replication_status: ReplicationStatus {
+            last_operation: last_operation.map(|o| OperationSummary::new(base, o)),
+            last_replication: workload.last_replication.clone().map(|o| OperationSummary::new(base, o)),
+            server_sync_required: source.server_sync_required,
+            warnings: workload.warnings(&source),
+        },
+        created_at: t.created_at,
+        updated_at: t.updated_at,
+        links,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateBody {
+    source_id: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    base: ApiBase,
+    Json(body): Json<CreateBody>,
+) -> Result<Response> {
+    let source_id = parse_id(&body.source_id, "sourceId")?;
+    let now = Utc::now();
+    let mut tx = state.db.begin_write().await?;
+    let source = sources::find_in(&mut tx, source_id).await?;
+    let t = replications::create(&mut tx, source_id, now).await?;
+    let message = format!("Migration contract for {} configured by {}", source.host_name, caller.user);
+    events::insert(&mut tx, kind::TRANSFORMATION_CREATED, Some(source_id), &message, now).await?;
+    tx.commit().await?;
+    let location = format!("{}/transformations/{}", base.0, t.id);
+    let mut response = (StatusCode::CREATED, axum::Json(view(&state, base, t).await?)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    source_id: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    _: Operator,
+    base: ApiBase,
+    Query(paging): Query<Paging>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response> {
+    let page = paging.page()?;
+    let source_id = q.source_id.as_deref().filter(|s| !s.is_empty()).map(|s| parse_id(s, "sourceId")).transpose()?;
+    let (items, total) = replications::list(&state.db.read, source_id, page).await?;
+    let mut views = Vec::with_capacity(items.len());
+    for t in items {
+        views.push(view(&state, base, t).await?);
+    }
+    let filters: Vec<(&str, String)> = source_id.map(|s| ("sourceId", s.to_string())).into_iter().collect();
+    let href = format!("{}/transformations", base.0);
+    Ok(axum::Json(list_body("transformations", views, total, page, &href, &filters)).into_response())
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    _: Operator,
+    base: ApiBase,
+    Path(id): Path<String>,
+) -> Result<axum::Json<TransformationView>> {
+    let id = parse_id(&id, "transformation id")?;
+    let t = replications::get(&state.db.read, id).await?;
+    Ok(axum::Json(view(&state, base, t).await?))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let id = parse_id(&id, "transformation id")?;
+    let now = Utc::now();
+    let mut tx = state.db.begin_write().await?;
+    let t = replications::find(&mut tx, id).await?;
+    if let Some(active) = replications::active_operation(&mut tx, id).await? {
+        return Err(AppError::conflict(
+            "OperationRunning",
+            format!("a {} operation is running on this transformation; abort it before removing the transformation", active.operation_type),
+        ));
+    }
+    let source = sources::find_in(&mut tx, t.source_id).await?;
+    replications::delete(&mut tx, id).await?;
+    let message = format!("Migration contract for {} removed by {}", source.host_name, caller.user);
+    events::insert(&mut tx, kind::TRANSFORMATION_REMOVED, Some(t.source_id), &message, now).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OperationParam {
+    operation: Option<String>,
+}
+
+/// The real API's answer to a long action: not done yet, here is where to look.
+pub fn accepted(base: ApiBase, transformation_id: uuid::Uuid, operation_id: uuid::Uuid) -> Response {
+    let op_href = format!("{}/operations/{operation_id}", base.0);
+    let body = json!({
+        "completedSynchronously": false,
+        "operation": Link::new(&op_href, "operation", &["GET"]),
+        "resource": Link::new(format!("{}/transformations/{transformation_id}", base.0), "transformation", &["GET"]),
+    });
+    let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&op_href) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+/// `POST transformations/{id}?operation=...`
+pub async fn operation(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    base: ApiBase,
+    Path(id): Path<String>,
+    Query(q): Query<OperationParam>,
+    body: Bytes,
+) -> Result<Response> {
+    let id = parse_id(&id, "transformation id")?;
+    let name = q
+        .operation
+        .as_deref()
+        .filter(|o| !o.is_empty())
+        .ok_or_else(|| AppError::bad_request("MissingOperation", "say which operation to run: ?operation=Prepare|Migrate|TestCutover|EndTestCutover|Cutover|Abort"))?;
+    if name.eq_ignore_ascii_case("Abort") {
+        let op = replication::abort(&state, id).await?;
+        tracing::info!(transformation = %id, operation = %op.id, by = %caller.user, "abort requested");
+        return Ok(accepted(base, id, op.id));
+    }
+    let op: OperationType = name
+        .parse()
+        .map_err(|e: String| AppError::bad_request("UnknownOperation", format!("{}: {e}", truncate(name))))?;
+    let (migration, options) = parse_options(op, &body)?;
+    let started = replication::start(&state, id, op, migration, options).await?;
+    tracing::info!(transformation = %id, operation = %started.id, kind = %op, by = %caller.user, "operation started");
+    Ok(accepted(base, id, started.id))
+}
+
+/// Read an operation's options as the real API sends them: `{"type": "MigrateOptions",
+/// "migrationType": "full"}` and so on; booleans as JSON booleans or the strings "true"/"false".
+/// An empty body takes the defaults.
+pub fn parse_options(op: OperationType, body: &[u8]) -> Result<(Option<MigrationType>, Value)> {
+    let bad = |m: String| AppError::bad_request("InvalidOptions", m);
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok((None, json!({})));
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| AppError::bad_request("MalformedJson", format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(mut fields) = value else {
+        return Err(bad("the options must be a JSON object".into()));
+    };
+    let (expected_type, allowed): (&str, &[&str]) = match op {
+        OperationType::Migrate => ("MigrateOptions", &["migrationType"]),
+        OperationType::TestCutover => ("TestCutoverOptions", &["shutdownTarget", "performIncremental"]),
+        OperationType::Cutover => ("CutoverOptions", &["shutdownSource", "shutdownTarget", "performIncremental"]),
+        OperationType::Prepare => ("PrepareOptions", &[]),
+        OperationType::EndTestCutover => ("EndTestCutoverOptions", &[]),
+    };
+    match fields.remove("type") {
+        None => {}
+        Some(Value::String(t)) if t == expected_type => {}
+        Some(other) => {
+            return Err(bad(format!("{op} takes options of type {expected_type:?}, not {other}")));
+        }
+    }
+    let mut options = Map::new();
+    let mut migration = None;
+    for (key, value) in fields {
+        if !allowed.contains(&key.as_str()) {
+            return Err(bad(format!(
+                "unknown option {:?} for {op}; expected {}",
+                truncate(&key),
+                if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") }
+            )));
+        }
+        if key == "migrationType" {
+            let text = value.as_str().ok_or_else(|| bad("migrationType must be a string".into()))?;
+            migration = Some(text.parse::<MigrationType>().map_err(|e| bad(format!("migrationType: {e}")))?);
+            options.insert(key, value);
+        } else {
+            let flag = match &value {
+                Value::Bool(b) => *b,
+                Value::String(s) if s.eq_ignore_ascii_case("true") => true,
+                Value::String(s) if s.eq_ignore_ascii_case("false") => false,
+                other => return Err(bad(format!("{key} must be true or false, not {other}"))),
+            };
+            options.insert(key, Value::Bool(flag));
+        }
+    }
+    Ok((migration, Value::Object(options)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_as_the_real_api_sends_them() {
+        let (m, _) = parse_options(OperationType::Migrate, br#"{"type":"MigrateOptions","migrationType":"incremental"}"#).unwrap();
+        assert_eq!(m, Some(MigrationType::Incremental));
+        let (m, o) = parse_options(OperationType::Migrate, b"").unwrap();
+        assert_eq!((m, o), (None, json!({})));
+        let (_, o) = parse_options(OperationType::Cutover, br#"{"type":"CutoverOptions","shutdownSource":"true","performIncremental":false}"#).unwrap();
+        assert_eq!(o, json!({"shutdownSource": true, "performIncremental": false}));
+        for (op, body, mentions) in [
+            (OperationType::Migrate, &br#"{"migrationType":"differential"}"#[..], "migrationType"),
+            (OperationType::Migrate, br#"{"type":"CutoverOptions"}"#, "MigrateOptions"),
+            (OperationType::Migrate, br#"{"colour":1}"#, "colour"),
+            (OperationType::Cutover, br#"{"shutdownSource":"yes"}"#, "shutdownSource"),
+            (OperationType::Prepare, br#"[1]"#, "object"),
+            (OperationType::Prepare, br#"{"#, "JSON"),
+        ] {
+            let err = parse_options(op, body).unwrap_err();
+            assert!(err.to_string().contains(mentions), "{err}");
+        }
+    }
+}

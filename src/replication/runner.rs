@@ -1,0 +1,197 @@
+//! The background task that runs one operation's simulated steps.
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::db::events::{self, kind};
+use crate::db::{replications, sources, tasks};
+use crate::domain::model::{Operation, TaskKind, TaskState, WarningCode};
+use crate::domain::replication::{self as rules, MigrationType, OperationStatus, OperationType};
+use crate::error::Result;
+use crate::state::AppState;
+
+/// How a run ended, when not by completing.
+enum Stop {
+    Aborted,
+    Shutdown,
+}
+
+pub async fn run(state: AppState, id: Uuid, cancel: CancellationToken) {
+    let outcome = drive(&state, id, &cancel).await;
+    super::lock(&state).remove(&id);
+    let ended = match outcome {
+        Ok(None) => Ok(()),
+        Ok(Some(Stop::Aborted)) => finish_aborted(&state, id).await,
+        Ok(Some(Stop::Shutdown)) => {
+            finish_failed(&state, id, "the server shut down while the operation ran; run it again").await
+        }
+        Err(e) => {
+            tracing::error!(operation = %id, error = %e, "operation failed inside the emulator");
+            finish_failed(&state, id, &format!("the emulator failed to run the operation: {}", e.public_message())).await
+        }
+    };
+    if let Err(e) = ended {
+        // The database is gone (shutdown) or the contract was removed: the restart recovery
+        // fails whatever is left running.
+        tracing::warn!(operation = %id, error = %e, "could not record the end of an operation");
+    }
+}
+
+async fn save(state: &AppState, op: &Operation) -> Result<()> {
+    let mut conn = state.db.write.acquire().await?;
+    replications::save_operation(&mut conn, op, Utc::now()).await
+}
+
+/// Run the steps. `Ok(None)` when the operation completed and was recorded.
+async fn drive(state: &AppState, id: Uuid, cancel: &CancellationToken) -> Result<Option<Stop>> {
+    let mut op = replications::get_operation(&state.db.read, id).await?;
+    op.status = OperationStatus::Running;
+    op.started_at = Some(Utc::now());
+    save(state, &op).await?;
+    {
+        let mut conn = state.db.write.acquire().await?;
+        let message = format!("{} started", op.title());
+        events::insert(&mut conn, kind::OPERATION_STARTED, Some(op.source_id), &message, Utc::now()).await?;
+    }
+    let count = op.steps.len().max(1);
+    for index in 0..op.steps.len() {
+        if op.operation_type == OperationType::Migrate {
+            note_pending_reboot(state, &mut op).await?;
+        }
+        op.steps[index].status = OperationStatus::Running;
+        op.steps[index].started_at = Some(Utc::now());
+        save(state, &op).await?;
+        // Read the speed at every step, so that a change applies to running operations too.
+        let (step_time, ticks) = state.settings().replication_speed.step_timing();
+        let tick = step_time / ticks;
+        for t in 1..=ticks {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Ok(Some(Stop::Aborted)),
+                () = state.shutdown.cancelled() => return Ok(Some(Stop::Shutdown)),
+                () = tokio::time::sleep(tick) => {}
+            }
+            let step_progress = t * 100 / ticks;
+            op.steps[index].progress = u8::try_from(step_progress).unwrap_or(100);
+            // Overall progress only moves forward: whole steps done plus this one's share.
+            let overall = (index * 100 + step_progress as usize) / count;
+            op.progress = u8::try_from(overall.min(99)).unwrap_or(99);
+            if t == ticks {
+                op.steps[index].status = OperationStatus::Succeeded;
+                op.steps[index].completed_at = Some(Utc::now());
+            }
+            save(state, &op).await?;
+        }
+    }
+    if cancel.is_cancelled() {
+        return Ok(Some(Stop::Aborted));
+    }
+    complete(state, op).await?;
+    Ok(None)
+}
+
+/// SPEC 3.3: a reboot pending while a replication runs adds the reboot notification.
+async fn note_pending_reboot(state: &AppState, op: &mut Operation) -> Result<()> {
+    if op.warnings.iter().any(|w| w.code == WarningCode::RebootRequired) {
+        return Ok(());
+    }
+    let source = sources::get(&state.db.read, op.source_id).await?;
+    if source.reboot_pending()
+        && let Some(warning) = rules::reboot_warning(source.driver)
+    {
+        op.warnings.insert(0, warning);
+    }
+    Ok(())
+}
+
+/// Record success: the operation, the contract's new state, the workload's server-sync flag and
+/// the test-cutover tasks, in one transaction.
+async fn complete(state: &AppState, mut op: Operation) -> Result<()> {
+    let now = Utc::now();
+    let mut tx = state.db.begin_write().await?;
+    let t = replications::find(&mut tx, op.transformation_id).await?;
+    let source = sources::find_in(&mut tx, op.source_id).await?;
+    op.status = if op.warnings.is_empty() {
+        OperationStatus::Succeeded
+    } else {
+        OperationStatus::SucceededWithWarnings
+    };
+    op.progress = 100;
+    op.completed_at = Some(now);
+    replications::save_operation(&mut tx, &op, now).await?;
+
+    let has_full = t.has_full_replication || op.performed_as == Some(MigrationType::Full);
+    replications::set_state(&mut tx, t.id, rules::state_after(op.operation_type, t.state), has_full, now).await?;
+    if op.clears_server_sync && sources::clear_server_sync(&mut tx, source.id, now).await? {
+        let message = format!("Server-sync requirement of {} cleared by the {}", source.host_name, op.title().to_lowercase());
+        events::insert(&mut tx, kind::SERVER_SYNC_CLEARED, Some(source.id), &message, now).await?;
+    }
+    match op.operation_type {
+        OperationType::TestCutover => {
+            for (kind, verb) in [(TaskKind::MarkTestSuccess, "success"), (TaskKind::MarkTestFailure, "failure")] {
+                let message = format!("Mark Test as {}: the test cutover of {} is running; record how it went", capitalize(verb), source.host_name);
+                tasks::create(&mut tx, kind, source.id, &message, now).await?;
+            }
+        }
+        OperationType::EndTestCutover => {
+            for task in tasks::for_source(&mut tx, source.id).await? {
+                if task.state == TaskState::Active && matches!(task.kind, TaskKind::MarkTestSuccess | TaskKind::MarkTestFailure) {
+                    tasks::resolve(&mut tx, &task, now).await?;
+                }
+            }
+        }
+        _ => {}
+    }
+    let (event_kind, how) = if op.warnings.is_empty() {
+        (kind::OPERATION_COMPLETED, "completed".to_owned())
+    } else {
+        let codes: Vec<&str> = op.warnings.iter().map(|w| match w.code {
+            WarningCode::RebootRequired => "reboot required",
+            WarningCode::ServerSyncRequired => "server-sync required",
+        }).collect();
+        (kind::OPERATION_COMPLETED_WITH_WARNINGS, format!("completed with warnings ({})", codes.join(", ")))
+    };
+    let message = format!("{} of {} {how}", op.title(), source.host_name);
+    events::insert(&mut tx, event_kind, Some(source.id), &message, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn capitalize(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+async fn finish_with(state: &AppState, id: Uuid, status: OperationStatus, error: Option<&str>) -> Result<()> {
+    let now = Utc::now();
+    let mut tx = state.db.begin_write().await?;
+    let mut op = replications::find_operation(&mut tx, id).await?;
+    if op.status.is_final() {
+        return Ok(());
+    }
+    op.status = status;
+    op.error = error.map(str::to_owned);
+    op.completed_at = Some(now);
+    for step in &mut op.steps {
+        if !step.status.is_final() {
+            step.status = status;
+        }
+    }
+    replications::save_operation(&mut tx, &op, now).await?;
+    let (event_kind, message) = match status {
+        OperationStatus::Aborted => (kind::OPERATION_ABORTED, format!("{} aborted", op.title())),
+        _ => (kind::OPERATION_FAILED, format!("{} failed: {}", op.title(), error.unwrap_or("unknown error"))),
+    };
+    events::insert(&mut tx, event_kind, Some(op.source_id), &message, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn finish_aborted(state: &AppState, id: Uuid) -> Result<()> {
+    finish_with(state, id, OperationStatus::Aborted, None).await
+}
+
+async fn finish_failed(state: &AppState, id: Uuid, why: &str) -> Result<()> {
+    finish_with(state, id, OperationStatus::Failed, Some(why)).await
+}
