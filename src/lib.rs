@@ -4,6 +4,7 @@
 //! store), `api` (JSON handlers) and `emu` (control plane), put together by [`app`] and run by
 //! [`server::run`].
 
+pub mod agent;
 pub mod api;
 pub mod auth;
 pub mod config;
