@@ -323,10 +323,15 @@ impl Client {
         let addr = &self.addr;
         let root = root_cause(e);
         AgentError::Failed(if let Some(tls) = tls_error(e) {
-            let hint = if matches!(tls, rustls::Error::InvalidCertificate(_)) {
-                " (to trust a self-signed certificate, give it with --ca-cert FILE)"
-            } else {
-                ""
+            let hint = match tls {
+                rustls::Error::InvalidCertificate(_) => {
+                    " (to trust a self-signed certificate, give it with --ca-cert FILE)"
+                }
+                // What a plain-HTTP answer to a TLS hello looks like.
+                rustls::Error::InvalidMessage(_) => {
+                    " (does the server speak plain HTTP? then use http://)"
+                }
+                _ => "",
             };
             format!("TLS error talking to the PlateSpin Server at {addr}: {tls}{hint}")
         } else if e.is_timeout() {
