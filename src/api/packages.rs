@@ -58,8 +58,43 @@ impl PackageView {
     }
 }
 
+/// A platform named in a path segment or query value. The message echoes a short piece of the
+/// input only, however long it was.
+fn parse_platform(text: &str) -> Result<Platform> {
+    text.parse::<Platform>().map_err(|_| {
+        AppError::bad_request(
+            "InvalidParameter",
+            format!(
+                "platform: unknown platform {:?}; expected windows-x64, windows-x86 or linux-x64",
+                truncate(text)
+            ),
+        )
+    })
+}
+
+/// A driver version named in a path segment or query value (SPEC 3.1).
+fn parse_version(text: &str) -> Result<DriverVersion> {
+    text.parse::<DriverVersion>().map_err(|e| {
+        // The parser's reason may quote a part of the input; keep it only when that is short.
+        let reason = if text.chars().count() <= 80 {
+            e.to_string()
+        } else {
+            "is not a driver version; expected four numbers separated by dots, such as 8.0.0.11"
+                .to_owned()
+        };
+        AppError::bad_request(
+            "InvalidVersion",
+            format!("version: driver version {:?} {reason}", truncate(text)),
+        )
+    })
+}
+
+/// `?platform=`: absent or empty is none.
 fn platform_param(value: Option<&str>) -> Result<Option<Platform>> {
-    super::parse_param(value, "platform")
+    value
+        .filter(|v| !v.is_empty())
+        .map(parse_platform)
+        .transpose()
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,9 +122,20 @@ pub async fn list(
             PackageView::new(base, p, is_latest)
         })
         .collect();
-    let filters: Vec<(&str, String)> = platform.map(|p| ("platform", p.to_string())).into_iter().collect();
+    let filters: Vec<(&str, String)> = platform
+        .map(|p| ("platform", p.to_string()))
+        .into_iter()
+        .collect();
     let href = format!("{}/driverPackages", base.0);
-    Ok(axum::Json(list_body("driverPackages", views, total, page, &href, &filters)).into_response())
+    Ok(axum::Json(list_body(
+        "driverPackages",
+        views,
+        total,
+        page,
+        &href,
+        &filters,
+    ))
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,7 +154,9 @@ pub async fn latest(
         Some(platform) => {
             let pkg = db::packages::latest(&state.db.read, platform)
                 .await?
-                .ok_or_else(|| AppError::NotFound(format!("there is no {platform} driver package")))?;
+                .ok_or_else(|| {
+                    AppError::NotFound(format!("there is no {platform} driver package"))
+                })?;
             Ok(axum::Json(PackageView::new(base, pkg, true)).into_response())
         }
         None => {
@@ -121,7 +169,10 @@ pub async fn latest(
             let total = views.len() as u64;
             let page = crate::domain::paging::Page::new(None, None).map_err(AppError::internal)?;
             let href = format!("{}/driverPackages/latest", base.0);
-            Ok(axum::Json(list_body("driverPackages", views, total, page, &href, &[])).into_response())
+            Ok(
+                axum::Json(list_body("driverPackages", views, total, page, &href, &[]))
+                    .into_response(),
+            )
         }
     }
 }
@@ -190,22 +241,29 @@ pub async fn upload_or_rescan(
         if !op.eq_ignore_ascii_case("Rescan") {
             return Err(AppError::bad_request(
                 "UnknownOperation",
-                format!("unknown operation {:?} on driver packages; expected Rescan", truncate(op)),
+                format!(
+                    "unknown operation {:?} on driver packages; expected Rescan",
+                    truncate(op)
+                ),
             ));
         }
         let report = state.store.rescan(&state.db).await?;
         tracing::info!(by = %caller.user, added = report.added.len(), changed = report.changed.len(), removed = report.removed.len(), "driver packages rescanned");
         return Ok(axum::Json(report).into_response());
     }
-    let platform = platform_param(q.platform.as_deref())?
-        .ok_or_else(|| AppError::bad_request("MissingParameter", "platform is required (?platform=windows-x64)"))?;
-    let version_text = q
-        .version
-        .as_deref()
-        .ok_or_else(|| AppError::bad_request("MissingParameter", "version is required (?version=8.0.0.12)"))?;
-    let version: DriverVersion = version_text.parse().map_err(|e| {
-        AppError::bad_request("InvalidVersion", format!("version: driver version {:?} {e}", truncate(version_text)))
+    let platform = platform_param(q.platform.as_deref())?.ok_or_else(|| {
+        AppError::bad_request(
+            "MissingParameter",
+            "platform is required (?platform=windows-x64)",
+        )
     })?;
+    let version_text = q.version.as_deref().ok_or_else(|| {
+        AppError::bad_request(
+            "MissingParameter",
+            "version is required (?version=8.0.0.12)",
+        )
+    })?;
+    let version = parse_version(version_text)?;
     // Refuse a declared oversize body before reading a byte of it.
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -225,7 +283,11 @@ pub async fn upload_or_rescan(
     let latest = db::packages::latest(&state.db.read, platform).await?;
     let is_latest = latest.is_some_and(|l| l.id == pkg.id);
     let location = format!("{}/driverPackages/{}", base.0, pkg.id);
-    let mut response = (StatusCode::CREATED, axum::Json(PackageView::new(base, pkg, is_latest))).into_response();
+    let mut response = (
+        StatusCode::CREATED,
+        axum::Json(PackageView::new(base, pkg, is_latest)),
+    )
+        .into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, v);
     }
@@ -250,8 +312,12 @@ pub async fn latest_content(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let platform = platform_param(q.platform.as_deref())?
-        .ok_or_else(|| AppError::bad_request("MissingParameter", "platform is required (?platform=windows-x64)"))?;
+    let platform = platform_param(q.platform.as_deref())?.ok_or_else(|| {
+        AppError::bad_request(
+            "MissingParameter",
+            "platform is required (?platform=windows-x64)",
+        )
+    })?;
     let pkg = db::packages::latest(&state.db.read, platform)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("there is no {platform} driver package")))?;
@@ -264,20 +330,25 @@ pub async fn content_by_version(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let platform: Platform = platform
-        .parse()
-        .map_err(|e: String| AppError::bad_request("InvalidParameter", format!("platform: {e}")))?;
-    let version: DriverVersion = version.parse().map_err(|e| {
-        AppError::bad_request("InvalidVersion", format!("version: driver version {:?} {e}", truncate(&version)))
-    })?;
+    let platform = parse_platform(&platform)?;
+    let version = parse_version(&version)?;
     let pkg = db::packages::find_version(&state.db.read, platform, version)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("there is no {platform} driver package version {version}")))?;
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "there is no {platform} driver package version {version}"
+            ))
+        })?;
     serve(&state, pkg, &method, &headers).await
 }
 
 /// Stream a package file with the validators and range support of SPEC 4.
-async fn serve(state: &AppState, pkg: DriverPackage, method: &Method, headers: &HeaderMap) -> Result<Response> {
+async fn serve(
+    state: &AppState,
+    pkg: DriverPackage,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Response> {
     let (mut file, pkg) = state.store.open(&state.db, pkg).await?;
     let etag = format!("\"{}\"", pkg.sha256);
     let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
@@ -289,22 +360,27 @@ async fn serve(state: &AppState, pkg: DriverPackage, method: &Method, headers: &
             range: header_str(header::RANGE),
             if_range: header_str(header::IF_RANGE),
         },
+        // No Last-Modified: the only time on record is when the package was indexed, and a file
+        // can change on disk after that, even within the same second. The ETag, made from the
+        // SHA-256 of what is served, is the one validator that cannot hand out a stale file.
         Representation {
             etag: &etag,
             len: pkg.size,
-            last_modified: pkg.created_at,
+            last_modified: None,
         },
     );
     let digest = hex::decode(&pkg.sha256).map_err(AppError::internal)?;
     let mut builder = Response::builder()
         .header(header::ETAG, &etag)
-        .header(header::LAST_MODIFIED, range::http_date(pkg.created_at))
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CACHE_CONTROL, "no-cache")
         // RFC 9530: the digest of the whole representation, also on partial responses.
         .header(
             "repr-digest",
-            format!("sha-256=:{}:", base64::engine::general_purpose::STANDARD.encode(digest)),
+            format!(
+                "sha-256=:{}:",
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            ),
         );
     let response = match plan {
         Plan::NotModified => builder.status(StatusCode::NOT_MODIFIED).body(Body::empty()),
@@ -335,9 +411,8 @@ async fn serve(state: &AppState, pkg: DriverPackage, method: &Method, headers: &
             let body = if method == Method::HEAD {
                 Body::empty()
             } else {
-                if start > 0 {
-                    file.seek(std::io::SeekFrom::Start(start)).await?;
-                }
+                // Always seek, also to 0: `open` may have read the file to re-hash it.
+                file.seek(std::io::SeekFrom::Start(start)).await?;
                 Body::from_stream(ReaderStream::with_capacity(file.take(len), 256 * 1024))
             };
             builder.body(body)

@@ -7,9 +7,11 @@
 pub mod package;
 pub mod range;
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use chrono::Utc;
@@ -31,6 +33,11 @@ pub struct PackageStore {
     samples: PathBuf,
     uploads: PathBuf,
     max_upload: u64,
+    /// Names in the upload directory that uploads in progress own (their temporary file, then
+    /// their final name until the row is committed): a rescan must not take them for orphans.
+    in_flight: Arc<Mutex<HashMap<String, usize>>>,
+    /// One rescan at a time, so that two never add or remove the same package twice.
+    rescan_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What a rescan found.
@@ -52,6 +59,12 @@ pub struct FileFacts {
     pub mtime: String,
 }
 
+/// How close to the moment it was hashed a file's modification time must be for the time to be
+/// no proof that the file is unchanged. File-system clocks are coarse (a kernel tick on ext4, 1 s
+/// or 2 s elsewhere): a write in the same tick as the hash leaves size and time as they were. As
+/// in git's "racy clean" check, such a file is re-hashed when it is next served.
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
 fn mtime_of(meta: &std::fs::Metadata) -> String {
     meta.modified()
         .ok()
@@ -59,8 +72,21 @@ fn mtime_of(meta: &std::fs::Metadata) -> String {
         .map_or_else(|| "unknown".to_owned(), |d| d.as_nanos().to_string())
 }
 
-/// Hash a file from its start (blocking: call from `spawn_blocking`).
+/// The modification time to record for a file hashed at `hashed_at`. A racy time is recorded
+/// marked, so that it never equals the file's time and the next `open` hashes the file again.
+fn recorded_mtime(meta: &std::fs::Metadata, hashed_at: SystemTime) -> String {
+    let plain = mtime_of(meta);
+    let racy = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.checked_add(RACY_WINDOW))
+        .is_none_or(|m| m > hashed_at);
+    if racy { format!("racy:{plain}") } else { plain }
+}
+
+/// Hash a file from its current position (blocking: call from `spawn_blocking`).
 fn hash_reader(mut file: std::fs::File) -> std::io::Result<FileFacts> {
+    let hashed_at = SystemTime::now();
     let meta = file.metadata()?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -76,7 +102,7 @@ fn hash_reader(mut file: std::fs::File) -> std::io::Result<FileFacts> {
     Ok(FileFacts {
         size,
         sha256: hex::encode(hasher.finalize()),
-        mtime: mtime_of(&meta),
+        mtime: recorded_mtime(&meta, hashed_at),
     })
 }
 
@@ -98,12 +124,45 @@ impl Drop for TempFile {
     }
 }
 
+/// Claims names in the upload directory for an upload in progress, until it is dropped. Names
+/// are counted: two uploads of the same bytes claim the same final name.
+struct InFlight {
+    names: Arc<Mutex<HashMap<String, usize>>>,
+    mine: Vec<String>,
+}
+
+impl InFlight {
+    fn claim(&mut self, name: &str) {
+        if let Ok(mut names) = self.names.lock() {
+            *names.entry(name.to_owned()).or_default() += 1;
+            self.mine.push(name.to_owned());
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut names) = self.names.lock() {
+            for name in &self.mine {
+                if let Some(count) = names.get_mut(name) {
+                    *count -= 1;
+                    if *count == 0 {
+                        names.remove(name);
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl PackageStore {
     pub fn new(config: &Config) -> Self {
         Self {
             samples: config.driver_packages.clone(),
             uploads: config.upload_dir(),
             max_upload: config.max_upload_bytes(),
+            in_flight: Arc::default(),
+            rescan_lock: Arc::default(),
         }
     }
 
@@ -134,6 +193,7 @@ impl PackageStore {
     /// changed files re-hashed, vanished files unlisted, left-over temporary and orphan upload
     /// files removed.
     pub async fn rescan(&self, db: &Db) -> Result<RescanReport> {
+        let _one_at_a_time = self.rescan_lock.lock().await;
         let mut report = RescanReport::default();
         self.reconcile_uploads(db, &mut report).await?;
         self.scan_samples(db, &mut report).await?;
@@ -153,7 +213,12 @@ impl PackageStore {
                     continue;
                 };
                 match stem.parse::<DriverVersion>() {
-                    Ok(version) => found.push((platform, version, format!("{platform}/{version}.package"), name)),
+                    Ok(version) => found.push((
+                        platform,
+                        version,
+                        format!("{platform}/{version}.package"),
+                        name,
+                    )),
                     Err(e) => report
                         .skipped
                         .push(format!("{platform}/{name}: the file name's version {e}")),
@@ -177,24 +242,47 @@ impl PackageStore {
             let facts = match hash_path(path.clone()).await {
                 Ok(f) => f,
                 Err(e) => {
-                    report.skipped.push(format!("{canonical}: {}", e.public_message()));
+                    report
+                        .skipped
+                        .push(format!("{canonical}: {}", e.public_message()));
                     continue;
                 }
             };
             let now = Utc::now();
-            match known.iter().find(|p| p.platform == platform && p.version == version) {
+            match known
+                .iter()
+                .find(|p| p.platform == platform && p.version == version)
+            {
                 Some(pkg) if pkg.sha256 == facts.sha256 && pkg.size == facts.size => {
                     if pkg.file_mtime != facts.mtime {
                         let mut tx = db.begin_write().await?;
-                        packages::update_file_facts(&mut tx, pkg.id, facts.size, &facts.sha256, &facts.mtime).await?;
+                        packages::update_file_facts(
+                            &mut tx,
+                            pkg.id,
+                            facts.size,
+                            &facts.sha256,
+                            &facts.mtime,
+                        )
+                        .await?;
                         tx.commit().await?;
                     }
                 }
                 Some(pkg) => {
                     let mut tx = db.begin_write().await?;
-                    packages::update_file_facts(&mut tx, pkg.id, facts.size, &facts.sha256, &facts.mtime).await?;
-                    let message = format!("Driver package {label} changed on disk; re-indexed (SHA-256 {})", facts.sha256);
-                    events::insert(&mut tx, kind::DRIVER_PACKAGE_CHANGED, None, &message, now).await?;
+                    packages::update_file_facts(
+                        &mut tx,
+                        pkg.id,
+                        facts.size,
+                        &facts.sha256,
+                        &facts.mtime,
+                    )
+                    .await?;
+                    let message = format!(
+                        "Driver package {label} changed on disk; re-indexed (SHA-256 {})",
+                        facts.sha256
+                    );
+                    events::insert(&mut tx, kind::DRIVER_PACKAGE_CHANGED, None, &message, now)
+                        .await?;
                     tx.commit().await?;
                     report.changed.push(label);
                 }
@@ -204,7 +292,9 @@ impl PackageStore {
                         tokio::task::spawn_blocking(move || {
                             std::fs::File::open(path)
                                 .map_err(|e| e.to_string())
-                                .and_then(|f| package::check(f, platform, version).map_err(|e| e.to_string()))
+                                .and_then(|f| {
+                                    package::check(f, platform, version).map_err(|e| e.to_string())
+                                })
                         })
                         .await
                         .map_err(AppError::internal)?
@@ -225,13 +315,23 @@ impl PackageStore {
                     };
                     match packages::insert(&mut tx, &new, now).await {
                         Ok(_) => {
-                            let message = format!("Driver package {label} added from the sample repository");
-                            events::insert(&mut tx, kind::DRIVER_PACKAGE_ADDED, None, &message, now).await?;
+                            let message =
+                                format!("Driver package {label} added from the sample repository");
+                            events::insert(
+                                &mut tx,
+                                kind::DRIVER_PACKAGE_ADDED,
+                                None,
+                                &message,
+                                now,
+                            )
+                            .await?;
                             tx.commit().await?;
                             report.added.push(label);
                         }
                         Err(AppError::Conflict { message, .. }) => {
-                            report.skipped.push(format!("{canonical}: {message} (uploaded)"));
+                            report
+                                .skipped
+                                .push(format!("{canonical}: {message} (uploaded)"));
                         }
                         Err(e) => return Err(e),
                     }
@@ -240,12 +340,23 @@ impl PackageStore {
         }
         // Sample packages whose file is gone are no longer offered.
         for pkg in known {
-            if !tokio::fs::try_exists(self.path_of(&pkg)?).await.unwrap_or(false) {
+            if !tokio::fs::try_exists(self.path_of(&pkg)?)
+                .await
+                .unwrap_or(false)
+            {
                 let label = format!("{} {}", pkg.platform, pkg.version);
                 let mut tx = db.begin_write().await?;
                 packages::delete(&mut tx, pkg.id).await?;
-                let message = format!("Driver package {label} removed: its file left the sample repository");
-                events::insert(&mut tx, kind::DRIVER_PACKAGE_REMOVED, None, &message, Utc::now()).await?;
+                let message =
+                    format!("Driver package {label} removed: its file left the sample repository");
+                events::insert(
+                    &mut tx,
+                    kind::DRIVER_PACKAGE_REMOVED,
+                    None,
+                    &message,
+                    Utc::now(),
+                )
+                .await?;
                 tx.commit().await?;
                 report.removed.push(label);
             }
@@ -263,20 +374,34 @@ impl PackageStore {
         while let Some(entry) = entries.next_entry().await? {
             let name = entry.file_name().to_string_lossy().into_owned();
             let referenced = rows.iter().any(|p| p.file_name == name);
-            if !referenced {
+            let in_flight = self
+                .in_flight
+                .lock()
+                .map_or(true, |names| names.contains_key(&name));
+            if !referenced && !in_flight {
                 // An interrupted upload's temporary file, or a file whose row never committed.
                 tracing::warn!(file = %name, "removing an upload file that no package refers to");
                 tokio::fs::remove_file(entry.path()).await?;
             }
         }
         for pkg in rows {
-            if !tokio::fs::try_exists(self.path_of(&pkg)?).await.unwrap_or(false) {
+            if !tokio::fs::try_exists(self.path_of(&pkg)?)
+                .await
+                .unwrap_or(false)
+            {
                 let label = format!("{} {}", pkg.platform, pkg.version);
                 tracing::warn!(package = %label, "an uploaded package's file is missing; unlisting it");
                 let mut tx = db.begin_write().await?;
                 packages::delete(&mut tx, pkg.id).await?;
                 let message = format!("Driver package {label} removed: its file is missing");
-                events::insert(&mut tx, kind::DRIVER_PACKAGE_REMOVED, None, &message, Utc::now()).await?;
+                events::insert(
+                    &mut tx,
+                    kind::DRIVER_PACKAGE_REMOVED,
+                    None,
+                    &message,
+                    Utc::now(),
+                )
+                .await?;
                 tx.commit().await?;
                 report.removed.push(label);
             }
@@ -303,11 +428,20 @@ impl PackageStore {
                 self.max_upload / (1024 * 1024)
             ))
         };
-        if packages::find_version(&db.read, platform, version).await?.is_some() {
+        if packages::find_version(&db.read, platform, version)
+            .await?
+            .is_some()
+        {
             return Err(duplicate(platform, version));
         }
         tokio::fs::create_dir_all(&self.uploads).await?;
-        let temp_path = self.uploads.join(format!(".tmp-{}.part", Uuid::new_v4()));
+        let mut in_flight = InFlight {
+            names: self.in_flight.clone(),
+            mine: Vec::new(),
+        };
+        let temp_name = format!(".tmp-{}.part", Uuid::new_v4());
+        in_flight.claim(&temp_name);
+        let temp_path = self.uploads.join(&temp_name);
         let mut temp = TempFile(Some(temp_path.clone()));
         let mut file = tokio::fs::File::create(&temp_path).await?;
         let mut hasher = Sha256::new();
@@ -315,7 +449,10 @@ impl PackageStore {
         let mut body = body;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
-                AppError::bad_request("UploadInterrupted", format!("the upload was cut short: {e}"))
+                AppError::bad_request(
+                    "UploadInterrupted",
+                    format!("the upload was cut short: {e}"),
+                )
             })?;
             size += chunk.len() as u64;
             if size > self.max_upload {
@@ -339,44 +476,54 @@ impl PackageStore {
         .map_err(AppError::internal)??;
 
         let file_name = format!("{sha256}.package");
+        in_flight.claim(&file_name);
         let final_path = self.uploads.join(&file_name);
         tokio::fs::rename(&temp_path, &final_path).await?;
         temp.0 = None;
-        sync_dir(&self.uploads).await?;
-        let meta = tokio::fs::metadata(&final_path).await?;
 
-        let now = Utc::now();
-        let mut tx = db.begin_write().await?;
-        let new = packages::NewPackage {
-            platform,
-            version,
-            size,
-            sha256: &sha256,
-            origin: PackageOrigin::Upload,
-            file_name: &file_name,
-            file_mtime: &mtime_of(&meta),
-        };
-        let pkg = match packages::insert(&mut tx, &new, now).await {
-            Ok(pkg) => pkg,
-            Err(e) => {
-                drop(tx);
-                // Keep the file if another package has the same bytes; otherwise it is an orphan.
-                let shared = packages::list(&db.read, None).await?.iter().any(|p| p.file_name == file_name);
-                if !shared {
-                    let _ = tokio::fs::remove_file(&final_path).await;
-                }
-                return Err(e);
+        // From here the file is in place: if its row does not commit, it must not stay behind.
+        let committed = async {
+            sync_dir(&self.uploads).await?;
+            let meta = tokio::fs::metadata(&final_path).await?;
+            let now = Utc::now();
+            let mut tx = db.begin_write().await?;
+            let new = packages::NewPackage {
+                platform,
+                version,
+                size,
+                sha256: &sha256,
+                origin: PackageOrigin::Upload,
+                file_name: &file_name,
+                file_mtime: &recorded_mtime(&meta, SystemTime::now()),
+            };
+            let pkg = packages::insert(&mut tx, &new, now).await?;
+            let message = format!(
+                "Driver package {platform} {version} uploaded ({size} bytes, SHA-256 {sha256})"
+            );
+            events::insert(&mut tx, kind::DRIVER_PACKAGE_ADDED, None, &message, now).await?;
+            tx.commit().await?;
+            Ok::<_, AppError>(pkg)
+        }
+        .await;
+        if committed.is_err() {
+            // Keep the file if another package has the same bytes; otherwise it is an orphan.
+            let shared = packages::list(&db.read, None)
+                .await
+                .map_or(true, |all| all.iter().any(|p| p.file_name == file_name));
+            if !shared {
+                let _ = tokio::fs::remove_file(&final_path).await;
             }
-        };
-        let message = format!("Driver package {platform} {version} uploaded ({size} bytes, SHA-256 {sha256})");
-        events::insert(&mut tx, kind::DRIVER_PACKAGE_ADDED, None, &message, now).await?;
-        tx.commit().await?;
-        Ok(pkg)
+        }
+        committed
     }
 
     /// Open a package's file for serving. If the file changed since it was indexed, it is
     /// re-hashed first, so a download never carries the old size, tag or digest.
-    pub async fn open(&self, db: &Db, pkg: DriverPackage) -> Result<(tokio::fs::File, DriverPackage)> {
+    pub async fn open(
+        &self,
+        db: &Db,
+        pkg: DriverPackage,
+    ) -> Result<(tokio::fs::File, DriverPackage)> {
         let path = self.path_of(&pkg)?;
         let file = match tokio::fs::File::open(&path).await {
             Ok(f) => f,
@@ -393,24 +540,33 @@ impl PackageStore {
         if meta.len() == pkg.size && mtime_of(&meta) == pkg.file_mtime {
             return Ok((file, pkg));
         }
+        // The clone shares the file's offset: hash from the start, and leave it at the start.
         let std_file = file.try_clone().await?.into_std().await;
         let facts = tokio::task::spawn_blocking(move || {
             let mut f = std_file;
             std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0))?;
-            hash_reader(f)
+            let facts = hash_reader(f.try_clone()?)?;
+            std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0))?;
+            Ok::<_, std::io::Error>(facts)
         })
         .await
         .map_err(AppError::internal)??;
+        let changed = facts.sha256 != pkg.sha256 || facts.size != pkg.size;
         let now = Utc::now();
         let mut tx = db.begin_write().await?;
-        packages::update_file_facts(&mut tx, pkg.id, facts.size, &facts.sha256, &facts.mtime).await?;
-        let message = format!(
-            "Driver package {} {} changed on disk; re-indexed (SHA-256 {})",
-            pkg.platform, pkg.version, facts.sha256
-        );
-        events::insert(&mut tx, kind::DRIVER_PACKAGE_CHANGED, None, &message, now).await?;
+        packages::update_file_facts(&mut tx, pkg.id, facts.size, &facts.sha256, &facts.mtime)
+            .await?;
+        if changed {
+            let message = format!(
+                "Driver package {} {} changed on disk; re-indexed (SHA-256 {})",
+                pkg.platform, pkg.version, facts.sha256
+            );
+            events::insert(&mut tx, kind::DRIVER_PACKAGE_CHANGED, None, &message, now).await?;
+        }
         tx.commit().await?;
-        tracing::warn!(package = %pkg.id, "driver package file changed on disk; re-indexed before serving");
+        if changed {
+            tracing::warn!(package = %pkg.id, "driver package file changed on disk; re-indexed before serving");
+        }
         let pkg = DriverPackage {
             size: facts.size,
             sha256: facts.sha256,

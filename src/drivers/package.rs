@@ -42,7 +42,7 @@ pub struct ManifestFile {
 /// Why a file is not an acceptable package.
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
-    #[error("the body is not a zip archive ({0})")]
+    #[error("not a zip archive ({0})")]
     NotZip(String),
     #[error("the package's manifest.json cannot be read: {0}")]
     BadManifest(String),
@@ -75,7 +75,11 @@ fn driver_files(platform: Platform, version: DriverVersion) -> Vec<(String, Vec<
 }
 
 /// Build a package for `platform` and `version` into `out`.
-pub fn build<W: Write + Seek>(out: W, platform: Platform, version: DriverVersion) -> zip::result::ZipResult<W> {
+pub fn build<W: Write + Seek>(
+    out: W,
+    platform: Platform,
+    version: DriverVersion,
+) -> zip::result::ZipResult<W> {
     let files = driver_files(platform, version);
     let manifest = Manifest {
         product: "PlateSpin Migrate".into(),
@@ -121,7 +125,8 @@ pub fn check<R: Read + Seek>(
     platform: Platform,
     version: DriverVersion,
 ) -> Result<Option<Manifest>, PackageError> {
-    let mut archive = zip::ZipArchive::new(reader).map_err(|e| PackageError::NotZip(e.to_string()))?;
+    let mut archive =
+        zip::ZipArchive::new(reader).map_err(|e| PackageError::NotZip(e.to_string()))?;
     let manifest = match archive.by_name(MANIFEST_NAME) {
         Ok(file) => {
             // The manifest is small; refuse a "manifest" that would fill memory.
@@ -129,7 +134,8 @@ pub fn check<R: Read + Seek>(
             file.take(1024 * 1024)
                 .read_to_string(&mut text)
                 .map_err(|e| PackageError::BadManifest(e.to_string()))?;
-            serde_json::from_str::<Manifest>(&text).map_err(|e| PackageError::BadManifest(e.to_string()))?
+            serde_json::from_str::<Manifest>(&text)
+                .map_err(|e| PackageError::BadManifest(e.to_string()))?
         }
         Err(zip::result::ZipError::FileNotFound) => return Ok(None),
         Err(e) => return Err(PackageError::NotZip(e.to_string())),
@@ -154,18 +160,31 @@ mod tests {
     fn build_is_deterministic_and_checks() {
         let a = build_bytes(Platform::WindowsX64, V);
         assert_eq!(a, build_bytes(Platform::WindowsX64, V));
-        let manifest = check(Cursor::new(&a), Platform::WindowsX64, V).unwrap().unwrap();
+        let manifest = check(Cursor::new(&a), Platform::WindowsX64, V)
+            .unwrap()
+            .unwrap();
         assert_eq!(manifest.files.len(), 4);
-        assert_ne!(a, build_bytes(Platform::WindowsX64, DriverVersion::new(8, 0, 0, 12)));
+        assert_ne!(
+            a,
+            build_bytes(Platform::WindowsX64, DriverVersion::new(8, 0, 0, 12))
+        );
     }
 
     #[test]
     fn committed_samples_match_the_build() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("driver-packages");
         for (platform, version) in SAMPLES {
-            let path = root.join(platform.as_str()).join(format!("{version}.package"));
-            let committed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            assert_eq!(committed, build_bytes(*platform, *version), "{} is stale: cargo run --example make_sample_packages", path.display());
+            let path = root
+                .join(platform.as_str())
+                .join(format!("{version}.package"));
+            let committed =
+                std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(
+                committed,
+                build_bytes(*platform, *version),
+                "{} is stale: cargo run --example make_sample_packages",
+                path.display()
+            );
         }
     }
 
@@ -180,6 +199,9 @@ mod tests {
             check(Cursor::new(b"not a zip at all"), Platform::LinuxX64, V),
             Err(PackageError::NotZip(_))
         ));
-        assert!(matches!(check(Cursor::new(&a[..a.len() / 2]), Platform::LinuxX64, V), Err(PackageError::NotZip(_))));
+        assert!(matches!(
+            check(Cursor::new(&a[..a.len() / 2]), Platform::LinuxX64, V),
+            Err(PackageError::NotZip(_))
+        ));
     }
 }

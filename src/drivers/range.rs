@@ -16,12 +16,14 @@ pub struct Conditions<'a> {
     pub if_range: Option<&'a str>,
 }
 
-/// The representation: its strong entity tag (with quotes), length and time.
+/// The representation: its strong entity tag (with quotes), length and, if it has a trustworthy
+/// one, its modification time. Without a time, the date conditions (If-Modified-Since, a date in
+/// If-Range) cannot hold and are ignored (RFC 9110 §13.1.3, §13.1.5).
 #[derive(Debug, Clone, Copy)]
 pub struct Representation<'a> {
     pub etag: &'a str,
     pub len: u64,
-    pub last_modified: DateTime<Utc>,
+    pub last_modified: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +45,8 @@ pub fn plan(c: Conditions<'_>, r: Representation<'_>) -> Plan {
             return Plan::NotModified;
         }
     } else if let Some(ims) = c.if_modified_since.and_then(parse_http_date)
-        && r.last_modified.timestamp() <= ims.timestamp()
+        && let Some(modified) = r.last_modified
+        && modified.timestamp() <= ims.timestamp()
     {
         return Plan::NotModified;
     }
@@ -114,7 +117,11 @@ pub fn parse_single_range(field: &str) -> Option<RangeSpec> {
         return Some(RangeSpec::Suffix(digits(last)?));
     }
     let first = digits(first)?;
-    let last = if last.is_empty() { None } else { Some(digits(last)?) };
+    let last = if last.is_empty() {
+        None
+    } else {
+        Some(digits(last)?)
+    };
     // §14.1.1: a range whose last position is before its first is invalid.
     if last.is_some_and(|l| l < first) {
         return None;
@@ -133,7 +140,10 @@ fn digits(s: &str) -> Option<u64> {
 /// If-None-Match uses the weak comparison (§13.1.2).
 fn none_match_matches(field: &str, etag: &str) -> bool {
     let ours = etag.trim_start_matches("W/");
-    field.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
+    field
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
 }
 
 /// If-Range holds when it is our strong tag, or exactly our Last-Modified date (§13.1.5).
@@ -145,12 +155,17 @@ fn if_range_holds(field: &str, r: Representation<'_>) -> bool {
     if field.starts_with("W/") {
         return false;
     }
-    parse_http_date(field).is_some_and(|d| d.timestamp() == r.last_modified.timestamp())
+    match (parse_http_date(field), r.last_modified) {
+        (Some(date), Some(modified)) => date.timestamp() == modified.timestamp(),
+        _ => false,
+    }
 }
 
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the only form a server must send.
 pub fn parse_http_date(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc2822(s.trim()).ok().map(|d| d.with_timezone(&Utc))
+    DateTime::parse_from_rfc2822(s.trim())
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
 }
 
 pub fn http_date(t: DateTime<Utc>) -> String {
@@ -168,7 +183,7 @@ mod tests {
         Representation {
             etag: ETAG,
             len,
-            last_modified: Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap(),
+            last_modified: Some(Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()),
         }
     }
 
@@ -187,13 +202,40 @@ mod tests {
             ("bytes=0-99", Partial { start: 0, end: 99 }),
             ("bytes=0-0", Partial { start: 0, end: 0 }),
             ("bytes=0-", Partial { start: 0, end: 999 }),
-            ("bytes=500-", Partial { start: 500, end: 999 }),
-            ("bytes=999-", Partial { start: 999, end: 999 }),
-            ("bytes=900-5000", Partial { start: 900, end: 999 }),
-            ("bytes=-100", Partial { start: 900, end: 999 }),
+            (
+                "bytes=500-",
+                Partial {
+                    start: 500,
+                    end: 999,
+                },
+            ),
+            (
+                "bytes=999-",
+                Partial {
+                    start: 999,
+                    end: 999,
+                },
+            ),
+            (
+                "bytes=900-5000",
+                Partial {
+                    start: 900,
+                    end: 999,
+                },
+            ),
+            (
+                "bytes=-100",
+                Partial {
+                    start: 900,
+                    end: 999,
+                },
+            ),
             ("bytes=-5000", Partial { start: 0, end: 999 }),
             ("BYTES = 1-2", Partial { start: 1, end: 2 }),
-            ("bytes=0-18446744073709551616", Partial { start: 0, end: 999 }),
+            (
+                "bytes=0-18446744073709551616",
+                Partial { start: 0, end: 999 },
+            ),
             // unsatisfiable: 416
             ("bytes=1000-", Unsatisfiable),
             ("bytes=1000-2000", Unsatisfiable),
@@ -279,13 +321,40 @@ mod tests {
         assert_eq!(plan(c(ETAG), rep(10)), Plan::Partial { start: 0, end: 1 });
         assert_eq!(plan(c("\"stale\""), rep(10)), Plan::Full);
         assert_eq!(plan(c("W/\"abc123\""), rep(10)), Plan::Full);
-        assert_eq!(plan(c("Wed, 25 Nov 2026 12:00:00 GMT"), rep(10)), Plan::Partial { start: 0, end: 1 });
-        assert_eq!(plan(c("Wed, 25 Nov 2026 12:00:01 GMT"), rep(10)), Plan::Full);
+        assert_eq!(
+            plan(c("Wed, 25 Nov 2026 12:00:00 GMT"), rep(10)),
+            Plan::Partial { start: 0, end: 1 }
+        );
+        assert_eq!(
+            plan(c("Wed, 25 Nov 2026 12:00:01 GMT"), rep(10)),
+            Plan::Full
+        );
+    }
+
+    #[test]
+    fn without_a_time_date_conditions_are_ignored() {
+        let undated = Representation {
+            last_modified: None,
+            ..rep(10)
+        };
+        let ims = Conditions {
+            is_get: true,
+            if_modified_since: Some("Fri, 01 Jan 2100 00:00:00 GMT"),
+            ..Default::default()
+        };
+        assert_eq!(plan(ims, undated), Plan::Full);
+        let if_range = Conditions {
+            is_get: true,
+            range: Some("bytes=0-1"),
+            if_range: Some("Wed, 25 Nov 2026 12:00:00 GMT"),
+            ..Default::default()
+        };
+        assert_eq!(plan(if_range, undated), Plan::Full);
     }
 
     #[test]
     fn http_dates_round_trip() {
-        let t = rep(1).last_modified;
+        let t = rep(1).last_modified.unwrap();
         assert_eq!(http_date(t), "Wed, 25 Nov 2026 12:00:00 GMT");
         assert_eq!(parse_http_date(&http_date(t)), Some(t));
     }
