@@ -178,3 +178,25 @@ fn usage_errors_say_what_is_wrong() {
 fn help_accepts_anything_known() {
     assert_eq!(cmd(&["help", "/psserver=h", "/username=u"]), Command::Help);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the command line, parsing answers (an invocation or a usage error), never panics.
+        #[test]
+        fn parse_never_panics(args in proptest::collection::vec("[-/a-z?=:.0-9]{0,12}", 0..5)) {
+            let args: Vec<OsString> = args.into_iter().map(OsString::from).collect();
+            let _ = parse(&args, None);
+        }
+
+        /// An address the agent prints (and stores) parses back to itself.
+        #[test]
+        fn server_addresses_round_trip(host in "[a-z][a-z0-9]{0,10}(\\.[a-z]{2,5})?", port in 1u16.., https in any::<bool>()) {
+            let scheme = if https { "https" } else { "http" };
+            let addr = ServerAddr::parse(&format!("{scheme}://{host}:{port}")).unwrap();
+            prop_assert_eq!(ServerAddr::parse(&addr.to_string()).unwrap(), addr);
+        }
+    }
+}

@@ -225,3 +225,37 @@ fn an_unreachable_server_is_named() {
         r.err
     );
 }
+
+#[test]
+fn an_unreadable_ca_certificate_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing.pem");
+    let r = agent(
+        tmp.path(),
+        &[
+            "status",
+            "/psserver=https://127.0.0.1:1",
+            "--ca-cert",
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("cannot read --ca-cert"), "{}", r.err);
+    let junk = tmp.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let r = agent(
+        tmp.path(),
+        &[
+            "status",
+            "/psserver=https://127.0.0.1:1",
+            "--ca-cert",
+            junk.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.err.contains("holds no certificate") || r.err.contains("is not PEM"),
+        "{}",
+        r.err
+    );
+}
