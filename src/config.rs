@@ -28,7 +28,11 @@ pub struct Config {
     pub database_url: Option<String>,
 
     /// The sample driver repository: `<platform>/<version>.package` files, read at start and on rescan.
-    #[arg(long, env = "PSSERVER_DRIVER_PACKAGES", default_value = "./driver-packages")]
+    #[arg(
+        long,
+        env = "PSSERVER_DRIVER_PACKAGES",
+        default_value = "./driver-packages"
+    )]
     pub driver_packages: PathBuf,
 
     /// Largest driver package upload accepted, in MiB.
@@ -51,6 +55,26 @@ pub struct Config {
     /// `normal` (a few seconds a step, like a small real workload).
     #[arg(long, env = "PSSERVER_REPLICATION_SPEED", value_enum, default_value_t = ReplicationSpeed::Normal)]
     pub replication_speed: ReplicationSpeed,
+
+    /// How many requests the journal (`/_emu/requests`) keeps; 0 turns it off.
+    #[arg(long, env = "PSSERVER_JOURNAL_SIZE", default_value_t = 1000)]
+    pub journal_size: usize,
+
+    /// Who may use the control plane (`/_emu`, `/metrics`): administrators from anywhere, or
+    /// administrators on this machine only. Health and ready always answer.
+    #[arg(long, env = "PSSERVER_CONTROL_PLANE", value_enum, default_value_t = ControlPlane::Any)]
+    pub control_plane: ControlPlane,
+
+    /// A JSON scenario (sources, driver states, transformations) loaded at start and on reset.
+    #[arg(long, env = "PSSERVER_SEED_FILE")]
+    pub seed_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ControlPlane {
+    Any,
+    LoopbackOnly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -92,13 +116,16 @@ impl Config {
             operator_password: None,
             log_format: LogFormat::Text,
             replication_speed: ReplicationSpeed::Instant,
+            journal_size: 1000,
+            control_plane: ControlPlane::Any,
+            seed_file: None,
         }
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("psserver.db").display())
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("psserver.db").display()))
     }
 
     /// Where uploaded packages live, named by their SHA-256.

@@ -34,10 +34,21 @@ pub fn app(state: AppState) -> Router {
         .nest(api::BASE_ALIAS, api::routes())
         // The root answers with and without its trailing slash.
         .route(&format!("{}/", api::BASE), axum::routing::get(api::root))
-        .route(&format!("{}/", api::BASE_ALIAS), axum::routing::get(api::root))
+        .route(
+            &format!("{}/", api::BASE_ALIAS),
+            axum::routing::get(api::root),
+        )
         .nest("/_emu", emu::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), until_ready))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            emu::journal::record,
+        ))
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            axum::http::HeaderName::from_static("x-psserver-version"),
+            axum::http::HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+        ))
         .with_state(state);
     server::with_http_layers(router)
 }

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use axum::http::{HeaderName, Request};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
@@ -27,7 +29,10 @@ pub fn with_http_layers(router: axum::Router) -> axum::Router {
     // Outermost first: set the id, trace inside it, copy it to the response.
     router
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(span as fn(&Request<axum::body::Body>) -> Span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(span as fn(&Request<axum::body::Body>) -> Span),
+        )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
@@ -35,7 +40,12 @@ pub fn with_http_layers(router: axum::Router) -> axum::Router {
 pub async fn open(config: Config) -> Result<AppState, String> {
     tokio::fs::create_dir_all(&config.data_dir)
         .await
-        .map_err(|e| format!("cannot create the data directory {}: {e}", config.data_dir.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot create the data directory {}: {e}",
+                config.data_dir.display()
+            )
+        })?;
     let url = config.database_url();
     let db = Db::connect(&url)
         .await
@@ -45,12 +55,19 @@ pub async fn open(config: Config) -> Result<AppState, String> {
 
 /// Migrate the database and index the driver packages, then mark the server ready.
 pub async fn prepare(state: &AppState) -> Result<(), String> {
-    state.db.migrate().await.map_err(|e| format!("database migration failed: {e}"))?;
+    state
+        .db
+        .migrate()
+        .await
+        .map_err(|e| format!("database migration failed: {e}"))?;
     let failed = crate::replication::recover(state)
         .await
         .map_err(|e| format!("recovering unfinished operations failed: {e}"))?;
     if failed > 0 {
-        tracing::warn!(operations = failed, "operations that ran when the server stopped are marked failed");
+        tracing::warn!(
+            operations = failed,
+            "operations that ran when the server stopped are marked failed"
+        );
     }
     let report = state
         .store
@@ -72,6 +89,19 @@ pub async fn prepare(state: &AppState) -> Result<(), String> {
         repository = %state.config.driver_packages.display(),
         "driver packages indexed"
     );
+    if state.config.seed_file.is_some() {
+        // A restart keeps the data; the scenario seeds an empty database only.
+        let empty: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sources")
+            .fetch_one(&state.db.read)
+            .await
+            .map_err(|e| e.to_string())?;
+        if empty == 0 {
+            let seeded = crate::emu::seed::load(state)
+                .await
+                .map_err(|e| e.public_message())?;
+            tracing::info!(sources = seeded, "seed scenario loaded");
+        }
+    }
     state.set_ready();
     Ok(())
 }

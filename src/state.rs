@@ -1,8 +1,8 @@
 //! The state every handler shares.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
@@ -11,6 +11,7 @@ use crate::auth::Users;
 use crate::config::{Config, ReplicationSpeed};
 use crate::db::Db;
 use crate::drivers::PackageStore;
+use crate::emu::journal::Journal;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -27,12 +28,29 @@ pub struct AppState {
     settings: Arc<RwLock<Settings>>,
     /// The cancellation token of every queued or running operation, for Abort.
     pub running_operations: Arc<Mutex<HashMap<uuid::Uuid, CancellationToken>>>,
+    pub journal: Arc<Journal>,
+    /// Polls of each operation waiting for an after-N-polls transition.
+    pub polls: Arc<Mutex<HashMap<uuid::Uuid, u32>>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// Settings a client can change at run time (`/_emu/settings`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
     pub replication_speed: ReplicationSpeed,
+    pub transition: Transition,
+}
+
+/// How an operation's steps advance, in the manner of moto's state transitions.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "mode", rename_all = "camelCase", deny_unknown_fields)]
+pub enum Transition {
+    /// Step by step at the replication speed.
+    Steps,
+    /// The whole operation takes this many seconds.
+    AfterSeconds { seconds: f64 },
+    /// The operation completes on its `polls`-th `GET operations/{id}`.
+    AfterPolls { polls: u32 },
 }
 
 impl AppState {
@@ -43,7 +61,10 @@ impl AppState {
             db,
             settings: Arc::new(RwLock::new(Settings {
                 replication_speed: config.replication_speed,
+                transition: Transition::Steps,
             })),
+            journal: Arc::new(Journal::new(config.journal_size)),
+            polls: Arc::default(),
             config: Arc::new(config),
             ready: Arc::new(AtomicBool::new(false)),
             shutdown: CancellationToken::new(),
@@ -62,11 +83,17 @@ impl AppState {
 
     pub fn settings(&self) -> Settings {
         // A poisoned lock only means a writer panicked mid-assignment of a Copy value.
-        *self.settings.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .settings
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn update_settings(&self, change: impl FnOnce(&mut Settings)) -> Settings {
-        let mut guard = self.settings.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self
+            .settings
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         change(&mut guard);
         *guard
     }

@@ -29,13 +29,24 @@ pub fn routes() -> Router<AppState> {
         .route("/sources", get(sources::list).post(sources::create))
         .route(
             "/sources/{id}",
-            get(sources::get).delete(sources::delete).post(sources::operation),
+            get(sources::get)
+                .delete(sources::delete)
+                .post(sources::operation),
         )
-        .route("/sources/{id}/driverState", put(sources::report_driver_state))
+        .route(
+            "/sources/{id}/driverState",
+            put(sources::report_driver_state),
+        )
         .route("/platforms", get(packages::platforms))
-        .route("/driverPackages", get(packages::list).post(packages::upload_or_rescan))
+        .route(
+            "/driverPackages",
+            get(packages::list).post(packages::upload_or_rescan),
+        )
         .route("/driverPackages/latest", get(packages::latest))
-        .route("/driverPackages/latest/content", get(packages::latest_content))
+        .route(
+            "/driverPackages/latest/content",
+            get(packages::latest_content),
+        )
         .route("/driverPackages/{id}", get(packages::get))
         .route("/driverPackages/{id}/content", get(packages::content))
         .route(
@@ -45,7 +56,10 @@ pub fn routes() -> Router<AppState> {
         .route("/tasks", get(tasks::list))
         .route("/tasks/{id}", get(tasks::get).post(tasks::operation))
         .route("/events", get(tasks::events))
-        .route("/transformations", get(transformations::list).post(transformations::create))
+        .route(
+            "/transformations",
+            get(transformations::list).post(transformations::create),
+        )
         .route(
             "/transformations/{id}",
             get(transformations::get)
@@ -58,8 +72,19 @@ pub fn routes() -> Router<AppState> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
-async fn unknown_api_path(uri: axum::http::Uri) -> AppError {
-    AppError::NotFound(format!("no API resource at {}", extract::truncate(uri.path())))
+/// A path under the API that the emulator does not implement: 404, marked for the journal's
+/// list of unimplemented requests.
+async fn unknown_api_path(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = AppError::NotFound(format!(
+        "no API resource at {}",
+        extract::truncate(uri.path())
+    ))
+    .into_response();
+    response
+        .extensions_mut()
+        .insert(crate::emu::journal::Unimplemented);
+    response
 }
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> AppError {
@@ -81,7 +106,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiBase {
             .extensions
             .get::<axum::extract::OriginalUri>()
             .map_or_else(|| parts.uri.path().to_owned(), |u| u.path().to_owned());
-        Ok(ApiBase(if path.starts_with(BASE_ALIAS) { BASE_ALIAS } else { BASE }))
+        Ok(ApiBase(if path.starts_with(BASE_ALIAS) {
+            BASE_ALIAS
+        } else {
+            BASE
+        }))
     }
 }
 
@@ -136,7 +165,9 @@ pub fn list_body<T: Serialize>(
 fn encode_query_value(v: &str) -> String {
     v.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -163,6 +194,10 @@ pub fn parse_param<T: std::str::FromStr<Err = String>>(
 ) -> Result<Option<T>, AppError> {
     value
         .filter(|v| !v.is_empty())
-        .map(|v| v.parse().map_err(|e: String| AppError::bad_request("InvalidParameter", format!("{name}: {e}"))))
+        .map(|v| {
+            v.parse().map_err(|e: String| {
+                AppError::bad_request("InvalidParameter", format!("{name}: {e}"))
+            })
+        })
         .transpose()
 }

@@ -44,9 +44,21 @@ impl OperationView {
         Self {
             links: vec![
                 Link::new(format!("{}/operations/{}", base.0, o.id), "self", &["GET"]),
-                Link::new(format!("{}/transformations/{}", base.0, o.transformation_id), "transformation", &["GET"]),
-                Link::new(format!("{}/sources/{}", base.0, o.source_id), "source", &["GET"]),
-                Link::new(format!("/migrate/commands/{}", o.id), "commandDetails", &["GET"]),
+                Link::new(
+                    format!("{}/transformations/{}", base.0, o.transformation_id),
+                    "transformation",
+                    &["GET"],
+                ),
+                Link::new(
+                    format!("{}/sources/{}", base.0, o.source_id),
+                    "source",
+                    &["GET"],
+                ),
+                Link::new(
+                    format!("/migrate/commands/{}", o.id),
+                    "commandDetails",
+                    &["GET"],
+                ),
             ],
             title: o.title(),
             id: o.id,
@@ -112,6 +124,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<axum::Json<OperationView>> {
     let id = parse_id(&id, "operation id")?;
+    crate::replication::poll(&state, id).await?;
     let op = replications::get_operation(&state.db.read, id).await?;
     Ok(axum::Json(OperationView::new(base, op)))
 }
@@ -132,14 +145,21 @@ pub async fn list(
     Query(q): Query<OperationQuery>,
 ) -> Result<Response> {
     let page = paging.page()?;
-    let id = |v: Option<&str>, what| v.filter(|v| !v.is_empty()).map(|v| parse_id(v, what)).transpose();
+    let id = |v: Option<&str>, what| {
+        v.filter(|v| !v.is_empty())
+            .map(|v| parse_id(v, what))
+            .transpose()
+    };
     let filter = OperationFilter {
         transformation_id: id(q.transformation_id.as_deref(), "transformationId")?,
         source_id: id(q.source_id.as_deref(), "sourceId")?,
         status: parse_param(q.status.as_deref(), "status")?,
     };
     let (ops, total) = replications::list_operations(&state.db.read, &filter, page).await?;
-    let views: Vec<OperationView> = ops.into_iter().map(|o| OperationView::new(base, o)).collect();
+    let views: Vec<OperationView> = ops
+        .into_iter()
+        .map(|o| OperationView::new(base, o))
+        .collect();
     let mut filters = Vec::new();
     if let Some(t) = filter.transformation_id {
         filters.push(("transformationId", t.to_string()));

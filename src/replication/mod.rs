@@ -3,6 +3,8 @@
 
 mod runner;
 
+pub use runner::poll;
+
 use chrono::Utc;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -41,14 +43,21 @@ pub async fn start(
     let t = replications::find(&mut tx, transformation_id).await?;
     let (facts, _) = replications::facts(&mut tx, &t).await?;
     let migration = match op {
-        OperationType::Migrate => Some(migration.unwrap_or_else(|| rules::default_migration_type(facts))),
+        OperationType::Migrate => {
+            Some(migration.unwrap_or_else(|| rules::default_migration_type(facts)))
+        }
         _ => None,
     };
     rules::check_allowed(facts, op, migration).map_err(not_allowed)?;
     let source = sources::find_in(&mut tx, t.source_id).await?;
 
     let plan = migration.map(|m| {
-        rules::plan_replication(m, source.driver, source.reboot_pending(), source.server_sync_required)
+        rules::plan_replication(
+            m,
+            source.driver,
+            source.reboot_pending(),
+            source.server_sync_required,
+        )
     });
     let steps: Vec<Step> = rules::steps(op, plan.as_ref().map(|p| p.performed_as))
         .into_iter()
@@ -67,7 +76,10 @@ pub async fn start(
         migration_type: migration,
         performed_as: plan.as_ref().map(|p| p.performed_as),
         steps: &steps,
-        driver_version_used: plan.as_ref().and_then(|p| p.driver_version_used).map(|v| v.to_string()),
+        driver_version_used: plan
+            .as_ref()
+            .and_then(|p| p.driver_version_used)
+            .map(|v| v.to_string()),
         transfer_method: plan.as_ref().map(|p| p.transfer_method.as_str()),
         warnings: plan.as_ref().map_or(&[], |p| p.warnings.as_slice()),
         clears_server_sync: plan.as_ref().is_some_and(|p| p.clears_server_sync),
@@ -75,7 +87,14 @@ pub async fn start(
     };
     let operation = replications::insert_operation(&mut tx, &new, now).await?;
     let message = format!("{} of {} queued", operation.title(), source.host_name);
-    events::insert(&mut tx, kind::OPERATION_QUEUED, Some(t.source_id), &message, now).await?;
+    events::insert(
+        &mut tx,
+        kind::OPERATION_QUEUED,
+        Some(t.source_id),
+        &message,
+        now,
+    )
+    .await?;
     tx.commit().await?;
 
     let cancel = CancellationToken::new();
@@ -84,7 +103,9 @@ pub async fn start(
     Ok(operation)
 }
 
-fn lock(state: &AppState) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, CancellationToken>> {
+fn lock(
+    state: &AppState,
+) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, CancellationToken>> {
     state
         .running_operations
         .lock()
@@ -127,7 +148,14 @@ pub async fn recover(state: &AppState) -> Result<usize> {
         }
         replications::save_operation(&mut tx, &op, now).await?;
         let message = format!("{} failed: the server restarted while it ran", op.title());
-        events::insert(&mut tx, kind::OPERATION_FAILED, Some(op.source_id), &message, now).await?;
+        events::insert(
+            &mut tx,
+            kind::OPERATION_FAILED,
+            Some(op.source_id),
+            &message,
+            now,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(unfinished.len())
@@ -144,10 +172,11 @@ pub struct Workload {
 
 impl Workload {
     pub async fn load(conn: &mut sqlx::SqliteConnection, source_id: Uuid) -> Result<Self> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT id FROM transformations WHERE source_id = ?")
-            .bind(source_id.to_string())
-            .fetch_optional(&mut *conn)
-            .await?;
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM transformations WHERE source_id = ?")
+                .bind(source_id.to_string())
+                .fetch_optional(&mut *conn)
+                .await?;
         let Some((id,)) = row else {
             return Ok(Self::default());
         };
@@ -175,7 +204,10 @@ impl Workload {
 
     /// The workload's warnings (pending reboot, server-sync required) and those its last
     /// replication completed with (SPEC 3.3: the server-sync warning shows in the Status field).
-    pub fn warnings(&self, source: &crate::domain::model::Source) -> Vec<crate::domain::model::Warning> {
+    pub fn warnings(
+        &self,
+        source: &crate::domain::model::Source,
+    ) -> Vec<crate::domain::model::Warning> {
         let mut warnings = source.warnings();
         if let Some(last) = &self.last_replication
             && last.status == OperationStatus::SucceededWithWarnings
@@ -188,4 +220,9 @@ impl Workload {
         }
         warnings
     }
+}
+
+/// The cancellation tokens of every queued or running operation (for a reset).
+pub fn running_tokens(state: &AppState) -> Vec<CancellationToken> {
+    lock(state).values().cloned().collect()
 }

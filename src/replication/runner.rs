@@ -9,32 +9,56 @@ use crate::db::{replications, sources, tasks};
 use crate::domain::model::{Operation, TaskKind, TaskState, WarningCode};
 use crate::domain::replication::{self as rules, MigrationType, OperationStatus, OperationType};
 use crate::error::Result;
-use crate::state::AppState;
+use crate::state::{AppState, Transition};
 
 /// How a run ended, when not by completing.
 enum Stop {
     Aborted,
     Shutdown,
+    /// An after-N-polls transition: the operation waits, running, for its polls.
+    AwaitPolls,
 }
 
 pub async fn run(state: AppState, id: Uuid, cancel: CancellationToken) {
     let outcome = drive(&state, id, &cancel).await;
     super::lock(&state).remove(&id);
     let ended = match outcome {
-        Ok(None) => Ok(()),
+        Ok(None | Some(Stop::AwaitPolls)) => Ok(()),
         Ok(Some(Stop::Aborted)) => finish_aborted(&state, id).await,
         Ok(Some(Stop::Shutdown)) => {
-            finish_failed(&state, id, "the server shut down while the operation ran; run it again").await
+            finish_failed(
+                &state,
+                id,
+                "the server shut down while the operation ran; run it again",
+            )
+            .await
+        }
+        Err(crate::error::AppError::NotFound(_)) => {
+            Err(crate::error::AppError::NotFound(String::new()))
         }
         Err(e) => {
             tracing::error!(operation = %id, error = %e, "operation failed inside the emulator");
-            finish_failed(&state, id, &format!("the emulator failed to run the operation: {}", e.public_message())).await
+            finish_failed(
+                &state,
+                id,
+                &format!(
+                    "the emulator failed to run the operation: {}",
+                    e.public_message()
+                ),
+            )
+            .await
         }
     };
-    if let Err(e) = ended {
-        // The database is gone (shutdown) or the contract was removed: the restart recovery
-        // fails whatever is left running.
-        tracing::warn!(operation = %id, error = %e, "could not record the end of an operation");
+    match ended {
+        Ok(()) => {}
+        // A reset or a removal took the operation away: nothing left to record.
+        Err(crate::error::AppError::NotFound(_)) => {
+            tracing::debug!(operation = %id, "operation removed while it ran");
+        }
+        // The database is gone (shutdown): the restart recovery fails what is left running.
+        Err(e) => {
+            tracing::warn!(operation = %id, error = %e, "could not record the end of an operation")
+        }
     }
 }
 
@@ -52,7 +76,17 @@ async fn drive(state: &AppState, id: Uuid, cancel: &CancellationToken) -> Result
     {
         let mut conn = state.db.write.acquire().await?;
         let message = format!("{} started", op.title());
-        events::insert(&mut conn, kind::OPERATION_STARTED, Some(op.source_id), &message, Utc::now()).await?;
+        events::insert(
+            &mut conn,
+            kind::OPERATION_STARTED,
+            Some(op.source_id),
+            &message,
+            Utc::now(),
+        )
+        .await?;
+    }
+    if matches!(state.settings().transition, Transition::AfterPolls { .. }) {
+        return Ok(Some(Stop::AwaitPolls));
     }
     let count = op.steps.len().max(1);
     for index in 0..op.steps.len() {
@@ -62,8 +96,8 @@ async fn drive(state: &AppState, id: Uuid, cancel: &CancellationToken) -> Result
         op.steps[index].status = OperationStatus::Running;
         op.steps[index].started_at = Some(Utc::now());
         save(state, &op).await?;
-        // Read the speed at every step, so that a change applies to running operations too.
-        let (step_time, ticks) = state.settings().replication_speed.step_timing();
+        // Read the settings at every step, so that a change applies to running operations too.
+        let (step_time, ticks) = step_timing(state, count);
         let tick = step_time / ticks;
         for t in 1..=ticks {
             tokio::select! {
@@ -91,9 +125,64 @@ async fn drive(state: &AppState, id: Uuid, cancel: &CancellationToken) -> Result
     Ok(None)
 }
 
+fn step_timing(state: &AppState, steps: usize) -> (std::time::Duration, u32) {
+    let settings = state.settings();
+    match settings.transition {
+        Transition::AfterSeconds { seconds } => {
+            let per_step = std::time::Duration::from_secs_f64(seconds.max(0.0) / steps as f64);
+            (per_step, 4)
+        }
+        Transition::Steps | Transition::AfterPolls { .. } => {
+            settings.replication_speed.step_timing()
+        }
+    }
+}
+
+/// Count a poll of an operation. Under an after-N-polls transition the N-th poll completes it,
+/// before the poll's answer is read, so that the N-th answer is the first final one.
+pub async fn poll(state: &AppState, id: Uuid) -> Result<()> {
+    let Transition::AfterPolls { polls } = state.settings().transition else {
+        return Ok(());
+    };
+    let op = replications::get_operation(&state.db.read, id).await?;
+    if op.status != OperationStatus::Running || super::lock(state).contains_key(&id) {
+        return Ok(());
+    }
+    let count = {
+        let mut counts = state
+            .polls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = counts.entry(id).or_insert(0);
+        *count += 1;
+        *count
+    };
+    if count < polls {
+        return Ok(());
+    }
+    state
+        .polls
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&id);
+    let mut op = op;
+    let now = Utc::now();
+    for step in &mut op.steps {
+        step.status = OperationStatus::Succeeded;
+        step.progress = 100;
+        step.started_at.get_or_insert(now);
+        step.completed_at = Some(now);
+    }
+    complete(state, op).await
+}
+
 /// SPEC 3.3: a reboot pending while a replication runs adds the reboot notification.
 async fn note_pending_reboot(state: &AppState, op: &mut Operation) -> Result<()> {
-    if op.warnings.iter().any(|w| w.code == WarningCode::RebootRequired) {
+    if op
+        .warnings
+        .iter()
+        .any(|w| w.code == WarningCode::RebootRequired)
+    {
         return Ok(());
     }
     let source = sources::get(&state.db.read, op.source_id).await?;
@@ -122,21 +211,51 @@ async fn complete(state: &AppState, mut op: Operation) -> Result<()> {
     replications::save_operation(&mut tx, &op, now).await?;
 
     let has_full = t.has_full_replication || op.performed_as == Some(MigrationType::Full);
-    replications::set_state(&mut tx, t.id, rules::state_after(op.operation_type, t.state), has_full, now).await?;
+    replications::set_state(
+        &mut tx,
+        t.id,
+        rules::state_after(op.operation_type, t.state),
+        has_full,
+        now,
+    )
+    .await?;
     if op.clears_server_sync && sources::clear_server_sync(&mut tx, source.id, now).await? {
-        let message = format!("Server-sync requirement of {} cleared by the {}", source.host_name, op.title().to_lowercase());
-        events::insert(&mut tx, kind::SERVER_SYNC_CLEARED, Some(source.id), &message, now).await?;
+        let message = format!(
+            "Server-sync requirement of {} cleared by the {}",
+            source.host_name,
+            op.title().to_lowercase()
+        );
+        events::insert(
+            &mut tx,
+            kind::SERVER_SYNC_CLEARED,
+            Some(source.id),
+            &message,
+            now,
+        )
+        .await?;
     }
     match op.operation_type {
         OperationType::TestCutover => {
-            for (kind, verb) in [(TaskKind::MarkTestSuccess, "success"), (TaskKind::MarkTestFailure, "failure")] {
-                let message = format!("Mark Test as {}: the test cutover of {} is running; record how it went", capitalize(verb), source.host_name);
+            for (kind, verb) in [
+                (TaskKind::MarkTestSuccess, "success"),
+                (TaskKind::MarkTestFailure, "failure"),
+            ] {
+                let message = format!(
+                    "Mark Test as {}: the test cutover of {} is running; record how it went",
+                    capitalize(verb),
+                    source.host_name
+                );
                 tasks::create(&mut tx, kind, source.id, &message, now).await?;
             }
         }
         OperationType::EndTestCutover => {
             for task in tasks::for_source(&mut tx, source.id).await? {
-                if task.state == TaskState::Active && matches!(task.kind, TaskKind::MarkTestSuccess | TaskKind::MarkTestFailure) {
+                if task.state == TaskState::Active
+                    && matches!(
+                        task.kind,
+                        TaskKind::MarkTestSuccess | TaskKind::MarkTestFailure
+                    )
+                {
                     tasks::resolve(&mut tx, &task, now).await?;
                 }
             }
@@ -146,11 +265,18 @@ async fn complete(state: &AppState, mut op: Operation) -> Result<()> {
     let (event_kind, how) = if op.warnings.is_empty() {
         (kind::OPERATION_COMPLETED, "completed".to_owned())
     } else {
-        let codes: Vec<&str> = op.warnings.iter().map(|w| match w.code {
-            WarningCode::RebootRequired => "reboot required",
-            WarningCode::ServerSyncRequired => "server-sync required",
-        }).collect();
-        (kind::OPERATION_COMPLETED_WITH_WARNINGS, format!("completed with warnings ({})", codes.join(", ")))
+        let codes: Vec<&str> = op
+            .warnings
+            .iter()
+            .map(|w| match w.code {
+                WarningCode::RebootRequired => "reboot required",
+                WarningCode::ServerSyncRequired => "server-sync required",
+            })
+            .collect();
+        (
+            kind::OPERATION_COMPLETED_WITH_WARNINGS,
+            format!("completed with warnings ({})", codes.join(", ")),
+        )
     };
     let message = format!("{} of {} {how}", op.title(), source.host_name);
     events::insert(&mut tx, event_kind, Some(source.id), &message, now).await?;
@@ -160,10 +286,18 @@ async fn complete(state: &AppState, mut op: Operation) -> Result<()> {
 
 fn capitalize(word: &str) -> String {
     let mut chars = word.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
-async fn finish_with(state: &AppState, id: Uuid, status: OperationStatus, error: Option<&str>) -> Result<()> {
+async fn finish_with(
+    state: &AppState,
+    id: Uuid,
+    status: OperationStatus,
+    error: Option<&str>,
+) -> Result<()> {
     let now = Utc::now();
     let mut tx = state.db.begin_write().await?;
     let mut op = replications::find_operation(&mut tx, id).await?;
@@ -181,7 +315,14 @@ async fn finish_with(state: &AppState, id: Uuid, status: OperationStatus, error:
     replications::save_operation(&mut tx, &op, now).await?;
     let (event_kind, message) = match status {
         OperationStatus::Aborted => (kind::OPERATION_ABORTED, format!("{} aborted", op.title())),
-        _ => (kind::OPERATION_FAILED, format!("{} failed: {}", op.title(), error.unwrap_or("unknown error"))),
+        _ => (
+            kind::OPERATION_FAILED,
+            format!(
+                "{} failed: {}",
+                op.title(),
+                error.unwrap_or("unknown error")
+            ),
+        ),
     };
     events::insert(&mut tx, event_kind, Some(op.source_id), &message, now).await?;
     tx.commit().await?;

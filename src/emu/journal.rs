@@ -1,0 +1,230 @@
+//! A bounded journal of the requests the emulator received (`GET /_emu/requests`), and of those
+//! to API paths it does not implement. Memory stays flat: the oldest entries give way.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::state::AppState;
+
+/// Longest path or query kept per entry: a huge URL must not make one entry huge.
+const MAX_TEXT: usize = 2048;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub request_id: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub status: u16,
+    pub duration_ms: f64,
+    /// False when the path is under the API but nothing implements it.
+    pub implemented: bool,
+}
+
+/// Marks a response from the API's fallback: the client asked for something not emulated.
+#[derive(Debug, Clone, Copy)]
+pub struct Unimplemented;
+
+pub struct Journal {
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    next: u64,
+    entries: VecDeque<Entry>,
+    unimplemented: VecDeque<Entry>,
+}
+
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Filter {
+    pub method: Option<String>,
+    pub path_prefix: Option<String>,
+    pub status: Option<u16>,
+    pub limit: Option<usize>,
+}
+
+impl Journal {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            inner: Mutex::new(Inner {
+                next: 1,
+                entries: VecDeque::with_capacity(capacity.min(4096)),
+                unimplemented: VecDeque::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn record(&self, mut entry: Entry) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut inner = self.lock();
+        entry.seq = inner.next;
+        inner.next += 1;
+        if !entry.implemented {
+            if inner.unimplemented.len() >= self.capacity {
+                inner.unimplemented.pop_front();
+            }
+            inner.unimplemented.push_back(entry.clone());
+        }
+        if inner.entries.len() >= self.capacity {
+            inner.entries.pop_front();
+        }
+        inner.entries.push_back(entry);
+    }
+
+    /// Newest first, filtered.
+    pub fn list(&self, filter: &Filter, unimplemented_only: bool) -> (Vec<Entry>, usize) {
+        let inner = self.lock();
+        let source = if unimplemented_only {
+            &inner.unimplemented
+        } else {
+            &inner.entries
+        };
+        let matching = source.iter().rev().filter(|e| {
+            filter
+                .method
+                .as_deref()
+                .is_none_or(|m| e.method.eq_ignore_ascii_case(m))
+                && filter
+                    .path_prefix
+                    .as_deref()
+                    .is_none_or(|p| e.path.starts_with(p))
+                && filter.status.is_none_or(|s| e.status == s)
+        });
+        let entries: Vec<Entry> = matching
+            .take(filter.limit.unwrap_or(100).min(self.capacity.max(1)))
+            .cloned()
+            .collect();
+        (entries, source.len())
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.entries.clear();
+        inner.unimplemented.clear();
+    }
+}
+
+fn clip(text: &str) -> String {
+    if text.len() <= MAX_TEXT {
+        return text.to_owned();
+    }
+    let mut end = MAX_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// Middleware: journal every request but reads of the journal itself.
+pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if path.starts_with("/_emu/requests") {
+        return next.run(request).await;
+    }
+    let method = request.method().to_string();
+    let query = request.uri().query().map(clip);
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state.journal.record(Entry {
+        seq: 0,
+        at: Utc::now(),
+        request_id,
+        method,
+        path: clip(&path),
+        query,
+        status: response.status().as_u16(),
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        implemented: response.extensions().get::<Unimplemented>().is_none(),
+    });
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str, implemented: bool) -> Entry {
+        Entry {
+            seq: 0,
+            at: Utc::now(),
+            request_id: None,
+            method: "GET".into(),
+            path: path.into(),
+            query: None,
+            status: 200,
+            duration_ms: 1.0,
+            implemented,
+        }
+    }
+
+    #[test]
+    fn keeps_the_newest_within_its_capacity() {
+        let j = Journal::new(3);
+        for i in 0..10 {
+            j.record(entry(&format!("/p{i}"), i % 2 == 0));
+        }
+        let (all, total) = j.list(&Filter::default(), false);
+        assert_eq!(total, 3);
+        assert_eq!(
+            all.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(),
+            vec!["/p9", "/p8", "/p7"]
+        );
+        assert_eq!(all[0].seq, 10);
+        let (unimplemented, total) = j.list(&Filter::default(), true);
+        assert_eq!(total, 3);
+        assert!(unimplemented.iter().all(|e| !e.implemented));
+        let (some, _) = j.list(
+            &Filter {
+                path_prefix: Some("/p8".into()),
+                ..Filter::default()
+            },
+            false,
+        );
+        assert_eq!(some.len(), 1);
+        j.clear();
+        assert!(j.is_empty());
+    }
+
+    #[test]
+    fn long_paths_are_clipped() {
+        assert_eq!(clip(&"é".repeat(3000)).chars().count(), 1025);
+    }
+}
