@@ -107,7 +107,9 @@ pub fn credentials(parts: &Parts) -> Result<Option<Credentials>, AppError> {
 /// The signed-in user, from Basic credentials.
 pub fn caller(parts: &Parts, users: &Users) -> Result<Caller, AppError> {
     match credentials(parts)? {
-        Some(Credentials::Basic { user, password }) => users.check(&user, &password).ok_or(AppError::Unauthorized),
+        Some(Credentials::Basic { user, password }) => {
+            users.check(&user, &password).ok_or(AppError::Unauthorized)
+        }
         _ => Err(AppError::Unauthorized),
     }
 }
@@ -162,9 +164,18 @@ mod tests {
         let mut config = Config::for_data_dir("/tmp/x", "/tmp/y");
         config.operator_password = Some("op".into());
         let users = Users::from_config(&config);
-        assert_eq!(users.check("administrator", "platespin").map(|c| c.role), Some(Role::Administrator));
-        assert_eq!(users.check("Administrator", "platespin").map(|c| c.role), Some(Role::Administrator));
-        assert_eq!(users.check("operator", "op").map(|c| c.role), Some(Role::Operator));
+        assert_eq!(
+            users.check("administrator", "platespin").map(|c| c.role),
+            Some(Role::Administrator)
+        );
+        assert_eq!(
+            users.check("Administrator", "platespin").map(|c| c.role),
+            Some(Role::Administrator)
+        );
+        assert_eq!(
+            users.check("operator", "op").map(|c| c.role),
+            Some(Role::Operator)
+        );
         assert!(users.check("operator", "platespin").is_none());
         assert!(users.check("nobody", "platespin").is_none());
         let users = Users::from_config(&Config::for_data_dir("/tmp/x", "/tmp/y"));

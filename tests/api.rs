@@ -14,8 +14,19 @@ fn windows_body(host: &str) -> Value {
 }
 
 async fn add_source(app: &axum::Router, body: Value) -> Value {
-    let reply = send(app, admin("POST", &format!("{API}/sources")).body(json_body(body)).unwrap()).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&reply.body));
+    let reply = send(
+        app,
+        admin("POST", &format!("{API}/sources"))
+            .body(json_body(body))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     reply.json()
 }
 
@@ -24,7 +35,9 @@ async fn register(app: &axum::Router, machine_id: &str) -> (StatusCode, Value) {
     body["machineId"] = json!(machine_id);
     let reply = send(
         app,
-        admin("POST", &format!("{API}/sources?operation=Register")).body(json_body(body)).unwrap(),
+        admin("POST", &format!("{API}/sources?operation=Register"))
+            .body(json_body(body))
+            .unwrap(),
     )
     .await;
     (reply.status, reply.json())
@@ -43,21 +56,40 @@ async fn report(app: &axum::Router, id: &str, token: &str, body: Value) -> commo
 
 async fn get_json(app: &axum::Router, uri: &str) -> Value {
     let reply = send(app, admin("GET", uri).body(Body::empty()).unwrap()).await;
-    assert_eq!(reply.status, StatusCode::OK, "{uri}: {}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{uri}: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
     reply.json()
 }
 
 #[tokio::test]
 async fn root_links_every_collection_on_both_bases() {
     let (app, _, _dir) = test_app().await;
-    for base in ["/MigrateApi/2019.8", "/MigrateApi/2019.5", "/MigrateApi/2019.8/"] {
+    for base in [
+        "/MigrateApi/2019.8",
+        "/MigrateApi/2019.5",
+        "/MigrateApi/2019.8/",
+    ] {
         let root = get_json(&app, base).await;
-        let rels: Vec<&str> = root["links"].as_array().unwrap().iter().map(|l| l["rel"].as_str().unwrap()).collect();
+        let rels: Vec<&str> = root["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["rel"].as_str().unwrap())
+            .collect();
         for rel in ["sources", "driverPackages", "tasks", "events", "platforms"] {
             assert!(rels.contains(&rel), "{base}: {rels:?}");
         }
         let prefix = base.trim_end_matches('/');
-        assert!(root["links"][1]["href"].as_str().unwrap().starts_with(prefix));
+        assert!(
+            root["links"][1]["href"]
+                .as_str()
+                .unwrap()
+                .starts_with(prefix)
+        );
     }
 }
 
@@ -68,26 +100,70 @@ async fn credentials_and_roles() {
     // none
     let reply = send(&app, Request::get(&uri).body(Body::empty()).unwrap()).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    assert!(reply.header("www-authenticate").unwrap().starts_with("Basic realm="));
+    assert!(
+        reply
+            .header("www-authenticate")
+            .unwrap()
+            .starts_with("Basic realm=")
+    );
     assert_eq!(reply.error_code(), "Unauthorized");
     // wrong password
-    let reply = send(&app, Request::get(&uri).header("authorization", basic("administrator", "nope")).body(Body::empty()).unwrap()).await;
+    let reply = send(
+        &app,
+        Request::get(&uri)
+            .header("authorization", basic("administrator", "nope"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     // malformed header
-    let reply = send(&app, Request::get(&uri).header("authorization", "Basic %%%").body(Body::empty()).unwrap()).await;
+    let reply = send(
+        &app,
+        Request::get(&uri)
+            .header("authorization", "Basic %%%")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     // operator reads and adds, but may not delete
-    let op = |method: &str, uri: &str| Request::builder().method(method).uri(uri).header("authorization", basic("operator", "op-pass"));
+    let op = |method: &str, uri: &str| {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", basic("operator", "op-pass"))
+    };
     let reply = send(&app, op("GET", &uri).body(Body::empty()).unwrap()).await;
     assert_eq!(reply.status, StatusCode::OK);
-    let reply = send(&app, op("POST", &uri).body(json_body(windows_body("A"))).unwrap()).await;
+    let reply = send(
+        &app,
+        op("POST", &uri).body(json_body(windows_body("A"))).unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::CREATED);
     let id = reply.json()["id"].as_str().unwrap().to_owned();
-    let reply = send(&app, op("DELETE", &format!("{uri}/{id}")).body(Body::empty()).unwrap()).await;
+    let reply = send(
+        &app,
+        op("DELETE", &format!("{uri}/{id}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert_eq!(reply.error_code(), "Forbidden");
     // a DOMAIN\user name is accepted, as Windows credentials are
-    let reply = send(&app, Request::get(&uri).header("authorization", basic("PLATESPIN\\Administrator", "platespin")).body(Body::empty()).unwrap()).await;
+    let reply = send(
+        &app,
+        Request::get(&uri)
+            .header(
+                "authorization",
+                basic("PLATESPIN\\Administrator", "platespin"),
+            )
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
 }
 
@@ -103,30 +179,69 @@ async fn add_get_list_delete_a_source() {
     assert_eq!(source["driver"]["upgradeAvailable"], false);
     assert_eq!(source["serverSyncRequired"], false);
     assert_eq!(source["status"], "Not Configured");
-    let rels: Vec<&str> = source["links"].as_array().unwrap().iter().map(|l| l["rel"].as_str().unwrap()).collect();
-    assert!(rels.contains(&"self") && rels.contains(&"driverState") && rels.contains(&"operation-Reboot"));
+    let rels: Vec<&str> = source["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["rel"].as_str().unwrap())
+        .collect();
+    assert!(
+        rels.contains(&"self")
+            && rels.contains(&"driverState")
+            && rels.contains(&"operation-Reboot")
+    );
 
     let got = get_json(&app, &format!("{API}/sources/{id}")).await;
     assert_eq!(got["hostName"], "WIN-SRC01");
 
     for i in 0..3 {
-        add_source(&app, json!({"hostName": format!("LNX{i}"), "osFamily": "linux", "ipAddress": "::1"})).await;
+        add_source(
+            &app,
+            json!({"hostName": format!("LNX{i}"), "osFamily": "linux", "ipAddress": "::1"}),
+        )
+        .await;
     }
     let list = get_json(&app, &format!("{API}/sources?limit=2")).await;
     assert_eq!(list["totalCount"], 4);
     assert_eq!(list["sources"].as_array().unwrap().len(), 2);
     assert_eq!(list["sources"][0]["hostName"], "WIN-SRC01", "oldest first");
-    let next = list["links"].as_array().unwrap().iter().find(|l| l["rel"] == "next").unwrap();
+    let next = list["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "next")
+        .unwrap();
     let page2 = get_json(&app, next["href"].as_str().unwrap()).await;
     assert_eq!(page2["sources"].as_array().unwrap().len(), 2);
-    assert_eq!(page2["sources"][1]["platform"], "linux-x64", "linux defaults to linux-x64");
+    assert_eq!(
+        page2["sources"][1]["platform"], "linux-x64",
+        "linux defaults to linux-x64"
+    );
 
-    let reply = send(&app, admin("DELETE", &format!("{API}/sources/{id}")).body(Body::empty()).unwrap()).await;
+    let reply = send(
+        &app,
+        admin("DELETE", &format!("{API}/sources/{id}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
-    let reply = send(&app, admin("GET", &format!("{API}/sources/{id}")).body(Body::empty()).unwrap()).await;
+    let reply = send(
+        &app,
+        admin("GET", &format!("{API}/sources/{id}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.error_code(), "NotFound");
-    let reply = send(&app, admin("DELETE", &format!("{API}/sources/{id}")).body(Body::empty()).unwrap()).await;
+    let reply = send(
+        &app,
+        admin("DELETE", &format!("{API}/sources/{id}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     // its history stays
     let events = get_json(&app, &format!("{API}/events?sourceId={id}")).await;
@@ -140,28 +255,111 @@ async fn bad_source_bodies_get_clear_400s() {
     let cases: Vec<(Body, &str, &str)> = vec![
         (Body::from("{not json"), "MalformedJson", ""),
         (Body::from("[]"), "InvalidBody", ""),
-        (json_body(json!({"hostName": "a", "osFamily": "windows", "ipAddress": "10.0.0.1", "colour": "red"})), "InvalidBody", "colour"),
-        (json_body(json!({"osFamily": "windows", "ipAddress": "10.0.0.1"})), "InvalidBody", "hostName"),
-        (json_body(json!({"hostName": "", "osFamily": "windows", "ipAddress": "10.0.0.1"})), "InvalidField", "hostName"),
-        (json_body(json!({"hostName": "a\u{7}b", "osFamily": "windows", "ipAddress": "10.0.0.1"})), "InvalidField", "hostName"),
-        (json_body(json!({"hostName": "a", "osFamily": "solaris", "ipAddress": "10.0.0.1"})), "InvalidField", "osFamily"),
-        (json_body(json!({"hostName": "a", "osFamily": "windows", "platform": "linux-x64", "ipAddress": "10.0.0.1"})), "InvalidField", "platform"),
-        (json_body(json!({"hostName": "a", "osFamily": "windows", "platform": "windows-arm64", "ipAddress": "10.0.0.1"})), "InvalidField", "platform"),
-        (json_body(json!({"hostName": "a", "osFamily": "windows", "ipAddress": "10.0.0.256"})), "InvalidField", "ipAddress"),
-        (json_body(json!({"hostName": "a", "osFamily": "windows", "ipAddress": "10.0.0.1", "machineId": "m"})), "InvalidField", "machineId"),
+        (
+            json_body(
+                json!({"hostName": "a", "osFamily": "windows", "ipAddress": "10.0.0.1", "colour": "red"}),
+            ),
+            "InvalidBody",
+            "colour",
+        ),
+        (
+            json_body(json!({"osFamily": "windows", "ipAddress": "10.0.0.1"})),
+            "InvalidBody",
+            "hostName",
+        ),
+        (
+            json_body(json!({"hostName": "", "osFamily": "windows", "ipAddress": "10.0.0.1"})),
+            "InvalidField",
+            "hostName",
+        ),
+        (
+            json_body(
+                json!({"hostName": "a\u{7}b", "osFamily": "windows", "ipAddress": "10.0.0.1"}),
+            ),
+            "InvalidField",
+            "hostName",
+        ),
+        (
+            json_body(json!({"hostName": "a", "osFamily": "solaris", "ipAddress": "10.0.0.1"})),
+            "InvalidField",
+            "osFamily",
+        ),
+        (
+            json_body(
+                json!({"hostName": "a", "osFamily": "windows", "platform": "linux-x64", "ipAddress": "10.0.0.1"}),
+            ),
+            "InvalidField",
+            "platform",
+        ),
+        (
+            json_body(
+                json!({"hostName": "a", "osFamily": "windows", "platform": "windows-arm64", "ipAddress": "10.0.0.1"}),
+            ),
+            "InvalidField",
+            "platform",
+        ),
+        (
+            json_body(json!({"hostName": "a", "osFamily": "windows", "ipAddress": "10.0.0.256"})),
+            "InvalidField",
+            "ipAddress",
+        ),
+        (
+            json_body(
+                json!({"hostName": "a", "osFamily": "windows", "ipAddress": "10.0.0.1", "machineId": "m"}),
+            ),
+            "InvalidField",
+            "machineId",
+        ),
     ];
     for (body, code, mentions) in cases {
-        let reply = send(&app, admin("POST", &uri).header("content-type", "application/json").body(body).unwrap()).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&reply.body));
-        assert_eq!(reply.error_code(), code, "{}", String::from_utf8_lossy(&reply.body));
-        assert!(reply.json()["error"]["message"].as_str().unwrap().contains(mentions));
+        let reply = send(
+            &app,
+            admin("POST", &uri)
+                .header("content-type", "application/json")
+                .body(body)
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert_eq!(
+            reply.error_code(),
+            code,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert!(
+            reply.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(mentions)
+        );
     }
     // wrong content type
-    let reply = send(&app, Request::post(&uri).header("authorization", basic("administrator", "platespin")).header("content-type", "text/plain").body(Body::from("{}")).unwrap()).await;
+    let reply = send(
+        &app,
+        Request::post(&uri)
+            .header("authorization", basic("administrator", "platespin"))
+            .header("content-type", "text/plain")
+            .body(Body::from("{}"))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     // oversized JSON body
     let huge = format!("{{\"hostName\": \"{}\"}}", "x".repeat(3 * 1024 * 1024));
-    let reply = send(&app, admin("POST", &uri).header("content-type", "application/json").body(Body::from(huge)).unwrap()).await;
+    let reply = send(
+        &app,
+        admin("POST", &uri)
+            .header("content-type", "application/json")
+            .body(Body::from(huge))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
     // nothing was added by any of them
     assert_eq!(get_json(&app, &uri).await["totalCount"], 0);
@@ -176,28 +374,103 @@ async fn bad_ids_operations_and_paging() {
     let (app, _, _dir) = test_app().await;
     for (method, uri, status, code) in [
         ("GET", format!("{API}/sources/not-a-uuid"), 400, "InvalidId"),
-        ("GET", format!("{API}/sources/00000000-0000-0000-0000-000000000000"), 404, "NotFound"),
-        ("DELETE", format!("{API}/sources/00000000-0000-0000-0000-000000000000"), 404, "NotFound"),
-        ("POST", format!("{API}/sources/00000000-0000-0000-0000-000000000000?operation=Reboot"), 404, "NotFound"),
-        ("POST", format!("{API}/sources/00000000-0000-0000-0000-000000000000?operation=Explode"), 400, "UnknownOperation"),
-        ("POST", format!("{API}/sources/00000000-0000-0000-0000-000000000000"), 400, "MissingOperation"),
+        (
+            "GET",
+            format!("{API}/sources/00000000-0000-0000-0000-000000000000"),
+            404,
+            "NotFound",
+        ),
+        (
+            "DELETE",
+            format!("{API}/sources/00000000-0000-0000-0000-000000000000"),
+            404,
+            "NotFound",
+        ),
+        (
+            "POST",
+            format!("{API}/sources/00000000-0000-0000-0000-000000000000?operation=Reboot"),
+            404,
+            "NotFound",
+        ),
+        (
+            "POST",
+            format!("{API}/sources/00000000-0000-0000-0000-000000000000?operation=Explode"),
+            400,
+            "UnknownOperation",
+        ),
+        (
+            "POST",
+            format!("{API}/sources/00000000-0000-0000-0000-000000000000"),
+            400,
+            "MissingOperation",
+        ),
         ("GET", format!("{API}/tasks/zzz"), 400, "InvalidId"),
-        ("GET", format!("{API}/tasks/00000000-0000-0000-0000-000000000000"), 404, "NotFound"),
-        ("POST", format!("{API}/tasks/00000000-0000-0000-0000-000000000000?operation=Dismiss"), 404, "NotFound"),
-        ("GET", format!("{API}/tasks?state=sleeping"), 400, "InvalidParameter"),
-        ("GET", format!("{API}/tasks?kind=Coffee"), 400, "InvalidParameter"),
-        ("GET", format!("{API}/tasks?sourceId=..%2F..%2Fetc"), 400, "InvalidId"),
+        (
+            "GET",
+            format!("{API}/tasks/00000000-0000-0000-0000-000000000000"),
+            404,
+            "NotFound",
+        ),
+        (
+            "POST",
+            format!("{API}/tasks/00000000-0000-0000-0000-000000000000?operation=Dismiss"),
+            404,
+            "NotFound",
+        ),
+        (
+            "GET",
+            format!("{API}/tasks?state=sleeping"),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            "GET",
+            format!("{API}/tasks?kind=Coffee"),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            "GET",
+            format!("{API}/tasks?sourceId=..%2F..%2Fetc"),
+            400,
+            "InvalidId",
+        ),
         ("GET", format!("{API}/events?sourceId=1"), 400, "InvalidId"),
-        ("GET", format!("{API}/sources?limit=501"), 400, "InvalidPaging"),
-        ("GET", format!("{API}/sources?limit=0"), 400, "InvalidPaging"),
-        ("GET", format!("{API}/sources?offset=-1"), 400, "InvalidQuery"),
-        ("GET", format!("{API}/events?limit=abc"), 400, "InvalidQuery"),
+        (
+            "GET",
+            format!("{API}/sources?limit=501"),
+            400,
+            "InvalidPaging",
+        ),
+        (
+            "GET",
+            format!("{API}/sources?limit=0"),
+            400,
+            "InvalidPaging",
+        ),
+        (
+            "GET",
+            format!("{API}/sources?offset=-1"),
+            400,
+            "InvalidQuery",
+        ),
+        (
+            "GET",
+            format!("{API}/events?limit=abc"),
+            400,
+            "InvalidQuery",
+        ),
         ("GET", format!("{API}/nothing-here"), 404, "NotFound"),
         ("PATCH", format!("{API}/sources"), 405, "MethodNotAllowed"),
         ("GET", "/not/the/api".to_owned(), 404, "NotFound"),
     ] {
         let reply = send(&app, admin_json(method, &uri).body(Body::empty()).unwrap()).await;
-        assert_eq!(reply.status.as_u16(), status, "{method} {uri}: {}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(
+            reply.status.as_u16(),
+            status,
+            "{method} {uri}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
         assert_eq!(reply.error_code(), code, "{method} {uri}");
     }
 }
@@ -215,30 +488,77 @@ async fn registration_is_idempotent_and_returns_a_token_each_time() {
     assert_eq!(second["id"], first["id"]);
     let token2 = second["agentToken"].as_str().unwrap();
     assert_ne!(token1, token2);
-    assert_eq!(get_json(&app, &format!("{API}/sources")).await["totalCount"], 1);
+    assert_eq!(
+        get_json(&app, &format!("{API}/sources")).await["totalCount"],
+        1
+    );
     // the token is never shown again by a read
-    let got = get_json(&app, &format!("{API}/sources/{}", first["id"].as_str().unwrap())).await;
+    let got = get_json(
+        &app,
+        &format!("{API}/sources/{}", first["id"].as_str().unwrap()),
+    )
+    .await;
     assert!(got.get("agentToken").is_none());
     // the old token no longer reports
     let id = first["id"].as_str().unwrap();
-    let reply = report(&app, id, &token1, json!({"installedVersion": null, "runningVersion": null})).await;
+    let reply = report(
+        &app,
+        id,
+        &token1,
+        json!({"installedVersion": null, "runningVersion": null}),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    let reply = report(&app, id, token2, json!({"installedVersion": null, "runningVersion": null})).await;
+    let reply = report(
+        &app,
+        id,
+        token2,
+        json!({"installedVersion": null, "runningVersion": null}),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
     // same machine id with another OS family
     let mut body = json!({"hostName": "x", "osFamily": "linux", "ipAddress": "10.0.0.9", "machineId": "machine-1"});
-    let reply = send(&app, admin("POST", &format!("{API}/sources?operation=Register")).body(json_body(body.take())).unwrap()).await;
+    let reply = send(
+        &app,
+        admin("POST", &format!("{API}/sources?operation=Register"))
+            .body(json_body(body.take()))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::CONFLICT);
     // registration needs credentials and a machine id
-    let reply = send(&app, Request::post(format!("{API}/sources?operation=Register")).header("content-type", "application/json").body(json_body(windows_body("x"))).unwrap()).await;
+    let reply = send(
+        &app,
+        Request::post(format!("{API}/sources?operation=Register"))
+            .header("content-type", "application/json")
+            .body(json_body(windows_body("x")))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    let reply = send(&app, admin_json("POST", &format!("{API}/sources?operation=Register")).body(json_body(windows_body("x"))).unwrap()).await;
+    let reply = send(
+        &app,
+        admin_json("POST", &format!("{API}/sources?operation=Register"))
+            .body(json_body(windows_body("x")))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("machineId"));
+    assert!(
+        reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("machineId")
+    );
 }
 
 async fn active_reboot_tasks(app: &axum::Router, id: &str) -> Vec<Value> {
-    get_json(app, &format!("{API}/tasks?sourceId={id}&state=active&kind=RebootRequired")).await["tasks"]
+    get_json(
+        app,
+        &format!("{API}/tasks?sourceId={id}&state=active&kind=RebootRequired"),
+    )
+    .await["tasks"]
         .as_array()
         .unwrap()
         .clone()
@@ -253,34 +573,73 @@ async fn the_seed_story_over_the_router() {
 
     // install 8.0.0.11 without reboot
     let reply = report(&app, &id, &token, json!({"installedVersion": "8.0.0.11", "runningVersion": null, "controllerService": "running"})).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     let s = reply.json();
     assert_eq!(s["driver"]["rebootPending"], true);
-    assert_eq!(s["driver"]["upgradeAvailable"], true, "8.0.0.12 is on the server");
+    assert_eq!(
+        s["driver"]["upgradeAvailable"], true,
+        "8.0.0.12 is on the server"
+    );
     assert_eq!(s["warnings"][0]["code"], "RebootRequired");
     assert_eq!(s["controllerService"], "running");
     let tasks = active_reboot_tasks(&app, &id).await;
     assert_eq!(tasks.len(), 1);
-    assert!(tasks[0]["message"].as_str().unwrap().starts_with("Reboot required to complete the driver installation"));
+    assert!(
+        tasks[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Reboot required to complete the driver installation")
+    );
 
     // the same report again: still one task
-    report(&app, &id, &token, json!({"installedVersion": "8.0.0.11", "runningVersion": null})).await;
+    report(
+        &app,
+        &id,
+        &token,
+        json!({"installedVersion": "8.0.0.11", "runningVersion": null}),
+    )
+    .await;
     assert_eq!(active_reboot_tasks(&app, &id).await.len(), 1);
 
     // upgrade before rebooting: the task is updated, not duplicated
-    report(&app, &id, &token, json!({"installedVersion": "8.0.0.12", "runningVersion": null})).await;
+    report(
+        &app,
+        &id,
+        &token,
+        json!({"installedVersion": "8.0.0.12", "runningVersion": null}),
+    )
+    .await;
     let tasks = active_reboot_tasks(&app, &id).await;
     assert_eq!(tasks.len(), 1);
-    assert!(tasks[0]["message"].as_str().unwrap().contains("installed driver: 8.0.0.12"));
+    assert!(
+        tasks[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("installed driver: 8.0.0.12")
+    );
 
     // reboot (server-side operation): resolved, server-sync required
-    let reply = send(&app, admin("POST", &format!("{API}/sources/{id}?operation=Reboot")).body(Body::empty()).unwrap()).await;
+    let reply = send(
+        &app,
+        admin("POST", &format!("{API}/sources/{id}?operation=Reboot"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
     let s = reply.json();
     assert_eq!(s["driver"]["runningVersion"], "8.0.0.12");
     assert_eq!(s["driver"]["rebootPending"], false);
     assert_eq!(s["serverSyncRequired"], true);
-    assert_eq!(s["warnings"], json!([{"code": "ServerSyncRequired", "message": "Server-sync required"}]));
+    assert_eq!(
+        s["warnings"],
+        json!([{"code": "ServerSyncRequired", "message": "Server-sync required"}])
+    );
     assert!(active_reboot_tasks(&app, &id).await.is_empty());
     let all = get_json(&app, &format!("{API}/tasks?sourceId={id}")).await;
     assert_eq!(all["totalCount"], 1);
@@ -289,12 +648,31 @@ async fn the_seed_story_over_the_router() {
 
     // the event log tells the story, newest first
     let events = get_json(&app, &format!("{API}/events?sourceId={id}&limit=500")).await;
-    let kinds: Vec<&str> = events["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    for kind in ["SourceRegistered", "DriverInstalled", "TaskCreated", "DriverUpgraded", "TaskUpdated", "RebootDetected", "ServerSyncRequired", "TaskResolved", "ControllerServiceChanged"] {
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "SourceRegistered",
+        "DriverInstalled",
+        "TaskCreated",
+        "DriverUpgraded",
+        "TaskUpdated",
+        "RebootDetected",
+        "ServerSyncRequired",
+        "TaskResolved",
+        "ControllerServiceChanged",
+    ] {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
     assert_eq!(kinds.last(), Some(&"SourceRegistered"));
-    let only = get_json(&app, &format!("{API}/events?sourceId={id}&kind=TaskCreated")).await;
+    let only = get_json(
+        &app,
+        &format!("{API}/events?sourceId={id}&kind=TaskCreated"),
+    )
+    .await;
     assert_eq!(only["totalCount"], 1);
 }
 
@@ -304,33 +682,97 @@ async fn uninstall_then_dismiss_and_linux_rules() {
     let (_, src) = register(&app, "m-2").await;
     let id = src["id"].as_str().unwrap().to_owned();
     let token = src["agentToken"].as_str().unwrap().to_owned();
-    report(&app, &id, &token, json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11"})).await;
+    report(
+        &app,
+        &id,
+        &token,
+        json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11"}),
+    )
+    .await;
     assert!(active_reboot_tasks(&app, &id).await.is_empty());
     // uninstall: removal pending
-    report(&app, &id, &token, json!({"installedVersion": null, "runningVersion": "8.0.0.11"})).await;
+    report(
+        &app,
+        &id,
+        &token,
+        json!({"installedVersion": null, "runningVersion": "8.0.0.11"}),
+    )
+    .await;
     let tasks = active_reboot_tasks(&app, &id).await;
-    assert!(tasks[0]["message"].as_str().unwrap().contains("driver removal"));
+    assert!(
+        tasks[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("driver removal")
+    );
     let task_id = tasks[0]["id"].as_str().unwrap();
     // dismiss it
-    let reply = send(&app, admin("POST", &format!("{API}/tasks/{task_id}?operation=Dismiss")).body(Body::empty()).unwrap()).await;
+    let reply = send(
+        &app,
+        admin("POST", &format!("{API}/tasks/{task_id}?operation=Dismiss"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json()["state"], "dismissed");
-    let reply = send(&app, admin("POST", &format!("{API}/tasks/{task_id}?operation=Dismiss")).body(Body::empty()).unwrap()).await;
+    let reply = send(
+        &app,
+        admin("POST", &format!("{API}/tasks/{task_id}?operation=Dismiss"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::CONFLICT);
     assert_eq!(reply.error_code(), "TaskNotActive");
     // the same state reported again does not raise it again
-    report(&app, &id, &token, json!({"installedVersion": null, "runningVersion": "8.0.0.11"})).await;
+    report(
+        &app,
+        &id,
+        &token,
+        json!({"installedVersion": null, "runningVersion": "8.0.0.11"}),
+    )
+    .await;
     assert!(active_reboot_tasks(&app, &id).await.is_empty());
 
     // Linux: takes effect at once, never a task, a pending state is impossible
-    let linux = add_source(&app, json!({"hostName": "LNX", "osFamily": "linux", "ipAddress": "10.0.0.7"})).await;
+    let linux = add_source(
+        &app,
+        json!({"hostName": "LNX", "osFamily": "linux", "ipAddress": "10.0.0.7"}),
+    )
+    .await;
     let lid = linux["id"].as_str().unwrap();
-    let reply = send(&app, admin_json("PUT", &format!("{API}/sources/{lid}/driverState")).body(json_body(json!({"installedVersion": "8.0.0.11", "runningVersion": null}))).unwrap()).await;
+    let reply = send(
+        &app,
+        admin_json("PUT", &format!("{API}/sources/{lid}/driverState"))
+            .body(json_body(
+                json!({"installedVersion": "8.0.0.11", "runningVersion": null}),
+            ))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("Linux"));
-    let reply = send(&app, admin_json("PUT", &format!("{API}/sources/{lid}/driverState")).body(json_body(json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11"}))).unwrap()).await;
+    assert!(
+        reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Linux")
+    );
+    let reply = send(
+        &app,
+        admin_json("PUT", &format!("{API}/sources/{lid}/driverState"))
+            .body(json_body(
+                json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11"}),
+            ))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.json()["serverSyncRequired"], true, "a driver that starts tracking needs a server-sync");
+    assert_eq!(
+        reply.json()["serverSyncRequired"],
+        true,
+        "a driver that starts tracking needs a server-sync"
+    );
     assert!(active_reboot_tasks(&app, lid).await.is_empty());
 }
 
@@ -341,17 +783,44 @@ async fn bad_driver_state_reports() {
     let id = src["id"].as_str().unwrap().to_owned();
     let token = src["agentToken"].as_str().unwrap().to_owned();
     for (body, code, mentions) in [
-        (json!({"installedVersion": "8.0"}), "InvalidVersion", "installedVersion"),
-        (json!({"installedVersion": "v8.0.0.1"}), "InvalidVersion", "installedVersion"),
-        (json!({"runningVersion": "8.0.0.99999"}), "InvalidVersion", "runningVersion"),
-        (json!({"installedVersion": 8}), "InvalidBody", "installedVersion"),
+        (
+            json!({"installedVersion": "8.0"}),
+            "InvalidVersion",
+            "installedVersion",
+        ),
+        (
+            json!({"installedVersion": "v8.0.0.1"}),
+            "InvalidVersion",
+            "installedVersion",
+        ),
+        (
+            json!({"runningVersion": "8.0.0.99999"}),
+            "InvalidVersion",
+            "runningVersion",
+        ),
+        (
+            json!({"installedVersion": 8}),
+            "InvalidBody",
+            "installedVersion",
+        ),
         (json!({"installed": "8.0.0.11"}), "InvalidBody", "installed"),
-        (json!({"controllerService": "stopped"}), "InvalidField", "controllerService"),
+        (
+            json!({"controllerService": "stopped"}),
+            "InvalidField",
+            "controllerService",
+        ),
     ] {
         let reply = report(&app, &id, &token, body.clone()).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(reply.error_code(), code, "{body}");
-        assert!(reply.json()["error"]["message"].as_str().unwrap().contains(mentions), "{body}: {}", reply.json());
+        assert!(
+            reply.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(mentions),
+            "{body}: {}",
+            reply.json()
+        );
     }
     // a token for another machine, a made-up token, no credentials
     let (_, other) = register(&app, "m-4").await;
@@ -359,7 +828,14 @@ async fn bad_driver_state_reports() {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     let reply = report(&app, &id, "psa_forged", json!({})).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    let reply = send(&app, Request::put(format!("{API}/sources/{id}/driverState")).header("content-type", "application/json").body(json_body(json!({}))).unwrap()).await;
+    let reply = send(
+        &app,
+        Request::put(format!("{API}/sources/{id}/driverState"))
+            .header("content-type", "application/json")
+            .body(json_body(json!({})))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     // nothing changed
     let s = get_json(&app, &format!("{API}/sources/{id}")).await;
@@ -373,14 +849,32 @@ async fn not_ready_until_prepared() {
     let config = psserver::Config::for_data_dir(dir.path().join("data"), common::repo_packages());
     let state = psserver::server::open(config).await.unwrap();
     let app = psserver::app(state.clone());
-    let reply = send(&app, Request::get("/_emu/ready").body(Body::empty()).unwrap()).await;
+    let reply = send(
+        &app,
+        Request::get("/_emu/ready").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    let reply = send(&app, admin("GET", &format!("{API}/sources")).body(Body::empty()).unwrap()).await;
+    let reply = send(
+        &app,
+        admin("GET", &format!("{API}/sources"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    let reply = send(&app, Request::get("/_emu/health").body(Body::empty()).unwrap()).await;
+    let reply = send(
+        &app,
+        Request::get("/_emu/health").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
     psserver::server::prepare(&state).await.unwrap();
-    let reply = send(&app, Request::get("/_emu/ready").body(Body::empty()).unwrap()).await;
+    let reply = send(
+        &app,
+        Request::get("/_emu/ready").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.header("x-request-id").is_some());
 }

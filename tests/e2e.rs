@@ -21,10 +21,20 @@ async fn register(c: &reqwest::Client, server: &Server, machine_id: &str) -> (St
         .expect("register");
     assert!(reply.status().is_success(), "{}", reply.status());
     let body: Value = reply.json().await.expect("json");
-    (body["id"].as_str().expect("id").to_owned(), body["agentToken"].as_str().expect("token").to_owned())
+    (
+        body["id"].as_str().expect("id").to_owned(),
+        body["agentToken"].as_str().expect("token").to_owned(),
+    )
 }
 
-async fn report(c: &reqwest::Client, server: &Server, id: &str, token: &str, installed: Option<&str>, running: Option<&str>) -> reqwest::Response {
+async fn report(
+    c: &reqwest::Client,
+    server: &Server,
+    id: &str,
+    token: &str,
+    installed: Option<&str>,
+    running: Option<&str>,
+) -> reqwest::Response {
     c.put(server.api(&format!("/sources/{id}/driverState")))
         .bearer_auth(token)
         .json(&json!({"installedVersion": installed, "runningVersion": running, "controllerService": "running"}))
@@ -34,7 +44,12 @@ async fn report(c: &reqwest::Client, server: &Server, id: &str, token: &str, ins
 }
 
 async fn get(c: &reqwest::Client, url: String) -> Value {
-    let reply = c.get(&url).basic_auth(ADMIN.0, Some(ADMIN.1)).send().await.expect("get");
+    let reply = c
+        .get(&url)
+        .basic_auth(ADMIN.0, Some(ADMIN.1))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(reply.status(), 200, "{url}");
     reply.json().await.expect("json")
 }
@@ -48,10 +63,19 @@ async fn the_seed_story_over_http() {
     // install 8.0.0.11 without a reboot: the reboot-notification task appears
     let reply = report(&c, &server, &id, &token, Some("8.0.0.11"), None).await;
     assert_eq!(reply.status(), 200);
-    let tasks = get(&c, server.api(&format!("/tasks?sourceId={id}&state=active"))).await;
+    let tasks = get(
+        &c,
+        server.api(&format!("/tasks?sourceId={id}&state=active")),
+    )
+    .await;
     assert_eq!(tasks["totalCount"], 1);
     assert_eq!(tasks["tasks"][0]["kind"], "RebootRequired");
-    assert!(tasks["tasks"][0]["message"].as_str().unwrap().starts_with("Reboot required to complete the driver installation"));
+    assert!(
+        tasks["tasks"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Reboot required to complete the driver installation")
+    );
 
     // the reboot: the task is resolved and a server-sync is required
     let reply = report(&c, &server, &id, &token, Some("8.0.0.11"), Some("8.0.0.11")).await;
@@ -64,15 +88,36 @@ async fn the_seed_story_over_http() {
     assert_eq!(tasks["tasks"][0]["state"], "resolved");
 
     // download the latest windows-x64 package, as `/psserver=` does, and check it
-    let latest: Value = c.get(server.api("/driverPackages/latest?platform=windows-x64")).send().await.unwrap().json().await.unwrap();
+    let latest: Value = c
+        .get(server.api("/driverPackages/latest?platform=windows-x64"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(latest["version"], "8.0.0.12");
-    let href = latest["links"].as_array().unwrap().iter().find(|l| l["rel"] == "content").unwrap()["href"].as_str().unwrap().to_owned();
+    let href = latest["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "content")
+        .unwrap()["href"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let reply = c.get(server.url(&href)).send().await.unwrap();
     assert_eq!(reply.status(), 200);
-    assert_eq!(reply.headers()["etag"].to_str().unwrap(), format!("\"{}\"", latest["sha256"].as_str().unwrap()));
+    assert_eq!(
+        reply.headers()["etag"].to_str().unwrap(),
+        format!("\"{}\"", latest["sha256"].as_str().unwrap())
+    );
     let bytes = reply.bytes().await.unwrap();
     assert_eq!(bytes.len() as u64, latest["size"].as_u64().unwrap());
-    assert_eq!(hex::encode(Sha256::digest(&bytes)), latest["sha256"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(Sha256::digest(&bytes)),
+        latest["sha256"].as_str().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -91,7 +136,13 @@ async fn sixty_four_agents_at_once() {
         handles.push(tokio::spawn(async move {
             let mut statuses = Vec::new();
             for _ in 0..3 {
-                let r = c.put(&urls).bearer_auth(&token).json(&json!({"installedVersion": "8.0.0.11", "runningVersion": null})).send().await.expect("send");
+                let r = c
+                    .put(&urls)
+                    .bearer_auth(&token)
+                    .json(&json!({"installedVersion": "8.0.0.11", "runningVersion": null}))
+                    .send()
+                    .await
+                    .expect("send");
                 statuses.push(r.status().as_u16());
             }
             statuses
@@ -102,11 +153,20 @@ async fn sixty_four_agents_at_once() {
     }
     let tasks = get(&c, server.api("/tasks?state=active&limit=500")).await;
     assert_eq!(tasks["totalCount"], 64, "one task per machine");
-    let mut per_source: Vec<&str> = tasks["tasks"].as_array().unwrap().iter().map(|t| t["sourceId"].as_str().unwrap()).collect();
+    let mut per_source: Vec<&str> = tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["sourceId"].as_str().unwrap())
+        .collect();
     per_source.sort_unstable();
     per_source.dedup();
     assert_eq!(per_source.len(), 64);
-    assert!(!server.log_text().contains("database is locked"), "{}", server.log_text());
+    assert!(
+        !server.log_text().contains("database is locked"),
+        "{}",
+        server.log_text()
+    );
 }
 
 #[tokio::test]
@@ -122,13 +182,24 @@ async fn fifty_reports_for_one_machine_make_one_task() {
         let token = token.clone();
         let installed = versions[i % versions.len()];
         handles.push(tokio::spawn(async move {
-            c.put(&url).bearer_auth(&token).json(&json!({"installedVersion": installed, "runningVersion": null})).send().await.expect("send").status().as_u16()
+            c.put(&url)
+                .bearer_auth(&token)
+                .json(&json!({"installedVersion": installed, "runningVersion": null}))
+                .send()
+                .await
+                .expect("send")
+                .status()
+                .as_u16()
         }));
     }
     for h in handles {
         assert_eq!(h.await.unwrap(), 200);
     }
-    let active = get(&c, server.api(&format!("/tasks?sourceId={id}&state=active"))).await;
+    let active = get(
+        &c,
+        server.api(&format!("/tasks?sourceId={id}&state=active")),
+    )
+    .await;
     assert_eq!(active["totalCount"], 1);
     let all = get(&c, server.api(&format!("/tasks?sourceId={id}"))).await;
     assert_eq!(all["totalCount"], 1, "updated, never duplicated");
@@ -145,7 +216,10 @@ async fn data_survives_a_restart() {
     let source = get(&c, server.api(&format!("/sources/{id}"))).await;
     assert_eq!(source["driver"]["installedVersion"], "8.0.0.11");
     let packages = get(&c, server.api("/driverPackages")).await;
-    assert_eq!(packages["totalCount"], 4, "re-indexing does not duplicate the samples");
+    assert_eq!(
+        packages["totalCount"], 4,
+        "re-indexing does not duplicate the samples"
+    );
     let tasks = get(&c, server.api("/tasks?state=active")).await;
     assert_eq!(tasks["totalCount"], 1);
 }
@@ -165,12 +239,30 @@ fn refuses_the_default_password_beyond_loopback() {
 
 #[test]
 fn help_lists_every_flag_with_its_environment_variable() {
-    let out = Command::new(env!("CARGO_BIN_EXE_psserver")).arg("--help").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_psserver"))
+        .arg("--help")
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--listen", "--data-dir", "--database-url", "--driver-packages", "--max-upload-mb", "--admin-password", "--operator-password", "--log-format"] {
+    for flag in [
+        "--listen",
+        "--data-dir",
+        "--database-url",
+        "--driver-packages",
+        "--max-upload-mb",
+        "--admin-password",
+        "--operator-password",
+        "--log-format",
+    ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
-    for env in ["PSSERVER_LISTEN", "PSSERVER_DATA_DIR", "PSSERVER_DATABASE_URL", "PSSERVER_DRIVER_PACKAGES", "PSSERVER_ADMIN_PASSWORD"] {
+    for env in [
+        "PSSERVER_LISTEN",
+        "PSSERVER_DATA_DIR",
+        "PSSERVER_DATABASE_URL",
+        "PSSERVER_DRIVER_PACKAGES",
+        "PSSERVER_ADMIN_PASSWORD",
+    ] {
         assert!(help.contains(env), "{env} missing from --help");
     }
 }
@@ -179,8 +271,13 @@ fn help_lists_every_flag_with_its_environment_variable() {
 async fn stops_cleanly_on_sigterm() {
     let server = Server::start(&[]);
     let pid = server.pid();
-    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
-    let code = server.wait_exit(Duration::from_secs(15)).expect("psserver did not stop on SIGTERM");
+    let code = server
+        .wait_exit(Duration::from_secs(15))
+        .expect("psserver did not stop on SIGTERM");
     assert!(code.success(), "{code:?}");
 }

@@ -13,17 +13,45 @@ use serde_json::{Value, json};
 
 async fn call(app: &axum::Router, method: &str, path: &str, body: Option<Value>) -> common::Reply {
     let body = body.map_or_else(Body::empty, json_body);
-    send(app, admin(method, &format!("{API}{path}")).body(body).unwrap()).await
+    send(
+        app,
+        admin(method, &format!("{API}{path}")).body(body).unwrap(),
+    )
+    .await
 }
 
 /// A prepared contract with one full replication done, on a fast-running app.
 async fn prepared(app: &axum::Router) -> (String, String) {
-    let s = call(app, "POST", "/sources", Some(json!({"hostName": "W1", "osFamily": "windows", "ipAddress": "10.0.0.1"}))).await.json();
+    let s = call(
+        app,
+        "POST",
+        "/sources",
+        Some(json!({"hostName": "W1", "osFamily": "windows", "ipAddress": "10.0.0.1"})),
+    )
+    .await
+    .json();
     let src = s["id"].as_str().unwrap().to_owned();
-    let t = call(app, "POST", "/transformations", Some(json!({"sourceId": src}))).await.json();
+    let t = call(
+        app,
+        "POST",
+        "/transformations",
+        Some(json!({"sourceId": src})),
+    )
+    .await
+    .json();
     let t = t["id"].as_str().unwrap().to_owned();
     for op in ["Prepare", "Migrate"] {
-        let href = call(app, "POST", &format!("/transformations/{t}?operation={op}"), None).await.json()["operation"]["href"].as_str().unwrap().to_owned();
+        let href = call(
+            app,
+            "POST",
+            &format!("/transformations/{t}?operation={op}"),
+            None,
+        )
+        .await
+        .json()["operation"]["href"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         wait_final(app, &href).await;
     }
     (src, t)
@@ -31,7 +59,9 @@ async fn prepared(app: &axum::Router) -> (String, String) {
 
 async fn wait_final(app: &axum::Router, href: &str) -> Value {
     for _ in 0..600 {
-        let op = send(app, admin("GET", href).body(Body::empty()).unwrap()).await.json();
+        let op = send(app, admin("GET", href).body(Body::empty()).unwrap())
+            .await
+            .json();
         if !matches!(op["status"].as_str(), Some("queued" | "running")) {
             return op;
         }
@@ -44,30 +74,74 @@ async fn wait_final(app: &axum::Router, href: &str) -> Value {
 async fn abort_stops_a_running_replication_cleanly() {
     let (app, _, _dir) = test_app_with(|c| c.replication_speed = ReplicationSpeed::Fast).await;
     let (_, t) = prepared(&app).await;
-    let started = call(&app, "POST", &format!("/transformations/{t}?operation=Migrate"), None).await.json();
+    let started = call(
+        &app,
+        "POST",
+        &format!("/transformations/{t}?operation=Migrate"),
+        None,
+    )
+    .await
+    .json();
     let href = started["operation"]["href"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let view = call(&app, "GET", &format!("/transformations/{t}"), None).await.json();
+    let view = call(&app, "GET", &format!("/transformations/{t}"), None)
+        .await
+        .json();
     assert_eq!(view["status"], "Running Incremental Replication");
-    let rels: Vec<&str> = view["links"].as_array().unwrap().iter().map(|l| l["rel"].as_str().unwrap()).collect();
-    assert!(rels.contains(&"operation-Abort") && !rels.contains(&"operation-Migrate"), "{rels:?}");
+    let rels: Vec<&str> = view["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["rel"].as_str().unwrap())
+        .collect();
+    assert!(
+        rels.contains(&"operation-Abort") && !rels.contains(&"operation-Migrate"),
+        "{rels:?}"
+    );
     // a second operation while one runs
-    let reply = call(&app, "POST", &format!("/transformations/{t}?operation=Migrate"), None).await;
+    let reply = call(
+        &app,
+        "POST",
+        &format!("/transformations/{t}?operation=Migrate"),
+        None,
+    )
+    .await;
     assert_eq!(reply.status.as_u16(), 409);
-    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("already running"));
+    assert!(
+        reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already running")
+    );
     // abort
-    let reply = call(&app, "POST", &format!("/transformations/{t}?operation=Abort"), None).await;
+    let reply = call(
+        &app,
+        "POST",
+        &format!("/transformations/{t}?operation=Abort"),
+        None,
+    )
+    .await;
     assert_eq!(reply.status.as_u16(), 202);
     assert_eq!(reply.json()["operation"]["href"], href);
     let op = wait_final(&app, &href).await;
     assert_eq!(op["status"], "aborted");
     assert!(op["progress"].as_u64().unwrap() < 100);
     assert!(op["completedAt"].is_string());
-    assert!(op["subOperations"].as_array().unwrap().iter().all(|s| s["status"] != "running" && s["status"] != "queued"));
+    assert!(
+        op["subOperations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] != "running" && s["status"] != "queued")
+    );
     // the contract is usable again
-    let view = call(&app, "GET", &format!("/transformations/{t}"), None).await.json();
+    let view = call(&app, "GET", &format!("/transformations/{t}"), None)
+        .await
+        .json();
     assert_eq!(view["status"], "Idle");
-    let events = call(&app, "GET", "/events?kind=OperationAborted", None).await.json();
+    let events = call(&app, "GET", "/events?kind=OperationAborted", None)
+        .await
+        .json();
     assert_eq!(events["totalCount"], 1);
 }
 
@@ -75,14 +149,31 @@ async fn abort_stops_a_running_replication_cleanly() {
 async fn a_reboot_pending_during_a_replication_is_noted_on_it() {
     let (app, _, _dir) = test_app_with(|c| c.replication_speed = ReplicationSpeed::Fast).await;
     let (src, t) = prepared(&app).await;
-    let started = call(&app, "POST", &format!("/transformations/{t}?operation=Migrate"), None).await.json();
+    let started = call(
+        &app,
+        "POST",
+        &format!("/transformations/{t}?operation=Migrate"),
+        None,
+    )
+    .await
+    .json();
     let href = started["operation"]["href"].as_str().unwrap().to_owned();
     // the driver is installed while the replication runs, without a reboot
-    call(&app, "PUT", &format!("/sources/{src}/driverState"), Some(json!({"installedVersion": "8.0.0.11", "runningVersion": null}))).await;
+    call(
+        &app,
+        "PUT",
+        &format!("/sources/{src}/driverState"),
+        Some(json!({"installedVersion": "8.0.0.11", "runningVersion": null})),
+    )
+    .await;
     let op = wait_final(&app, &href).await;
     assert_eq!(op["status"], "succeededWithWarnings");
     assert_eq!(op["warnings"][0]["code"], "RebootRequired");
-    assert_eq!(op["driverVersionUsed"], Value::Null, "decided when it started");
+    assert_eq!(
+        op["driverVersionUsed"],
+        Value::Null,
+        "decided when it started"
+    );
 }
 
 #[tokio::test]
@@ -90,18 +181,63 @@ async fn a_restart_fails_what_was_running() {
     let server = Server::start(&["--replication-speed", "normal"]);
     let c = client();
     let api = |p: &str| server.api(p);
-    let post = |url: String, body: Value| c.post(url).basic_auth(ADMIN.0, Some(ADMIN.1)).json(&body).send();
-    let s: Value = post(api("/sources"), json!({"hostName": "W1", "osFamily": "windows", "ipAddress": "10.0.0.1"})).await.unwrap().json().await.unwrap();
-    let t: Value = post(api("/transformations"), json!({"sourceId": s["id"]})).await.unwrap().json().await.unwrap();
-    let accepted: Value = c.post(api(&format!("/transformations/{}?operation=Prepare", t["id"].as_str().unwrap()))).basic_auth(ADMIN.0, Some(ADMIN.1)).send().await.unwrap().json().await.unwrap();
+    let post = |url: String, body: Value| {
+        c.post(url)
+            .basic_auth(ADMIN.0, Some(ADMIN.1))
+            .json(&body)
+            .send()
+    };
+    let s: Value = post(
+        api("/sources"),
+        json!({"hostName": "W1", "osFamily": "windows", "ipAddress": "10.0.0.1"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let t: Value = post(api("/transformations"), json!({"sourceId": s["id"]}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let accepted: Value = c
+        .post(api(&format!(
+            "/transformations/{}?operation=Prepare",
+            t["id"].as_str().unwrap()
+        )))
+        .basic_auth(ADMIN.0, Some(ADMIN.1))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let href = accepted["operation"]["href"].as_str().unwrap().to_owned();
     let dir = server.stop();
     let server = Server::start_in(dir, &[]);
-    let op: Value = c.get(server.url(&href)).basic_auth(ADMIN.0, Some(ADMIN.1)).send().await.unwrap().json().await.unwrap();
+    let op: Value = c
+        .get(server.url(&href))
+        .basic_auth(ADMIN.0, Some(ADMIN.1))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(op["status"], "failed");
     assert!(op["error"].as_str().unwrap().contains("restarted"), "{op}");
     // the contract can run it again
-    let reply = c.post(server.api(&format!("/transformations/{}?operation=Prepare", t["id"].as_str().unwrap()))).basic_auth(ADMIN.0, Some(ADMIN.1)).send().await.unwrap();
+    let reply = c
+        .post(server.api(&format!(
+            "/transformations/{}?operation=Prepare",
+            t["id"].as_str().unwrap()
+        )))
+        .basic_auth(ADMIN.0, Some(ADMIN.1))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(reply.status(), 202);
 }
 
@@ -113,8 +249,28 @@ async fn twenty_clients_polling_see_a_consistent_story() {
     let mut hrefs = Vec::new();
     for i in 0..3 {
         let s: Value = c.post(api("/sources")).basic_auth(ADMIN.0, Some(ADMIN.1)).json(&json!({"hostName": format!("W{i}"), "osFamily": "windows", "ipAddress": "10.0.0.1"})).send().await.unwrap().json().await.unwrap();
-        let t: Value = c.post(api("/transformations")).basic_auth(ADMIN.0, Some(ADMIN.1)).json(&json!({"sourceId": s["id"]})).send().await.unwrap().json().await.unwrap();
-        let accepted: Value = c.post(api(&format!("/transformations/{}?operation=Prepare", t["id"].as_str().unwrap()))).basic_auth(ADMIN.0, Some(ADMIN.1)).send().await.unwrap().json().await.unwrap();
+        let t: Value = c
+            .post(api("/transformations"))
+            .basic_auth(ADMIN.0, Some(ADMIN.1))
+            .json(&json!({"sourceId": s["id"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let accepted: Value = c
+            .post(api(&format!(
+                "/transformations/{}?operation=Prepare",
+                t["id"].as_str().unwrap()
+            )))
+            .basic_auth(ADMIN.0, Some(ADMIN.1))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         hrefs.push(server.url(accepted["operation"]["href"].as_str().unwrap()));
     }
     let mut pollers = Vec::new();
@@ -125,11 +281,19 @@ async fn twenty_clients_polling_see_a_consistent_story() {
             let mut last_progress = 0;
             let mut finals = Vec::new();
             for _ in 0..2000 {
-                let reply = c.get(&href).basic_auth(ADMIN.0, Some(ADMIN.1)).send().await.unwrap();
+                let reply = c
+                    .get(&href)
+                    .basic_auth(ADMIN.0, Some(ADMIN.1))
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(reply.status(), 200);
                 let op: Value = reply.json().await.unwrap();
                 let progress = op["progress"].as_u64().unwrap();
-                assert!(progress >= last_progress, "progress went back from {last_progress} to {progress}");
+                assert!(
+                    progress >= last_progress,
+                    "progress went back from {last_progress} to {progress}"
+                );
                 last_progress = progress;
                 let status = op["status"].as_str().unwrap().to_owned();
                 if matches!(status.as_str(), "queued" | "running") {
@@ -154,6 +318,14 @@ async fn twenty_clients_polling_see_a_consistent_story() {
         p.await.unwrap();
     }
     // exactly one completion event per operation
-    let events: Value = c.get(api("/events?kind=OperationCompleted")).basic_auth(ADMIN.0, Some(ADMIN.1)).send().await.unwrap().json().await.unwrap();
+    let events: Value = c
+        .get(api("/events?kind=OperationCompleted"))
+        .basic_auth(ADMIN.0, Some(ADMIN.1))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(events["totalCount"], 3);
 }

@@ -33,16 +33,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 fn json_rejection(rejection: JsonRejection) -> AppError {
     let detail = rejection.body_text();
     match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(
-            "the request body is too large for a JSON request".into(),
-        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            AppError::PayloadTooLarge("the request body is too large for a JSON request".into())
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(
             "send the body as JSON with Content-Type: application/json".into(),
         ),
         _ => match rejection {
-            JsonRejection::JsonSyntaxError(_) => {
-                AppError::bad_request("MalformedJson", format!("the body is not valid JSON: {detail}"))
-            }
+            JsonRejection::JsonSyntaxError(_) => AppError::bad_request(
+                "MalformedJson",
+                format!("the body is not valid JSON: {detail}"),
+            ),
             _ => AppError::bad_request("InvalidBody", detail),
         },
     }

@@ -13,14 +13,14 @@ use serde::{Deserialize, Serialize};
 use super::extract::{Json, Path, Query, parse_id, truncate};
 use super::operations::OperationSummary;
 use super::{ApiBase, Link, Paging, list_body};
-use crate::replication::Workload;
-use crate::auth::{self, Credentials, Operator, Admin};
+use crate::auth::{self, Admin, Credentials, Operator};
 use crate::db;
 use crate::domain::driver::DriverState;
 use crate::domain::model::{NewSource, Source, Warning};
 use crate::domain::platform::{ControllerService, OsFamily, Platform};
 use crate::domain::version::DriverVersion;
 use crate::error::{AppError, Result};
+use crate::replication::Workload;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -59,11 +59,12 @@ impl SourceBody {
                 format!("{platform} is not a {os_family} platform"),
             ));
         }
-        let ip: std::net::IpAddr = self
-            .ip_address
-            .trim()
-            .parse()
-            .map_err(|_| invalid("ipAddress", format!("{:?} is not an IP address", truncate(&self.ip_address))))?;
+        let ip: std::net::IpAddr = self.ip_address.trim().parse().map_err(|_| {
+            invalid(
+                "ipAddress",
+                format!("{:?} is not an IP address", truncate(&self.ip_address)),
+            )
+        })?;
         Ok(NewSource {
             host_name: host.to_owned(),
             os_family,
@@ -107,14 +108,31 @@ pub struct SourceView {
 }
 
 impl SourceView {
-    pub fn new(base: ApiBase, s: Source, latest: Option<DriverVersion>, workload: &Workload) -> Self {
+    pub fn new(
+        base: ApiBase,
+        s: Source,
+        latest: Option<DriverVersion>,
+        workload: &Workload,
+    ) -> Self {
         let href = format!("{}/sources/{}", base.0, s.id);
         let mut links = vec![
             Link::new(&href, "self", &["GET", "DELETE"]),
             Link::new(format!("{href}/driverState"), "driverState", &["PUT"]),
-            Link::new(format!("{href}?operation=Reboot"), "operation-Reboot", &["POST"]),
-            Link::new(format!("{}/tasks?sourceId={}", base.0, s.id), "tasks", &["GET"]),
-            Link::new(format!("{}/events?sourceId={}", base.0, s.id), "events", &["GET"]),
+            Link::new(
+                format!("{href}?operation=Reboot"),
+                "operation-Reboot",
+                &["POST"],
+            ),
+            Link::new(
+                format!("{}/tasks?sourceId={}", base.0, s.id),
+                "tasks",
+                &["GET"],
+            ),
+            Link::new(
+                format!("{}/events?sourceId={}", base.0, s.id),
+                "events",
+                &["GET"],
+            ),
             Link::new(
                 format!("{}/driverPackages/latest?platform={}", base.0, s.platform),
                 "latestDriverPackage",
@@ -122,7 +140,11 @@ impl SourceView {
             ),
         ];
         if let Some(t) = &workload.transformation {
-            links.push(Link::new(format!("{}/transformations/{}", base.0, t.id), "transformation", &["GET"]));
+            links.push(Link::new(
+                format!("{}/transformations/{}", base.0, t.id),
+                "transformation",
+                &["GET"],
+            ));
         }
         Self {
             id: s.id,
@@ -137,7 +159,10 @@ impl SourceView {
             status: workload.status(),
             warnings: workload.warnings(&s),
             transformation_id: workload.transformation.as_ref().map(|t| t.id),
-            last_replication: workload.last_replication.clone().map(|o| OperationSummary::new(base, o)),
+            last_replication: workload
+                .last_replication
+                .clone()
+                .map(|o| OperationSummary::new(base, o)),
             machine_id: s.machine_id,
             host_name: s.host_name,
             os_family: s.os_family,
@@ -170,7 +195,8 @@ pub async fn list(
 ) -> Result<Response> {
     let page = paging.page()?;
     let (sources, total) = db::sources::list(&state.db.read, page).await?;
-    let latest: HashMap<Platform, DriverVersion> = db::packages::latest_versions(&state.db.read).await?;
+    let latest: HashMap<Platform, DriverVersion> =
+        db::packages::latest_versions(&state.db.read).await?;
     let mut conn = state.db.read.acquire().await?;
     let mut views = Vec::with_capacity(sources.len());
     for s in sources {
@@ -238,13 +264,26 @@ pub async fn create(
                 .filter(|m| !m.is_empty())
                 .ok_or_else(|| invalid("machineId", "is required to register"))?;
             if machine_id.len() > 128 || machine_id.chars().any(char::is_control) {
-                return Err(invalid("machineId", "must be at most 128 characters without control characters"));
+                return Err(invalid(
+                    "machineId",
+                    "must be at most 128 characters without control characters",
+                ));
             }
             let token = auth::new_agent_token();
-            let registered =
-                db::sources::register(&state.db, machine_id, &new, &auth::token_sha256(&token), now).await?;
+            let registered = db::sources::register(
+                &state.db,
+                machine_id,
+                &new,
+                &auth::token_sha256(&token),
+                now,
+            )
+            .await?;
             tracing::info!(source = %registered.source.id, host = %registered.source.host_name, first = registered.created, "agent registered");
-            let status = if registered.created { StatusCode::CREATED } else { StatusCode::OK };
+            let status = if registered.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             let body = RegisteredView {
                 source: view(&state, base, registered.source).await?,
                 agent_token: token,
@@ -253,7 +292,10 @@ pub async fn create(
         }
         Some(other) => Err(AppError::bad_request(
             "UnknownOperation",
-            format!("unknown operation {:?} on sources; expected Register", truncate(other)),
+            format!(
+                "unknown operation {:?} on sources; expected Register",
+                truncate(other)
+            ),
         )),
     }
 }
@@ -275,7 +317,10 @@ pub async fn operation(
         }
         Some(other) => Err(AppError::bad_request(
             "UnknownOperation",
-            format!("unknown operation {:?} on a source; expected Reboot", truncate(other)),
+            format!(
+                "unknown operation {:?} on a source; expected Reboot",
+                truncate(other)
+            ),
         )),
         None => Err(AppError::bad_request(
             "MissingOperation",
@@ -310,7 +355,10 @@ fn version_field(value: Option<&str>, field: &str) -> Result<Option<DriverVersio
     value
         .map(|v| {
             v.parse().map_err(|e| {
-                AppError::bad_request("InvalidVersion", format!("{field}: driver version {:?} {e}", truncate(v)))
+                AppError::bad_request(
+                    "InvalidVersion",
+                    format!("{field}: driver version {:?} {e}", truncate(v)),
+                )
             })
         })
         .transpose()
@@ -357,7 +405,8 @@ pub async fn report_driver_state(
         None => current.controller_service,
         Some(s) => s.parse().map_err(|e| invalid("controllerService", e))?,
     };
-    let source = db::sources::report_driver_state(&state.db, id, reported, controller, Utc::now()).await?;
+    let source =
+        db::sources::report_driver_state(&state.db, id, reported, controller, Utc::now()).await?;
     let by = match &reporter {
         Reporter::Agent(_) => "agent",
         Reporter::User(caller) => caller.user.as_str(),

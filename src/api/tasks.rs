@@ -13,8 +13,8 @@ use crate::db::events::EventFilter;
 use crate::db::tasks::TaskFilter;
 use crate::domain::model::{Event, Task, TaskKind, TaskState};
 use crate::domain::replication::OperationType;
-use crate::replication;
 use crate::error::{AppError, Result};
+use crate::replication;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize)]
@@ -36,10 +36,18 @@ impl TaskView {
         let href = format!("{}/tasks/{}", base.0, t.id);
         let mut links = vec![
             Link::new(&href, "self", &["GET"]),
-            Link::new(format!("{}/sources/{}", base.0, t.source_id), "source", &["GET"]),
+            Link::new(
+                format!("{}/sources/{}", base.0, t.source_id),
+                "source",
+                &["GET"],
+            ),
         ];
         if t.state == crate::domain::model::TaskState::Active {
-            links.push(Link::new(format!("{href}?operation=Dismiss"), "operation-Dismiss", &["POST"]));
+            links.push(Link::new(
+                format!("{href}?operation=Dismiss"),
+                "operation-Dismiss",
+                &["POST"],
+            ));
         }
         Self {
             id: t.id,
@@ -64,7 +72,10 @@ pub struct TaskQuery {
 }
 
 fn source_param(value: Option<&str>) -> Result<Option<uuid::Uuid>> {
-    value.filter(|v| !v.is_empty()).map(|v| parse_id(v, "sourceId")).transpose()
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| parse_id(v, "sourceId"))
+        .transpose()
 }
 
 pub async fn list(
@@ -103,7 +114,10 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<axum::Json<TaskView>> {
     let id = parse_id(&id, "task id")?;
-    Ok(axum::Json(TaskView::new(base, db::tasks::get(&state.db.read, id).await?)))
+    Ok(axum::Json(TaskView::new(
+        base,
+        db::tasks::get(&state.db.read, id).await?,
+    )))
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,10 +140,15 @@ pub async fn operation(
             let task = db::tasks::dismiss(&state.db, id, &caller.user, Utc::now()).await?;
             Ok(axum::Json(TaskView::new(base, task)).into_response())
         }
-        Some(op) if op.eq_ignore_ascii_case("Execute") => execute(&state, base, id, &caller.user).await,
+        Some(op) if op.eq_ignore_ascii_case("Execute") => {
+            execute(&state, base, id, &caller.user).await
+        }
         Some(other) => Err(AppError::bad_request(
             "UnknownOperation",
-            format!("unknown operation {:?} on a task; expected Dismiss or Execute", truncate(other)),
+            format!(
+                "unknown operation {:?} on a task; expected Dismiss or Execute",
+                truncate(other)
+            ),
         )),
         None => Err(AppError::bad_request(
             "MissingOperation",
@@ -153,18 +172,44 @@ async fn execute(state: &AppState, base: ApiBase, id: uuid::Uuid, by: &str) -> R
     if task.state != TaskState::Active {
         return Err(AppError::conflict(
             "TaskNotActive",
-            format!("task {id} is {} and cannot be executed", task.state.as_str()),
+            format!(
+                "task {id} is {} and cannot be executed",
+                task.state.as_str()
+            ),
         ));
     }
     let transformation = db::replications::for_source(&state.db.read, task.source_id)
         .await?
-        .ok_or_else(|| AppError::conflict("NoTransformation", "the task's workload has no transformation"))?;
+        .ok_or_else(|| {
+            AppError::conflict(
+                "NoTransformation",
+                "the task's workload has no transformation",
+            )
+        })?;
     let options = serde_json::json!({"testResult": result, "markedBy": by});
-    let op = replication::start(state, transformation.id, OperationType::EndTestCutover, None, options).await?;
+    let op = replication::start(
+        state,
+        transformation.id,
+        OperationType::EndTestCutover,
+        None,
+        options,
+    )
+    .await?;
     let mut conn = state.db.write.acquire().await?;
     let message = format!("Test cutover marked as a {result} by {by}");
-    db::events::insert(&mut conn, db::events::kind::TEST_CUTOVER_MARKED, Some(task.source_id), &message, Utc::now()).await?;
-    Ok(super::transformations::accepted(base, transformation.id, op.id))
+    db::events::insert(
+        &mut conn,
+        db::events::kind::TEST_CUTOVER_MARKED,
+        Some(task.source_id),
+        &message,
+        Utc::now(),
+    )
+    .await?;
+    Ok(super::transformations::accepted(
+        base,
+        transformation.id,
+        op.id,
+    ))
 }
 
 #[derive(Debug, Serialize)]

@@ -57,24 +57,46 @@ async fn view(state: &AppState, base: ApiBase, t: Transformation) -> Result<Tran
     let href = format!("{}/transformations/{}", base.0, t.id);
     let mut links = vec![
         Link::new(&href, "self", &["GET", "DELETE"]),
-        Link::new(format!("{}/sources/{}", base.0, t.source_id), "source", &["GET"]),
-        Link::new(format!("{}/operations?transformationId={}", base.0, t.id), "operations", &["GET"]),
+        Link::new(
+            format!("{}/sources/{}", base.0, t.source_id),
+            "source",
+            &["GET"],
+        ),
+        Link::new(
+            format!("{}/operations?transformationId={}", base.0, t.id),
+            "operations",
+            &["GET"],
+        ),
     ];
     for op in rules::allowed_operations(facts) {
-        links.push(Link::new(format!("{href}?operation={op}"), format!("operation-{op}"), &["POST"]));
+        links.push(Link::new(
+            format!("{href}?operation={op}"),
+            format!("operation-{op}"),
+            &["POST"],
+        ));
     }
     if facts.running.is_some() {
-        links.push(Link::new(format!("{href}?operation=Abort"), "operation-Abort", &["POST"]));
+        links.push(Link::new(
+            format!("{href}?operation=Abort"),
+            "operation-Abort",
+            &["POST"],
+        ));
     }
     Ok(TransformationView {
         id: t.id,
         source_id: t.source_id,
         current_state: t.state.as_str(),
         status: workload.status(),
-        running_operation: workload.active.clone().map(|o| OperationSummary::new(base, o)),
+        running_operation: workload
+            .active
+            .clone()
+            .map(|o| OperationSummary::new(base, o)),
         replication_status: ReplicationStatus {
             last_operation: last_operation.map(|o| OperationSummary::new(base, o)),
-            last_replication: workload.last_replication.clone().map(|o| OperationSummary::new(base, o)),
+            last_replication: workload
+                .last_replication
+                .clone()
+                .map(|o| OperationSummary::new(base, o)),
             server_sync_required: source.server_sync_required,
             warnings: workload.warnings(&source),
         },
@@ -101,11 +123,25 @@ pub async fn create(
     let mut tx = state.db.begin_write().await?;
     let source = sources::find_in(&mut tx, source_id).await?;
     let t = replications::create(&mut tx, source_id, now).await?;
-    let message = format!("Migration contract for {} configured by {}", source.host_name, caller.user);
-    events::insert(&mut tx, kind::TRANSFORMATION_CREATED, Some(source_id), &message, now).await?;
+    let message = format!(
+        "Migration contract for {} configured by {}",
+        source.host_name, caller.user
+    );
+    events::insert(
+        &mut tx,
+        kind::TRANSFORMATION_CREATED,
+        Some(source_id),
+        &message,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     let location = format!("{}/transformations/{}", base.0, t.id);
-    let mut response = (StatusCode::CREATED, axum::Json(view(&state, base, t).await?)).into_response();
+    let mut response = (
+        StatusCode::CREATED,
+        axum::Json(view(&state, base, t).await?),
+    )
+        .into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, v);
     }
@@ -126,15 +162,31 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Response> {
     let page = paging.page()?;
-    let source_id = q.source_id.as_deref().filter(|s| !s.is_empty()).map(|s| parse_id(s, "sourceId")).transpose()?;
+    let source_id = q
+        .source_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| parse_id(s, "sourceId"))
+        .transpose()?;
     let (items, total) = replications::list(&state.db.read, source_id, page).await?;
     let mut views = Vec::with_capacity(items.len());
     for t in items {
         views.push(view(&state, base, t).await?);
     }
-    let filters: Vec<(&str, String)> = source_id.map(|s| ("sourceId", s.to_string())).into_iter().collect();
+    let filters: Vec<(&str, String)> = source_id
+        .map(|s| ("sourceId", s.to_string()))
+        .into_iter()
+        .collect();
     let href = format!("{}/transformations", base.0);
-    Ok(axum::Json(list_body("transformations", views, total, page, &href, &filters)).into_response())
+    Ok(axum::Json(list_body(
+        "transformations",
+        views,
+        total,
+        page,
+        &href,
+        &filters,
+    ))
+    .into_response())
 }
 
 pub async fn get(
@@ -160,13 +212,26 @@ pub async fn delete(
     if let Some(active) = replications::active_operation(&mut tx, id).await? {
         return Err(AppError::conflict(
             "OperationRunning",
-            format!("a {} operation is running on this transformation; abort it before removing the transformation", active.operation_type),
+            format!(
+                "a {} operation is running on this transformation; abort it before removing the transformation",
+                active.operation_type
+            ),
         ));
     }
     let source = sources::find_in(&mut tx, t.source_id).await?;
     replications::delete(&mut tx, id).await?;
-    let message = format!("Migration contract for {} removed by {}", source.host_name, caller.user);
-    events::insert(&mut tx, kind::TRANSFORMATION_REMOVED, Some(t.source_id), &message, now).await?;
+    let message = format!(
+        "Migration contract for {} removed by {}",
+        source.host_name, caller.user
+    );
+    events::insert(
+        &mut tx,
+        kind::TRANSFORMATION_REMOVED,
+        Some(t.source_id),
+        &message,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -177,7 +242,11 @@ pub struct OperationParam {
 }
 
 /// The real API's answer to a long action: not done yet, here is where to look.
-pub fn accepted(base: ApiBase, transformation_id: uuid::Uuid, operation_id: uuid::Uuid) -> Response {
+pub fn accepted(
+    base: ApiBase,
+    transformation_id: uuid::Uuid,
+    operation_id: uuid::Uuid,
+) -> Response {
     let op_href = format!("{}/operations/{operation_id}", base.0);
     let body = json!({
         "completedSynchronously": false,
@@ -211,9 +280,9 @@ pub async fn operation(
         tracing::info!(transformation = %id, operation = %op.id, by = %caller.user, "abort requested");
         return Ok(accepted(base, id, op.id));
     }
-    let op: OperationType = name
-        .parse()
-        .map_err(|e: String| AppError::bad_request("UnknownOperation", format!("{}: {e}", truncate(name))))?;
+    let op: OperationType = name.parse().map_err(|e: String| {
+        AppError::bad_request("UnknownOperation", format!("{}: {e}", truncate(name)))
+    })?;
     let (migration, options) = parse_options(op, &body)?;
     let started = replication::start(&state, id, op, migration, options).await?;
     tracing::info!(transformation = %id, operation = %started.id, kind = %op, by = %caller.user, "operation started");
@@ -228,15 +297,22 @@ pub fn parse_options(op: OperationType, body: &[u8]) -> Result<(Option<Migration
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok((None, json!({})));
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| AppError::bad_request("MalformedJson", format!("the body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        AppError::bad_request("MalformedJson", format!("the body is not valid JSON: {e}"))
+    })?;
     let Value::Object(mut fields) = value else {
         return Err(bad("the options must be a JSON object".into()));
     };
     let (expected_type, allowed): (&str, &[&str]) = match op {
         OperationType::Migrate => ("MigrateOptions", &["migrationType"]),
-        OperationType::TestCutover => ("TestCutoverOptions", &["shutdownTarget", "performIncremental"]),
-        OperationType::Cutover => ("CutoverOptions", &["shutdownSource", "shutdownTarget", "performIncremental"]),
+        OperationType::TestCutover => (
+            "TestCutoverOptions",
+            &["shutdownTarget", "performIncremental"],
+        ),
+        OperationType::Cutover => (
+            "CutoverOptions",
+            &["shutdownSource", "shutdownTarget", "performIncremental"],
+        ),
         OperationType::Prepare => ("PrepareOptions", &[]),
         OperationType::EndTestCutover => ("EndTestCutoverOptions", &[]),
     };
@@ -244,7 +320,9 @@ pub fn parse_options(op: OperationType, body: &[u8]) -> Result<(Option<Migration
         None => {}
         Some(Value::String(t)) if t == expected_type => {}
         Some(other) => {
-            return Err(bad(format!("{op} takes options of type {expected_type:?}, not {other}")));
+            return Err(bad(format!(
+                "{op} takes options of type {expected_type:?}, not {other}"
+            )));
         }
     }
     let mut options = Map::new();
@@ -254,12 +332,21 @@ pub fn parse_options(op: OperationType, body: &[u8]) -> Result<(Option<Migration
             return Err(bad(format!(
                 "unknown option {:?} for {op}; expected {}",
                 truncate(&key),
-                if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") }
+                if allowed.is_empty() {
+                    "none".to_owned()
+                } else {
+                    allowed.join(", ")
+                }
             )));
         }
         if key == "migrationType" {
-            let text = value.as_str().ok_or_else(|| bad("migrationType must be a string".into()))?;
-            migration = Some(text.parse::<MigrationType>().map_err(|e| bad(format!("migrationType: {e}")))?);
+            let text = value
+                .as_str()
+                .ok_or_else(|| bad("migrationType must be a string".into()))?;
+            migration = Some(
+                text.parse::<MigrationType>()
+                    .map_err(|e| bad(format!("migrationType: {e}")))?,
+            );
             options.insert(key, value);
         } else {
             let flag = match &value {
@@ -280,17 +367,40 @@ mod tests {
 
     #[test]
     fn options_as_the_real_api_sends_them() {
-        let (m, _) = parse_options(OperationType::Migrate, br#"{"type":"MigrateOptions","migrationType":"incremental"}"#).unwrap();
+        let (m, _) = parse_options(
+            OperationType::Migrate,
+            br#"{"type":"MigrateOptions","migrationType":"incremental"}"#,
+        )
+        .unwrap();
         assert_eq!(m, Some(MigrationType::Incremental));
         let (m, o) = parse_options(OperationType::Migrate, b"").unwrap();
         assert_eq!((m, o), (None, json!({})));
-        let (_, o) = parse_options(OperationType::Cutover, br#"{"type":"CutoverOptions","shutdownSource":"true","performIncremental":false}"#).unwrap();
-        assert_eq!(o, json!({"shutdownSource": true, "performIncremental": false}));
+        let (_, o) = parse_options(
+            OperationType::Cutover,
+            br#"{"type":"CutoverOptions","shutdownSource":"true","performIncremental":false}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            o,
+            json!({"shutdownSource": true, "performIncremental": false})
+        );
         for (op, body, mentions) in [
-            (OperationType::Migrate, &br#"{"migrationType":"differential"}"#[..], "migrationType"),
-            (OperationType::Migrate, br#"{"type":"CutoverOptions"}"#, "MigrateOptions"),
+            (
+                OperationType::Migrate,
+                &br#"{"migrationType":"differential"}"#[..],
+                "migrationType",
+            ),
+            (
+                OperationType::Migrate,
+                br#"{"type":"CutoverOptions"}"#,
+                "MigrateOptions",
+            ),
             (OperationType::Migrate, br#"{"colour":1}"#, "colour"),
-            (OperationType::Cutover, br#"{"shutdownSource":"yes"}"#, "shutdownSource"),
+            (
+                OperationType::Cutover,
+                br#"{"shutdownSource":"yes"}"#,
+                "shutdownSource",
+            ),
             (OperationType::Prepare, br#"[1]"#, "object"),
             (OperationType::Prepare, br#"{"#, "JSON"),
         ] {

@@ -48,14 +48,16 @@ pub async fn insert(
     message: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO events (id, kind, source_id, message, created_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(Uuid::new_v4().to_string())
-        .bind(kind)
-        .bind(source_id.map(|id| id.to_string()))
-        .bind(message)
-        .bind(ts(now))
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO events (id, kind, source_id, message, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .bind(kind)
+    .bind(source_id.map(|id| id.to_string()))
+    .bind(message)
+    .bind(ts(now))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -87,7 +89,11 @@ impl EventRow {
 }
 
 /// A page of events, newest first, and the count of all that match.
-pub async fn list(pool: &SqlitePool, filter: &EventFilter, page: Page) -> Result<(Vec<Event>, u64)> {
+pub async fn list(
+    pool: &SqlitePool,
+    filter: &EventFilter,
+    page: Page,
+) -> Result<(Vec<Event>, u64)> {
     let source = filter.source_id.map(|id| id.to_string());
     // `?1 IS NULL OR ...` keeps one static statement for every filter combination.
     let rows: Vec<EventRow> = sqlx::query_as(
@@ -108,6 +114,9 @@ pub async fn list(pool: &SqlitePool, filter: &EventFilter, page: Page) -> Result
     .bind(&filter.kind)
     .fetch_one(pool)
     .await?;
-    let events = rows.into_iter().map(EventRow::into_event).collect::<Result<_>>()?;
+    let events = rows
+        .into_iter()
+        .map(EventRow::into_event)
+        .collect::<Result<_>>()?;
     Ok((events, u64::try_from(total).unwrap_or(0)))
 }

@@ -127,7 +127,11 @@ pub struct NewPackage<'a> {
 }
 
 /// Insert a package row; a second package for the same platform and version is a conflict.
-pub async fn insert(conn: &mut SqliteConnection, new: &NewPackage<'_>, now: DateTime<Utc>) -> Result<DriverPackage> {
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    new: &NewPackage<'_>,
+    now: DateTime<Utc>,
+) -> Result<DriverPackage> {
     let id = Uuid::new_v4();
     let result = sqlx::query(
         "INSERT INTO driver_packages (id, platform, version, version_key, size, sha256, origin, file_name, file_mtime, created_at)
@@ -195,7 +199,10 @@ pub async fn delete(conn: &mut SqliteConnection, id: Uuid) -> Result<()> {
 }
 
 /// Every package row of an origin (for rescans and the start-up reconciliation).
-pub async fn by_origin(conn: &mut SqliteConnection, origin: PackageOrigin) -> Result<Vec<DriverPackage>> {
+pub async fn by_origin(
+    conn: &mut SqliteConnection,
+    origin: PackageOrigin,
+) -> Result<Vec<DriverPackage>> {
     let rows = sqlx::query_as(
         "SELECT id, platform, version, size, sha256, origin, file_name, file_mtime, created_at
          FROM driver_packages WHERE origin = ?",

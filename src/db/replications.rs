@@ -7,7 +7,9 @@ use uuid::Uuid;
 use super::{parse_col, parse_ts, parse_uuid, ts};
 use crate::domain::model::{Operation, Step, Transformation, Warning};
 use crate::domain::paging::Page;
-use crate::domain::replication::{ContractFacts, ContractState, MigrationType, OperationStatus, OperationType};
+use crate::domain::replication::{
+    ContractFacts, ContractState, MigrationType, OperationStatus, OperationType,
+};
 use crate::error::{AppError, Result};
 
 #[derive(sqlx::FromRow)]
@@ -56,7 +58,8 @@ struct OperationRow {
 }
 
 fn json_col<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| AppError::internal(format!("corrupt {what} in the database: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| AppError::internal(format!("corrupt {what} in the database: {e}")))
 }
 
 impl OperationRow {
@@ -66,12 +69,24 @@ impl OperationRow {
             transformation_id: parse_uuid(&self.transformation_id)?,
             source_id: parse_uuid(&self.source_id)?,
             operation_type: parse_col(&self.operation_type, "operation type")?,
-            migration_type: self.migration_type.as_deref().map(|m| parse_col(m, "migration type")).transpose()?,
-            performed_as: self.performed_as.as_deref().map(|m| parse_col(m, "migration type")).transpose()?,
+            migration_type: self
+                .migration_type
+                .as_deref()
+                .map(|m| parse_col(m, "migration type"))
+                .transpose()?,
+            performed_as: self
+                .performed_as
+                .as_deref()
+                .map(|m| parse_col(m, "migration type"))
+                .transpose()?,
             status: parse_col(&self.status, "operation status")?,
             progress: u8::try_from(self.progress.clamp(0, 100)).unwrap_or(0),
             steps: json_col(&self.steps, "operation steps")?,
-            driver_version_used: self.driver_version_used.as_deref().map(|v| parse_col(v, "driver version")).transpose()?,
+            driver_version_used: self
+                .driver_version_used
+                .as_deref()
+                .map(|v| parse_col(v, "driver version"))
+                .transpose()?,
             transfer_method: self.transfer_method,
             warnings: json_col(&self.warnings, "operation warnings")?,
             clears_server_sync: self.clears_server_sync,
@@ -84,7 +99,11 @@ impl OperationRow {
     }
 }
 
-pub async fn create(conn: &mut SqliteConnection, source_id: Uuid, now: DateTime<Utc>) -> Result<Transformation> {
+pub async fn create(
+    conn: &mut SqliteConnection,
+    source_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Transformation> {
     let id = Uuid::new_v4();
     let result = sqlx::query(
         "INSERT INTO transformations (id, source_id, state, created_at, updated_at) VALUES (?, ?, 'Configured', ?, ?)",
@@ -99,7 +118,9 @@ pub async fn create(conn: &mut SqliteConnection, source_id: Uuid, now: DateTime<
         Ok(_) => find(conn, id).await,
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(AppError::conflict(
             "TransformationExists",
-            format!("source {source_id} already has a transformation; a workload has one migration contract"),
+            format!(
+                "source {source_id} already has a transformation; a workload has one migration contract"
+            ),
         )),
         Err(e) => Err(e.into()),
     }
@@ -131,7 +152,11 @@ pub async fn for_source(pool: &SqlitePool, source_id: Uuid) -> Result<Option<Tra
     row.map(TransformationRow::into_model).transpose()
 }
 
-pub async fn list(pool: &SqlitePool, source_id: Option<Uuid>, page: Page) -> Result<(Vec<Transformation>, u64)> {
+pub async fn list(
+    pool: &SqlitePool,
+    source_id: Option<Uuid>,
+    page: Page,
+) -> Result<(Vec<Transformation>, u64)> {
     let source = source_id.map(|id| id.to_string());
     let rows: Vec<TransformationRow> = sqlx::query_as(
         "SELECT id, source_id, state, has_full_replication, created_at, updated_at FROM transformations
@@ -142,11 +167,16 @@ pub async fn list(pool: &SqlitePool, source_id: Option<Uuid>, page: Page) -> Res
     .bind(page.offset)
     .fetch_all(pool)
     .await?;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM transformations WHERE (?1 IS NULL OR source_id = ?1)")
-        .bind(&source)
-        .fetch_one(pool)
-        .await?;
-    let items = rows.into_iter().map(TransformationRow::into_model).collect::<Result<_>>()?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM transformations WHERE (?1 IS NULL OR source_id = ?1)",
+    )
+    .bind(&source)
+    .fetch_one(pool)
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(TransformationRow::into_model)
+        .collect::<Result<_>>()?;
     Ok((items, u64::try_from(total).unwrap_or(0)))
 }
 
@@ -176,7 +206,10 @@ pub async fn delete(conn: &mut SqliteConnection, id: Uuid) -> Result<()> {
 }
 
 /// The queued or running operation of a contract.
-pub async fn active_operation(conn: &mut SqliteConnection, transformation_id: Uuid) -> Result<Option<Operation>> {
+pub async fn active_operation(
+    conn: &mut SqliteConnection,
+    transformation_id: Uuid,
+) -> Result<Option<Operation>> {
     let row: Option<OperationRow> = sqlx::query_as(
         "SELECT id, transformation_id, source_id, operation_type, migration_type, performed_as, status, progress, steps,
                 driver_version_used, transfer_method, warnings, clears_server_sync, options, error, created_at, started_at, completed_at
@@ -189,7 +222,10 @@ pub async fn active_operation(conn: &mut SqliteConnection, transformation_id: Uu
 }
 
 /// The latest replication (Migrate operation) of a contract.
-pub async fn last_replication(conn: &mut SqliteConnection, transformation_id: Uuid) -> Result<Option<Operation>> {
+pub async fn last_replication(
+    conn: &mut SqliteConnection,
+    transformation_id: Uuid,
+) -> Result<Option<Operation>> {
     let row: Option<OperationRow> = sqlx::query_as(
         "SELECT id, transformation_id, source_id, operation_type, migration_type, performed_as, status, progress, steps,
                 driver_version_used, transfer_method, warnings, clears_server_sync, options, error, created_at, started_at, completed_at
@@ -202,7 +238,10 @@ pub async fn last_replication(conn: &mut SqliteConnection, transformation_id: Uu
 }
 
 /// The latest operation of any type.
-pub async fn last_operation(conn: &mut SqliteConnection, transformation_id: Uuid) -> Result<Option<Operation>> {
+pub async fn last_operation(
+    conn: &mut SqliteConnection,
+    transformation_id: Uuid,
+) -> Result<Option<Operation>> {
     let row: Option<OperationRow> = sqlx::query_as(
         "SELECT id, transformation_id, source_id, operation_type, migration_type, performed_as, status, progress, steps,
                 driver_version_used, transfer_method, warnings, clears_server_sync, options, error, created_at, started_at, completed_at
@@ -239,7 +278,11 @@ pub struct OperationFilter {
     pub status: Option<OperationStatus>,
 }
 
-pub async fn list_operations(pool: &SqlitePool, filter: &OperationFilter, page: Page) -> Result<(Vec<Operation>, u64)> {
+pub async fn list_operations(
+    pool: &SqlitePool,
+    filter: &OperationFilter,
+    page: Page,
+) -> Result<(Vec<Operation>, u64)> {
     let t = filter.transformation_id.map(|id| id.to_string());
     let s = filter.source_id.map(|id| id.to_string());
     let st = filter.status.map(OperationStatus::as_str);
@@ -266,7 +309,10 @@ pub async fn list_operations(pool: &SqlitePool, filter: &OperationFilter, page: 
     .bind(st)
     .fetch_one(pool)
     .await?;
-    let items = rows.into_iter().map(OperationRow::into_model).collect::<Result<_>>()?;
+    let items = rows
+        .into_iter()
+        .map(OperationRow::into_model)
+        .collect::<Result<_>>()?;
     Ok((items, u64::try_from(total).unwrap_or(0)))
 }
 
@@ -289,7 +335,11 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(AppError::internal)
 }
 
-pub async fn insert_operation(conn: &mut SqliteConnection, new: &NewOperation<'_>, now: DateTime<Utc>) -> Result<Operation> {
+pub async fn insert_operation(
+    conn: &mut SqliteConnection,
+    new: &NewOperation<'_>,
+    now: DateTime<Utc>,
+) -> Result<Operation> {
     let id = Uuid::new_v4();
     let result = sqlx::query(
         "INSERT INTO operations (id, transformation_id, source_id, operation_type, migration_type, performed_as, status,
@@ -324,7 +374,11 @@ pub async fn insert_operation(conn: &mut SqliteConnection, new: &NewOperation<'_
 }
 
 /// Store an operation's progress, steps, warnings and status (one row, one statement).
-pub async fn save_operation(conn: &mut SqliteConnection, op: &Operation, now: DateTime<Utc>) -> Result<()> {
+pub async fn save_operation(
+    conn: &mut SqliteConnection,
+    op: &Operation,
+    now: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query(
         "UPDATE operations SET status = ?, progress = ?, steps = ?, warnings = ?, error = ?, started_at = ?,
                                completed_at = ?, updated_at = ?
@@ -357,7 +411,10 @@ pub async fn unfinished(conn: &mut SqliteConnection) -> Result<Vec<Operation>> {
 }
 
 /// What the status rules need to know of a contract, read in one place.
-pub async fn facts(conn: &mut SqliteConnection, t: &Transformation) -> Result<(ContractFacts, Option<Operation>)> {
+pub async fn facts(
+    conn: &mut SqliteConnection,
+    t: &Transformation,
+) -> Result<(ContractFacts, Option<Operation>)> {
     let active = active_operation(conn, t.id).await?;
     Ok((
         ContractFacts {

@@ -83,7 +83,11 @@ pub async fn find_in(conn: &mut SqliteConnection, id: Uuid) -> Result<Source> {
 }
 
 /// Clear `serverSyncRequired` after a full or server-sync replication (SPEC 3.3).
-pub async fn clear_server_sync(conn: &mut SqliteConnection, id: Uuid, now: DateTime<Utc>) -> Result<bool> {
+pub async fn clear_server_sync(
+    conn: &mut SqliteConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     let done = sqlx::query("UPDATE sources SET server_sync_required = 0, updated_at = ? WHERE id = ? AND server_sync_required = 1")
         .bind(ts(now))
         .bind(id.to_string())
@@ -110,7 +114,10 @@ pub async fn list(pool: &SqlitePool, page: Page) -> Result<(Vec<Source>, u64)> {
     let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sources")
         .fetch_one(pool)
         .await?;
-    let sources = rows.into_iter().map(SourceRow::into_source).collect::<Result<_>>()?;
+    let sources = rows
+        .into_iter()
+        .map(SourceRow::into_source)
+        .collect::<Result<_>>()?;
     Ok((sources, u64::try_from(total).unwrap_or(0)))
 }
 
@@ -122,7 +129,11 @@ async fn insert(
     now: DateTime<Utc>,
 ) -> Result<Uuid> {
     let id = Uuid::new_v4();
-    let added_by = if machine_id.is_some() { AddedBy::Agent } else { AddedBy::Api };
+    let added_by = if machine_id.is_some() {
+        AddedBy::Agent
+    } else {
+        AddedBy::Api
+    };
     sqlx::query(
         "INSERT INTO sources (id, machine_id, host_name, os_family, platform, ip_address, added_by,
                               agent_token_sha256, created_at, updated_at)
@@ -206,7 +217,10 @@ pub async fn register(
         }
         None => {
             let id = insert(&mut tx, new, Some(machine_id), Some(token_sha256), now).await?;
-            let message = format!("Workload {} ({}) registered by its agent", new.host_name, new.platform);
+            let message = format!(
+                "Workload {} ({}) registered by its agent",
+                new.host_name, new.platform
+            );
             events::insert(&mut tx, kind::SOURCE_REGISTERED, Some(id), &message, now).await?;
             (id, true)
         }
@@ -264,13 +278,27 @@ pub async fn report_driver_state(
 pub async fn reboot(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<Source> {
     let mut tx = db.begin_write().await?;
     let source = find(&mut tx, id).await?;
-    let applied = driver::apply(source.os_family, source.driver, driver::DriverAction::Reboot)
-        .map_err(|e| AppError::conflict("RefusedTransition", e.to_string()))?;
+    let applied = driver::apply(
+        source.os_family,
+        source.driver,
+        driver::DriverAction::Reboot,
+    )
+    .map_err(|e| AppError::conflict("RefusedTransition", e.to_string()))?;
     if !source.driver.reboot_pending() {
-        let message = format!("Workload {} rebooted; its driver state did not change", source.host_name);
+        let message = format!(
+            "Workload {} rebooted; its driver state did not change",
+            source.host_name
+        );
         events::insert(&mut tx, kind::REBOOT_DETECTED, Some(id), &message, now).await?;
     }
-    record(&mut tx, &source, applied.state, source.controller_service, now).await?;
+    record(
+        &mut tx,
+        &source,
+        applied.state,
+        source.controller_service,
+        now,
+    )
+    .await?;
     let source = find(&mut tx, id).await?;
     tx.commit().await?;
     Ok(source)
@@ -290,7 +318,9 @@ async fn record(
         .map_err(|e| AppError::Unprocessable(e.to_string()))?;
     for change in &outcome.changes {
         // On Linux the running driver follows the installed one at once: no reboot to report.
-        if source.os_family == OsFamily::Linux && matches!(change, DriverChange::RunningChanged { .. }) {
+        if source.os_family == OsFamily::Linux
+            && matches!(change, DriverChange::RunningChanged { .. })
+        {
             continue;
         }
         let (event_kind, message) = describe(host, *change, reported);
@@ -302,7 +332,14 @@ async fn record(
             source.controller_service.as_str(),
             controller.as_str()
         );
-        events::insert(conn, kind::CONTROLLER_SERVICE_CHANGED, Some(id), &message, now).await?;
+        events::insert(
+            conn,
+            kind::CONTROLLER_SERVICE_CHANGED,
+            Some(id),
+            &message,
+            now,
+        )
+        .await?;
     }
     let sync_required = source.server_sync_required || outcome.driver_started;
     if outcome.driver_started && !source.server_sync_required {
@@ -314,7 +351,11 @@ async fn record(
 
     let active = tasks::active_reboot_task(conn, id).await?;
     let needed = outcome.reboot_task.map(|c| c.task_message(host, reported));
-    match driver::reboot_task_decision(needed, active.as_ref().map(|t| t.message.as_str()), !outcome.changes.is_empty()) {
+    match driver::reboot_task_decision(
+        needed,
+        active.as_ref().map(|t| t.message.as_str()),
+        !outcome.changes.is_empty(),
+    ) {
         TaskDecision::Keep => {}
         TaskDecision::Create(message) => {
             tasks::create(conn, TaskKind::RebootRequired, id, &message, now).await?;
@@ -348,7 +389,11 @@ async fn record(
 }
 
 fn describe(host: &str, change: DriverChange, state: DriverState) -> (&'static str, String) {
-    let pending = if state.reboot_pending() { "; a reboot is required to load it" } else { "" };
+    let pending = if state.reboot_pending() {
+        "; a reboot is required to load it"
+    } else {
+        ""
+    };
     match change {
         DriverChange::Installed(v) => (
             kind::DRIVER_INSTALLED,
@@ -366,11 +411,16 @@ fn describe(host: &str, change: DriverChange, state: DriverState) -> (&'static s
             kind::DRIVER_UNINSTALLED,
             format!(
                 "Driver {v} uninstalled from {host}{}",
-                if state.running.is_some() { "; it runs until the next reboot" } else { "" }
+                if state.running.is_some() {
+                    "; it runs until the next reboot"
+                } else {
+                    ""
+                }
             ),
         ),
         DriverChange::RunningChanged { from, to } => {
-            let show = |v: Option<DriverVersion>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
+            let show =
+                |v: Option<DriverVersion>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
             (
                 kind::REBOOT_DETECTED,
                 format!(

@@ -69,7 +69,10 @@ pub async fn list(pool: &SqlitePool, filter: &TaskFilter, page: Page) -> Result<
     .bind(kind)
     .fetch_one(pool)
     .await?;
-    let tasks = rows.into_iter().map(TaskRow::into_task).collect::<Result<_>>()?;
+    let tasks = rows
+        .into_iter()
+        .map(TaskRow::into_task)
+        .collect::<Result<_>>()?;
     Ok((tasks, u64::try_from(total).unwrap_or(0)))
 }
 
@@ -85,7 +88,10 @@ pub async fn get(pool: &SqlitePool, id: Uuid) -> Result<Task> {
 }
 
 /// The machine's active reboot-notification task, if any.
-pub async fn active_reboot_task(conn: &mut SqliteConnection, source_id: Uuid) -> Result<Option<Task>> {
+pub async fn active_reboot_task(
+    conn: &mut SqliteConnection,
+    source_id: Uuid,
+) -> Result<Option<Task>> {
     let row: Option<TaskRow> = sqlx::query_as(
         "SELECT id, kind, source_id, message, state, created_at, updated_at, resolved_at FROM tasks
          WHERE source_id = ? AND kind = 'RebootRequired' AND state = 'active'",
@@ -148,14 +154,23 @@ pub async fn update_message(
 }
 
 pub async fn resolve(conn: &mut SqliteConnection, task: &Task, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query("UPDATE tasks SET state = 'resolved', updated_at = ?, resolved_at = ? WHERE id = ?")
-        .bind(ts(now))
-        .bind(ts(now))
-        .bind(task.id.to_string())
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE tasks SET state = 'resolved', updated_at = ?, resolved_at = ? WHERE id = ?",
+    )
+    .bind(ts(now))
+    .bind(ts(now))
+    .bind(task.id.to_string())
+    .execute(&mut *conn)
+    .await?;
     let message = format!("Task resolved: {}", task.message);
-    events::insert(conn, kind::TASK_RESOLVED, Some(task.source_id), &message, now).await
+    events::insert(
+        conn,
+        kind::TASK_RESOLVED,
+        Some(task.source_id),
+        &message,
+        now,
+    )
+    .await
 }
 
 /// An operator dismisses an active task.
@@ -173,17 +188,29 @@ pub async fn dismiss(db: &Db, id: Uuid, by: &str, now: DateTime<Utc>) -> Result<
     if task.state != TaskState::Active {
         return Err(AppError::conflict(
             "TaskNotActive",
-            format!("task {id} is {} and cannot be dismissed", task.state.as_str()),
+            format!(
+                "task {id} is {} and cannot be dismissed",
+                task.state.as_str()
+            ),
         ));
     }
-    sqlx::query("UPDATE tasks SET state = 'dismissed', updated_at = ?, resolved_at = ? WHERE id = ?")
-        .bind(ts(now))
-        .bind(ts(now))
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE tasks SET state = 'dismissed', updated_at = ?, resolved_at = ? WHERE id = ?",
+    )
+    .bind(ts(now))
+    .bind(ts(now))
+    .bind(id.to_string())
+    .execute(&mut *tx)
+    .await?;
     let message = format!("Task dismissed by {by}: {}", task.message);
-    events::insert(&mut tx, kind::TASK_DISMISSED, Some(task.source_id), &message, now).await?;
+    events::insert(
+        &mut tx,
+        kind::TASK_DISMISSED,
+        Some(task.source_id),
+        &message,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Task {
         state: TaskState::Dismissed,

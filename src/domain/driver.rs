@@ -161,7 +161,8 @@ pub fn reconcile(
     reported: DriverState,
 ) -> Result<Reconciled, ImpossibleReport> {
     if os == OsFamily::Linux && reported.reboot_pending() {
-        let show = |v: Option<DriverVersion>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
+        let show =
+            |v: Option<DriverVersion>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
         return Err(ImpossibleReport::LinuxPending {
             installed: show(reported.installed),
             running: show(reported.running),
@@ -210,7 +211,8 @@ impl PendingChange {
 
     /// The reboot-notification task's message, worded as the product's Tasks list does.
     pub fn task_message(self, host: &str, state: DriverState) -> String {
-        let show = |v: Option<DriverVersion>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
+        let show =
+            |v: Option<DriverVersion>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
         format!(
             "Reboot required to complete the driver {} on {host} (installed driver: {}, running driver: {}).",
             self.noun(),
@@ -247,18 +249,48 @@ mod tests {
         // (state, action, expected state, driver started)
         let cases = [
             (st(None, None), Install(V11), st(Some(V11), None), false),
-            (st(Some(V11), Some(V11)), Upgrade(V12), st(Some(V12), Some(V11)), false),
-            (st(Some(V11), Some(V11)), Uninstall, st(None, Some(V11)), false),
+            (
+                st(Some(V11), Some(V11)),
+                Upgrade(V12),
+                st(Some(V12), Some(V11)),
+                false,
+            ),
+            (
+                st(Some(V11), Some(V11)),
+                Uninstall,
+                st(None, Some(V11)),
+                false,
+            ),
             (st(Some(V11), None), Reboot, st(Some(V11), Some(V11)), true),
-            (st(Some(V12), Some(V11)), Reboot, st(Some(V12), Some(V12)), false),
+            (
+                st(Some(V12), Some(V11)),
+                Reboot,
+                st(Some(V12), Some(V12)),
+                false,
+            ),
             (st(None, Some(V11)), Reboot, st(None, None), false),
             (st(None, None), Reboot, st(None, None), false),
             // install after an uninstall that was not yet completed by a reboot
-            (st(None, Some(V11)), Install(V12), st(Some(V12), Some(V11)), false),
+            (
+                st(None, Some(V11)),
+                Install(V12),
+                st(Some(V12), Some(V11)),
+                false,
+            ),
             // upgrade twice before rebooting
-            (st(Some(V12), Some(V11)), Upgrade(V13), st(Some(V13), Some(V11)), false),
+            (
+                st(Some(V12), Some(V11)),
+                Upgrade(V13),
+                st(Some(V13), Some(V11)),
+                false,
+            ),
             // upgrade of an install that has not been loaded yet
-            (st(Some(V11), None), Upgrade(V12), st(Some(V12), None), false),
+            (
+                st(Some(V11), None),
+                Upgrade(V12),
+                st(Some(V12), None),
+                false,
+            ),
         ];
         for (state, action, expected, started) in cases {
             let got = apply(Windows, state, action).unwrap();
@@ -271,9 +303,19 @@ mod tests {
     fn spec_table_on_linux() {
         let cases = [
             (st(None, None), Install(V11), st(Some(V11), Some(V11)), true),
-            (st(Some(V11), Some(V11)), Upgrade(V12), st(Some(V12), Some(V12)), false),
+            (
+                st(Some(V11), Some(V11)),
+                Upgrade(V12),
+                st(Some(V12), Some(V12)),
+                false,
+            ),
             (st(Some(V11), Some(V11)), Uninstall, st(None, None), false),
-            (st(Some(V11), Some(V11)), Reboot, st(Some(V11), Some(V11)), false),
+            (
+                st(Some(V11), Some(V11)),
+                Reboot,
+                st(Some(V11), Some(V11)),
+                false,
+            ),
         ];
         for (state, action, expected, started) in cases {
             let got = apply(Linux, state, action).unwrap();
@@ -286,10 +328,20 @@ mod tests {
     fn every_refused_transition_says_why_on_both_systems() {
         for os in [Windows, Linux] {
             for state in all_states() {
-                for action in [Install(V11), Install(V13), Upgrade(V11), Upgrade(V12), Upgrade(V13), Uninstall, Reboot] {
+                for action in [
+                    Install(V11),
+                    Install(V13),
+                    Upgrade(V11),
+                    Upgrade(V12),
+                    Upgrade(V13),
+                    Uninstall,
+                    Reboot,
+                ] {
                     let result = apply(os, state, action);
                     let expected_refusal = match (action, state.installed) {
-                        (Install(_), Some(installed)) => Some(RefusedAction::AlreadyInstalled { installed }),
+                        (Install(_), Some(installed)) => {
+                            Some(RefusedAction::AlreadyInstalled { installed })
+                        }
                         (Upgrade(_), None) => Some(RefusedAction::NothingToUpgrade),
                         (Upgrade(offered), Some(installed)) if offered <= installed => {
                             Some(RefusedAction::NotNewer { installed, offered })
@@ -298,7 +350,9 @@ mod tests {
                         _ => None,
                     };
                     match expected_refusal {
-                        Some(refusal) => assert_eq!(result, Err(refusal), "{os:?} {state:?} {action:?}"),
+                        Some(refusal) => {
+                            assert_eq!(result, Err(refusal), "{os:?} {state:?} {action:?}")
+                        }
                         None => {
                             let applied = result.unwrap();
                             // installed follows the action; running follows installed only on a
@@ -324,17 +378,35 @@ mod tests {
     #[test]
     fn refusal_messages_are_clear() {
         let err = apply(Windows, st(Some(V12), Some(V12)), Upgrade(V12)).unwrap_err();
-        assert_eq!(err.to_string(), "version 8.0.0.12 is not newer than the installed version 8.0.0.12");
+        assert_eq!(
+            err.to_string(),
+            "version 8.0.0.12 is not newer than the installed version 8.0.0.12"
+        );
         let err = apply(Windows, st(None, None), Uninstall).unwrap_err();
-        assert_eq!(err.to_string(), "no driver is installed; there is nothing to uninstall");
+        assert_eq!(
+            err.to_string(),
+            "no driver is installed; there is nothing to uninstall"
+        );
     }
 
     #[test]
     fn pending_change_names_what_the_reboot_completes() {
-        assert_eq!(st(Some(V11), None).pending_change(), Some(PendingChange::Installation));
-        assert_eq!(st(Some(V12), Some(V11)).pending_change(), Some(PendingChange::Upgrade));
-        assert_eq!(st(None, Some(V11)).pending_change(), Some(PendingChange::Removal));
-        assert_eq!(st(Some(V11), Some(V12)).pending_change(), Some(PendingChange::Installation));
+        assert_eq!(
+            st(Some(V11), None).pending_change(),
+            Some(PendingChange::Installation)
+        );
+        assert_eq!(
+            st(Some(V12), Some(V11)).pending_change(),
+            Some(PendingChange::Upgrade)
+        );
+        assert_eq!(
+            st(None, Some(V11)).pending_change(),
+            Some(PendingChange::Removal)
+        );
+        assert_eq!(
+            st(Some(V11), Some(V12)).pending_change(),
+            Some(PendingChange::Installation)
+        );
         assert_eq!(st(Some(V11), Some(V11)).pending_change(), None);
         assert_eq!(st(None, None).pending_change(), None);
         let msg = PendingChange::Installation.task_message("WIN-SRC01", st(Some(V11), None));
@@ -353,12 +425,21 @@ mod tests {
         assert!(!r.driver_started);
         // the reboot: the task goes, a server-sync is required
         let r = reconcile(Windows, st(Some(V11), None), st(Some(V11), Some(V11))).unwrap();
-        assert_eq!(r.changes, vec![DriverChange::RunningChanged { from: None, to: Some(V11) }]);
+        assert_eq!(
+            r.changes,
+            vec![DriverChange::RunningChanged {
+                from: None,
+                to: Some(V11)
+            }]
+        );
         assert_eq!(r.reboot_task, None);
         assert!(r.driver_started);
         // an upgrade, then its reboot: no server-sync, the old driver kept tracking
         let r = reconcile(Windows, st(Some(V11), Some(V11)), st(Some(V12), Some(V11))).unwrap();
-        assert_eq!(r.changes, vec![DriverChange::Upgraded { from: V11, to: V12 }]);
+        assert_eq!(
+            r.changes,
+            vec![DriverChange::Upgraded { from: V11, to: V12 }]
+        );
         assert_eq!(r.reboot_task, Some(PendingChange::Upgrade));
         let r = reconcile(Windows, st(Some(V12), Some(V11)), st(Some(V12), Some(V12))).unwrap();
         assert!(!r.driver_started);
@@ -390,12 +471,21 @@ mod tests {
     fn reconcile_agrees_with_apply() {
         // Whatever an action does, the server reaches the same conclusion from the report.
         for os in [Windows, Linux] {
-            for state in all_states().into_iter().filter(|s| os == Windows || !s.reboot_pending()) {
+            for state in all_states()
+                .into_iter()
+                .filter(|s| os == Windows || !s.reboot_pending())
+            {
                 for action in [Install(V12), Upgrade(V13), Uninstall, Reboot] {
                     if let Ok(applied) = apply(os, state, action) {
                         let r = reconcile(os, state, applied.state).unwrap();
-                        assert_eq!(r.driver_started, applied.driver_started, "{os:?} {state:?} {action:?}");
-                        assert_eq!(r.reboot_task.is_some(), os == Windows && applied.state.reboot_pending());
+                        assert_eq!(
+                            r.driver_started, applied.driver_started,
+                            "{os:?} {state:?} {action:?}"
+                        );
+                        assert_eq!(
+                            r.reboot_task.is_some(),
+                            os == Windows && applied.state.reboot_pending()
+                        );
                     }
                 }
             }
@@ -449,8 +539,18 @@ mod task_tests {
             (None, Some("old"), false, TaskDecision::Resolve),
             (m(), None, true, TaskDecision::Create("reboot".into())),
             (m(), None, false, TaskDecision::Keep),
-            (m(), Some("old"), true, TaskDecision::Update("reboot".into())),
-            (m(), Some("old"), false, TaskDecision::Update("reboot".into())),
+            (
+                m(),
+                Some("old"),
+                true,
+                TaskDecision::Update("reboot".into()),
+            ),
+            (
+                m(),
+                Some("old"),
+                false,
+                TaskDecision::Update("reboot".into()),
+            ),
             (m(), Some("reboot"), true, TaskDecision::Keep),
             (m(), Some("reboot"), false, TaskDecision::Keep),
         ];

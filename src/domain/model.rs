@@ -165,7 +165,10 @@ pub struct DriverPackage {
 impl DriverPackage {
     /// The name a client saves the download as.
     pub fn download_name(&self) -> String {
-        format!("platespin-bbt-drivers-{}-{}.package", self.platform, self.version)
+        format!(
+            "platespin-bbt-drivers-{}-{}.package",
+            self.platform, self.version
+        )
     }
 }
 

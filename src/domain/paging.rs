@@ -15,7 +15,9 @@ impl Page {
     pub fn new(offset: Option<u32>, limit: Option<u32>) -> Result<Self, String> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if limit == 0 || limit > MAX_LIMIT {
-            return Err(format!("limit must be between 1 and {MAX_LIMIT}, not {limit}"));
+            return Err(format!(
+                "limit must be between 1 and {MAX_LIMIT}, not {limit}"
+            ));
         }
         Ok(Self {
             offset: offset.unwrap_or(0),
@@ -47,21 +49,64 @@ mod tests {
 
     #[test]
     fn defaults_and_bounds() {
-        assert_eq!(Page::new(None, None), Ok(Page { offset: 0, limit: 50 }));
-        assert_eq!(Page::new(Some(10), Some(500)), Ok(Page { offset: 10, limit: 500 }));
+        assert_eq!(
+            Page::new(None, None),
+            Ok(Page {
+                offset: 0,
+                limit: 50
+            })
+        );
+        assert_eq!(
+            Page::new(Some(10), Some(500)),
+            Ok(Page {
+                offset: 10,
+                limit: 500
+            })
+        );
         assert!(Page::new(None, Some(0)).is_err());
-        assert!(Page::new(None, Some(501)).unwrap_err().contains("between 1 and 500"));
+        assert!(
+            Page::new(None, Some(501))
+                .unwrap_err()
+                .contains("between 1 and 500")
+        );
     }
 
     #[test]
     fn next_and_prev() {
-        let p = Page { offset: 0, limit: 50 };
-        assert_eq!(p.next(120), Some(Page { offset: 50, limit: 50 }));
+        let p = Page {
+            offset: 0,
+            limit: 50,
+        };
+        assert_eq!(
+            p.next(120),
+            Some(Page {
+                offset: 50,
+                limit: 50
+            })
+        );
         assert_eq!(p.next(50), None);
         assert_eq!(p.prev(), None);
-        let p = Page { offset: 30, limit: 50 };
-        assert_eq!(p.prev(), Some(Page { offset: 0, limit: 50 }));
-        let p = Page { offset: u32::MAX, limit: 500 };
-        assert_eq!(p.next(u64::MAX), Some(Page { offset: u32::MAX, limit: 500 }));
+        let p = Page {
+            offset: 30,
+            limit: 50,
+        };
+        assert_eq!(
+            p.prev(),
+            Some(Page {
+                offset: 0,
+                limit: 50
+            })
+        );
+        let p = Page {
+            offset: u32::MAX,
+            limit: 500,
+        };
+        assert_eq!(
+            p.next(u64::MAX),
+            Some(Page {
+                offset: u32::MAX,
+                limit: 500
+            })
+        );
     }
 }

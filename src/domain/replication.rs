@@ -35,10 +35,15 @@ impl ContractState {
 impl FromStr for ContractState {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        [Self::Configured, Self::Prepared, Self::UnderTest, Self::CutOver]
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| format!("unknown contract state {s:?}"))
+        [
+            Self::Configured,
+            Self::Prepared,
+            Self::UnderTest,
+            Self::CutOver,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .ok_or_else(|| format!("unknown contract state {s:?}"))
     }
 }
 
@@ -237,9 +242,9 @@ pub fn check_allowed(
             }
         }
         (Migrate, Configured) => Err(wrong("; run Prepare first")),
-        (TestCutover | Cutover, Prepared) if !facts.has_full_replication => {
-            Err(wrong(" and has never been replicated; run a full replication first"))
-        }
+        (TestCutover | Cutover, Prepared) if !facts.has_full_replication => Err(wrong(
+            " and has never been replicated; run a full replication first",
+        )),
         (TestCutover, Prepared) | (Cutover, Prepared | UnderTest) => Ok(()),
         (TestCutover, UnderTest) => Err(wrong("; end the test first")),
         (EndTestCutover, UnderTest) => Ok(()),
@@ -345,7 +350,10 @@ pub fn plan_replication(
             TransferMethod::BlockBasedWithoutDriver
         },
         warnings,
-        clears_server_sync: matches!(performed_as, MigrationType::Full | MigrationType::ServerSync),
+        clears_server_sync: matches!(
+            performed_as,
+            MigrationType::Full | MigrationType::ServerSync
+        ),
     }
 }
 
@@ -372,10 +380,9 @@ pub fn steps(op: OperationType, migration: Option<MigrationType>) -> Vec<&'stati
             "Preparing the target for the test",
             "Starting the test workload",
         ],
-        (OperationType::EndTestCutover, _) => vec![
-            "Shutting down the test workload",
-            "Reverting the target",
-        ],
+        (OperationType::EndTestCutover, _) => {
+            vec!["Shutting down the test workload", "Reverting the target"]
+        }
         (OperationType::Cutover, _) => vec![
             "Synchronizing the final changes",
             "Shutting down the source workload",

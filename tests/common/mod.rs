@@ -58,18 +58,29 @@ impl Server {
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     if let Some(rest) = line.split("listening on http://").nth(1) {
-                        let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                        let addr: String =
+                            rest.chars().take_while(|c| !c.is_whitespace()).collect();
                         let _ = tx.send(addr);
                     }
                     log.lock().expect("log").push(line);
                 }
             });
         }
-        let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("psserver did not log its address; log:\n{}", log.lock().expect("log").join("\n"))
-        });
-        let server = Server { child, addr, dir, log };
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!(
+                    "psserver did not log its address; log:\n{}",
+                    log.lock().expect("log").join("\n")
+                )
+            });
+        let server = Server {
+            child,
+            addr,
+            dir,
+            log,
+        };
         server.wait_ready();
         server
     }
@@ -87,7 +98,10 @@ impl Server {
         while Instant::now() < deadline {
             if let Ok(mut stream) = std::net::TcpStream::connect(&self.addr) {
                 use std::io::{Read, Write};
-                let _ = write!(stream, "GET /_emu/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let _ = write!(
+                    stream,
+                    "GET /_emu/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                );
                 let mut response = String::new();
                 let _ = stream.read_to_string(&mut response);
                 if response.starts_with("HTTP/1.1 200") {
@@ -174,8 +188,18 @@ pub async fn send(app: &axum::Router, request: axum::http::Request<axum::body::B
     let response = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
-    Reply { status, headers, body }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub struct Reply {
@@ -186,9 +210,8 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -197,7 +220,10 @@ impl Reply {
 
     /// The stable error code of a JSON error body.
     pub fn error_code(&self) -> String {
-        self.json()["error"]["code"].as_str().unwrap_or("").to_owned()
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
 }
 

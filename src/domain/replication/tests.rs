@@ -23,8 +23,14 @@ fn allowed_operations_per_state() {
     let cases = [
         (facts(Configured, None, false), vec![Prepare]),
         (facts(Prepared, None, false), vec![Migrate]),
-        (facts(Prepared, None, true), vec![Migrate, TestCutover, Cutover]),
-        (facts(UnderTest, None, true), vec![Migrate, EndTestCutover, Cutover]),
+        (
+            facts(Prepared, None, true),
+            vec![Migrate, TestCutover, Cutover],
+        ),
+        (
+            facts(UnderTest, None, true),
+            vec![Migrate, EndTestCutover, Cutover],
+        ),
         (facts(CutOver, None, true), vec![]),
         (facts(Prepared, Some(Migrate), true), vec![]),
         (facts(Configured, Some(Prepare), false), vec![]),
@@ -58,21 +64,29 @@ fn refusals_say_why() {
         );
     }
     assert_eq!(
-        check_allowed(running, Prepare, None).unwrap_err().to_string(),
+        check_allowed(running, Prepare, None)
+            .unwrap_err()
+            .to_string(),
         "a Migrate operation is already running on this transformation; wait for it or abort it"
     );
-    assert!(check_allowed(facts(Configured, None, false), Migrate, None)
-        .unwrap_err()
-        .to_string()
-        .contains("run Prepare first"));
-    assert!(check_allowed(facts(CutOver, None, true), Migrate, None)
-        .unwrap_err()
-        .to_string()
-        .contains("cut over"));
-    assert!(check_allowed(facts(Prepared, None, true), EndTestCutover, None)
-        .unwrap_err()
-        .to_string()
-        .contains("no test cutover"));
+    assert!(
+        check_allowed(facts(Configured, None, false), Migrate, None)
+            .unwrap_err()
+            .to_string()
+            .contains("run Prepare first")
+    );
+    assert!(
+        check_allowed(facts(CutOver, None, true), Migrate, None)
+            .unwrap_err()
+            .to_string()
+            .contains("cut over")
+    );
+    assert!(
+        check_allowed(facts(Prepared, None, true), EndTestCutover, None)
+            .unwrap_err()
+            .to_string()
+            .contains("no test cutover")
+    );
 }
 
 #[test]
@@ -97,8 +111,14 @@ fn every_state_and_operation_has_an_answer() {
 
 #[test]
 fn default_type_is_full_first_then_incremental() {
-    assert_eq!(default_migration_type(facts(Prepared, None, false)), MigrationType::Full);
-    assert_eq!(default_migration_type(facts(Prepared, None, true)), MigrationType::Incremental);
+    assert_eq!(
+        default_migration_type(facts(Prepared, None, false)),
+        MigrationType::Full
+    );
+    assert_eq!(
+        default_migration_type(facts(Prepared, None, true)),
+        MigrationType::Incremental
+    );
 }
 
 #[test]
@@ -110,7 +130,12 @@ fn replication_uses_the_running_driver_only() {
     assert_eq!(p.warnings.len(), 1);
     assert_eq!(p.warnings[0].code, WarningCode::RebootRequired);
     // upgraded, not rebooted: the old driver
-    let p = plan_replication(MigrationType::Incremental, st(Some(V12), Some(V11)), true, false);
+    let p = plan_replication(
+        MigrationType::Incremental,
+        st(Some(V12), Some(V11)),
+        true,
+        false,
+    );
     assert_eq!(p.driver_version_used, Some(V11));
     assert_eq!(p.transfer_method, TransferMethod::BlockBasedWithDriver);
     assert_eq!(p.performed_as, MigrationType::Incremental);
@@ -144,9 +169,17 @@ fn the_server_sync_rule() {
     assert!(p.warnings.is_empty());
     assert!(p.clears_server_sync);
     // both warnings at once
-    let p = plan_replication(MigrationType::Incremental, st(Some(V12), Some(V11)), true, true);
+    let p = plan_replication(
+        MigrationType::Incremental,
+        st(Some(V12), Some(V11)),
+        true,
+        true,
+    );
     let codes: Vec<_> = p.warnings.iter().map(|w| w.code).collect();
-    assert_eq!(codes, vec![WarningCode::RebootRequired, WarningCode::ServerSyncRequired]);
+    assert_eq!(
+        codes,
+        vec![WarningCode::RebootRequired, WarningCode::ServerSyncRequired]
+    );
 }
 
 #[test]
@@ -154,23 +187,92 @@ fn workload_status_vocabulary() {
     use MigrationType::*;
     let cases = [
         (None, None, false, "Not Configured"),
-        (Some(facts(Configured, None, false)), None, false, "Migration Configured"),
-        (Some(facts(Configured, Some(Prepare), false)), None, false, "Preparing Migration"),
-        (Some(facts(Prepared, None, false)), None, false, "Ready for Replication"),
-        (Some(facts(Prepared, Some(Migrate), false)), Some(Full), false, "Running First Replication"),
-        (Some(facts(Prepared, Some(Migrate), true)), Some(Full), false, "Running Full Replication"),
-        (Some(facts(Prepared, Some(Migrate), true)), Some(Incremental), false, "Running Incremental Replication"),
-        (Some(facts(Prepared, Some(Migrate), true)), Some(ServerSync), false, "Running Server-sync"),
+        (
+            Some(facts(Configured, None, false)),
+            None,
+            false,
+            "Migration Configured",
+        ),
+        (
+            Some(facts(Configured, Some(Prepare), false)),
+            None,
+            false,
+            "Preparing Migration",
+        ),
+        (
+            Some(facts(Prepared, None, false)),
+            None,
+            false,
+            "Ready for Replication",
+        ),
+        (
+            Some(facts(Prepared, Some(Migrate), false)),
+            Some(Full),
+            false,
+            "Running First Replication",
+        ),
+        (
+            Some(facts(Prepared, Some(Migrate), true)),
+            Some(Full),
+            false,
+            "Running Full Replication",
+        ),
+        (
+            Some(facts(Prepared, Some(Migrate), true)),
+            Some(Incremental),
+            false,
+            "Running Incremental Replication",
+        ),
+        (
+            Some(facts(Prepared, Some(Migrate), true)),
+            Some(ServerSync),
+            false,
+            "Running Server-sync",
+        ),
         (Some(facts(Prepared, None, true)), None, false, "Idle"),
-        (Some(facts(Prepared, None, true)), None, true, "Replication Failed"),
-        (Some(facts(Prepared, Some(TestCutover), true)), None, false, "Running Test Cutover"),
-        (Some(facts(UnderTest, None, true)), None, false, "Test Cutover"),
-        (Some(facts(UnderTest, Some(EndTestCutover), true)), None, false, "Ending Test Cutover"),
-        (Some(facts(Prepared, Some(Cutover), true)), None, false, "Running Cutover"),
-        (Some(facts(CutOver, None, true)), None, false, "Cutover Completed"),
+        (
+            Some(facts(Prepared, None, true)),
+            None,
+            true,
+            "Replication Failed",
+        ),
+        (
+            Some(facts(Prepared, Some(TestCutover), true)),
+            None,
+            false,
+            "Running Test Cutover",
+        ),
+        (
+            Some(facts(UnderTest, None, true)),
+            None,
+            false,
+            "Test Cutover",
+        ),
+        (
+            Some(facts(UnderTest, Some(EndTestCutover), true)),
+            None,
+            false,
+            "Ending Test Cutover",
+        ),
+        (
+            Some(facts(Prepared, Some(Cutover), true)),
+            None,
+            false,
+            "Running Cutover",
+        ),
+        (
+            Some(facts(CutOver, None, true)),
+            None,
+            false,
+            "Cutover Completed",
+        ),
     ];
     for (f, running_as, failed, expected) in cases {
-        assert_eq!(workload_status(f, running_as, failed), expected, "{f:?} {running_as:?}");
+        assert_eq!(
+            workload_status(f, running_as, failed),
+            expected,
+            "{f:?} {running_as:?}"
+        );
     }
 }
 
@@ -186,7 +288,10 @@ fn states_after_success() {
 #[test]
 fn steps_of_each_operation() {
     assert_eq!(steps(Migrate, Some(MigrationType::ServerSync)).len(), 4);
-    assert_eq!(steps(Migrate, Some(MigrationType::Full))[1], "Transferring data");
+    assert_eq!(
+        steps(Migrate, Some(MigrationType::Full))[1],
+        "Transferring data"
+    );
     for op in OperationType::ALL {
         assert!(!steps(op, Some(MigrationType::Full)).is_empty());
     }
@@ -198,7 +303,11 @@ fn names_round_trip() {
         assert_eq!(op.as_str().parse::<OperationType>(), Ok(op));
     }
     assert_eq!("migrate".parse::<OperationType>(), Ok(Migrate));
-    for m in [MigrationType::Full, MigrationType::Incremental, MigrationType::ServerSync] {
+    for m in [
+        MigrationType::Full,
+        MigrationType::Incremental,
+        MigrationType::ServerSync,
+    ] {
         assert_eq!(m.as_str().parse::<MigrationType>(), Ok(m));
     }
     assert!("Full".parse::<MigrationType>().is_err());
