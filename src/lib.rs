@@ -16,6 +16,7 @@ pub mod error;
 pub mod replication;
 pub mod server;
 pub mod state;
+pub mod web;
 
 pub use config::Config;
 pub use state::AppState;
@@ -39,6 +40,7 @@ pub fn app(state: AppState) -> Router {
             axum::routing::get(api::root),
         )
         .nest("/_emu", emu::routes())
+        .merge(web::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), until_ready))
         .layer(middleware::from_fn_with_state(

@@ -6,6 +6,7 @@
 
 pub mod events;
 pub mod packages;
+pub mod pages;
 pub mod replications;
 pub mod sources;
 pub mod tasks;

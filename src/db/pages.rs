@@ -1,0 +1,252 @@
+//! Read-only queries for the operator pages (`crate::web`).
+//!
+//! The API's list queries keep one statement for every filter combination (`?1 IS NULL OR ...`)
+//! and count every matching row; SQLite cannot use an index for such a statement, so with 100,000
+//! tasks a filtered page took ~30 ms and its count another ~25 ms. The pages are polled while
+//! work runs, so here each filter combination has its own static statement that walks an index
+//! in `seq` order, and counts stop at [`COUNT_CAP`] ("10,000+").
+
+use std::collections::HashMap;
+
+use sqlx::SqlitePool;
+use uuid::Uuid;
+
+use super::{parse_col, parse_ts, parse_uuid};
+use crate::domain::model::{Event, Task, TaskState};
+use crate::domain::paging::Page;
+use crate::error::Result;
+
+/// Counts stop here: the pages show "10,000+" rather than scan every row.
+pub const COUNT_CAP: u64 = 10_000;
+
+/// A count, exact below [`COUNT_CAP`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capped {
+    pub count: u64,
+    pub more: bool,
+}
+
+impl Capped {
+    fn new(count: i64) -> Self {
+        let count = u64::try_from(count).unwrap_or(0);
+        Self {
+            count: count.min(COUNT_CAP),
+            more: count > COUNT_CAP,
+        }
+    }
+}
+
+/// The dashboard's numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub workloads: i64,
+    pub active_tasks: i64,
+    pub running_replications: i64,
+    pub reboot_pending: i64,
+    pub server_sync_required: i64,
+}
+
+pub async fn counts(pool: &SqlitePool) -> Result<Counts> {
+    // One statement, each sub-count on an index (tasks_by_state, operations_one_active) or on
+    // the sources table, which holds one row per machine.
+    let row: (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT
+            (SELECT COUNT(*) FROM sources),
+            (SELECT COUNT(*) FROM tasks WHERE state = 'active'),
+            (SELECT COUNT(*) FROM operations WHERE status IN ('queued', 'running') AND operation_type = 'Migrate'),
+            (SELECT COUNT(*) FROM sources WHERE os_family = 'windows' AND installed_version IS NOT running_version),
+            (SELECT COUNT(*) FROM sources WHERE server_sync_required = 1)",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Counts {
+        workloads: row.0,
+        active_tasks: row.1,
+        running_replications: row.2,
+        reboot_pending: row.3,
+        server_sync_required: row.4,
+    })
+}
+
+/// A task with its workload's host name (None once the workload is deleted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRow {
+    pub task: Task,
+    pub host_name: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    kind: String,
+    source_id: String,
+    host_name: Option<String>,
+    message: String,
+    state: String,
+    created_at: String,
+    updated_at: String,
+    resolved_at: Option<String>,
+}
+
+impl Row {
+    fn into_row(self) -> Result<TaskRow> {
+        Ok(TaskRow {
+            task: Task {
+                id: parse_uuid(&self.id)?,
+                kind: parse_col(&self.kind, "task kind")?,
+                source_id: parse_uuid(&self.source_id)?,
+                message: self.message,
+                state: parse_col(&self.state, "task state")?,
+                created_at: parse_ts(&self.created_at)?,
+                updated_at: parse_ts(&self.updated_at)?,
+                resolved_at: self.resolved_at.as_deref().map(parse_ts).transpose()?,
+            },
+            host_name: self.host_name,
+        })
+    }
+}
+
+macro_rules! task_query {
+    ($where:literal) => {
+        concat!(
+            "SELECT t.id, t.kind, t.source_id, s.host_name, t.message, t.state, t.created_at, t.updated_at, t.resolved_at
+             FROM tasks t LEFT JOIN sources s ON s.id = t.source_id ",
+            $where,
+            " ORDER BY t.seq DESC LIMIT ? OFFSET ?"
+        )
+    };
+}
+
+/// A page of tasks, newest first, and their (capped) count.
+pub async fn tasks(
+    pool: &SqlitePool,
+    state: Option<TaskState>,
+    source_id: Option<Uuid>,
+    page: Page,
+) -> Result<(Vec<TaskRow>, Capped)> {
+    let state = state.map(TaskState::as_str);
+    let source = source_id.map(|id| id.to_string());
+    // One static statement per filter, so each walks its own index.
+    let (list, count): (&'static str, &'static str) = match (state, &source) {
+        (None, None) => (
+            task_query!(""),
+            "SELECT COUNT(*) FROM (SELECT 1 FROM tasks LIMIT 10001)",
+        ),
+        (Some(_), None) => (
+            task_query!("WHERE t.state = ?"),
+            "SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE state = ? LIMIT 10001)",
+        ),
+        (None, Some(_)) => (
+            task_query!("WHERE t.source_id = ?"),
+            "SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE source_id = ? LIMIT 10001)",
+        ),
+        (Some(_), Some(_)) => (
+            task_query!("WHERE t.state = ? AND t.source_id = ?"),
+            "SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE state = ? AND source_id = ? LIMIT 10001)",
+        ),
+    };
+    let mut list = sqlx::query_as::<_, Row>(list);
+    let mut count = sqlx::query_scalar::<_, i64>(count);
+    if let Some(s) = state {
+        list = list.bind(s);
+        count = count.bind(s);
+    }
+    if let Some(s) = &source {
+        list = list.bind(s.clone());
+        count = count.bind(s.clone());
+    }
+    let rows = list
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(pool)
+        .await?;
+    let total = count.fetch_one(pool).await?;
+    let rows = rows.into_iter().map(Row::into_row).collect::<Result<_>>()?;
+    Ok((rows, Capped::new(total)))
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: String,
+    kind: String,
+    source_id: Option<String>,
+    message: String,
+    created_at: String,
+}
+
+/// The latest events (of one workload, if given), newest first.
+pub async fn latest_events(
+    pool: &SqlitePool,
+    source_id: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<Event>> {
+    let rows: Vec<EventRow> = match source_id {
+        None => sqlx::query_as(
+            "SELECT id, kind, source_id, message, created_at FROM events ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(pool)
+        .await?,
+        Some(id) => {
+            sqlx::query_as(
+                "SELECT id, kind, source_id, message, created_at FROM events WHERE source_id = ?
+                 ORDER BY seq DESC LIMIT ?",
+            )
+            .bind(id.to_string())
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    rows.into_iter()
+        .map(|r| {
+            Ok(Event {
+                id: parse_uuid(&r.id)?,
+                kind: r.kind,
+                source_id: r.source_id.as_deref().map(parse_uuid).transpose()?,
+                message: r.message,
+                created_at: parse_ts(&r.created_at)?,
+            })
+        })
+        .collect()
+}
+
+/// The host names of some workloads (for event lines and the filter menu).
+pub async fn host_names(pool: &SqlitePool, ids: &[Uuid]) -> Result<HashMap<Uuid, String>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let list = serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
+        .map_err(crate::error::AppError::internal)?;
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, host_name FROM sources WHERE id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(list)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(id, host)| Ok((parse_uuid(&id)?, host)))
+        .collect()
+}
+
+/// Every workload's id and host name, by host name, for the Tasks page's filter (at most 500).
+pub async fn workload_names(pool: &SqlitePool) -> Result<Vec<(Uuid, String)>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, host_name FROM sources ORDER BY host_name COLLATE NOCASE, rowid LIMIT 500",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(id, host)| Ok((parse_uuid(&id)?, host)))
+        .collect()
+}
+
+/// The number of active tasks of a workload (the Workloads page's Tasks icon).
+pub async fn active_task_count(pool: &SqlitePool, source_id: Uuid) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE source_id = ? AND state = 'active'")
+            .bind(source_id.to_string())
+            .fetch_one(pool)
+            .await?,
+    )
+}

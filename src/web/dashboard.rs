@@ -1,0 +1,160 @@
+//! `/migrate/`: the counts an operator checks first, the latest active tasks and events.
+
+use askama::Template;
+use axum::extract::State;
+
+use super::view::{Time, thousands};
+use super::{Html, Layout, WebResult, WebUser};
+use crate::db::pages;
+use crate::domain::model::TaskState;
+use crate::domain::paging::Page;
+use crate::state::AppState;
+
+/// A task line, as the dashboard and the Tasks page show it.
+#[derive(Debug, Clone)]
+pub struct TaskItem {
+    pub id: uuid::Uuid,
+    pub kind: &'static str,
+    pub kind_code: &'static str,
+    pub source_id: uuid::Uuid,
+    pub host: String,
+    pub message: String,
+    pub created: Time,
+    pub state: super::view::Badge,
+    pub active: bool,
+}
+
+impl TaskItem {
+    pub fn new(row: pages::TaskRow) -> Self {
+        let t = row.task;
+        Self {
+            id: t.id,
+            kind: super::view::task_kind(t.kind),
+            kind_code: t.kind.as_str(),
+            source_id: t.source_id,
+            host: row
+                .host_name
+                .unwrap_or_else(|| "(deleted workload)".to_owned()),
+            message: t.message,
+            created: Time::new(t.created_at),
+            state: super::view::Badge::task_state(t.state),
+            active: t.state == TaskState::Active,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EventItem {
+    pub created: Time,
+    pub kind: String,
+    pub source_id: Option<uuid::Uuid>,
+    pub host: Option<String>,
+    pub message: String,
+}
+
+/// The latest events with their workloads' host names.
+pub async fn event_items(
+    state: &AppState,
+    source_id: Option<uuid::Uuid>,
+    limit: u32,
+) -> WebResult<Vec<EventItem>> {
+    let events = pages::latest_events(&state.db.read, source_id, limit).await?;
+    let mut ids: Vec<uuid::Uuid> = events.iter().filter_map(|e| e.source_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let hosts = pages::host_names(&state.db.read, &ids).await?;
+    Ok(events
+        .into_iter()
+        .map(|e| EventItem {
+            created: Time::new(e.created_at),
+            host: e.source_id.and_then(|id| hosts.get(&id).cloned()),
+            source_id: e.source_id,
+            kind: e.kind,
+            message: e.message,
+        })
+        .collect())
+}
+
+pub struct Count {
+    pub label: &'static str,
+    pub value: String,
+    pub href: &'static str,
+    /// Draw attention (a count of things that need an operator).
+    pub alert: bool,
+}
+
+pub struct Dashboard {
+    pub counts: Vec<Count>,
+    pub tasks: Vec<TaskItem>,
+    pub events: Vec<EventItem>,
+}
+
+async fn load(state: &AppState) -> WebResult<Dashboard> {
+    let c = pages::counts(&state.db.read).await?;
+    let count = |label, value: i64, href, alert: bool| Count {
+        label,
+        value: thousands(u64::try_from(value).unwrap_or(0)),
+        href,
+        alert: alert && value > 0,
+    };
+    let page = Page {
+        offset: 0,
+        limit: 5,
+    };
+    let (tasks, _) = pages::tasks(&state.db.read, Some(TaskState::Active), None, page).await?;
+    Ok(Dashboard {
+        counts: vec![
+            count("Workloads", c.workloads, "/migrate/workloads", false),
+            count("Active tasks", c.active_tasks, "/migrate/tasks", true),
+            count(
+                "Running replications",
+                c.running_replications,
+                "/migrate/workloads",
+                false,
+            ),
+            count(
+                "Reboot pending",
+                c.reboot_pending,
+                "/migrate/workloads",
+                true,
+            ),
+            count(
+                "Server-sync required",
+                c.server_sync_required,
+                "/migrate/workloads",
+                true,
+            ),
+        ],
+        tasks: tasks.into_iter().map(TaskItem::new).collect(),
+        events: event_items(state, None, 10).await?,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "pages/dashboard.html")]
+struct DashboardPage {
+    layout: Layout,
+    d: Dashboard,
+}
+
+#[derive(Template)]
+#[template(path = "partials/dashboard.html")]
+struct DashboardLive {
+    d: Dashboard,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+) -> WebResult<Html<impl Template>> {
+    Ok(Html(DashboardPage {
+        layout: Layout::new("Dashboard", "dashboard", &caller),
+        d: load(&state).await?,
+    }))
+}
+
+pub async fn live(State(state): State<AppState>, _: WebUser) -> WebResult<Html<impl Template>> {
+    Ok(Html(DashboardLive {
+        d: load(&state).await?,
+    }))
+}

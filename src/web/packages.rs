@@ -1,0 +1,255 @@
+//! `/migrate/driver-packages` (list, upload) and `/migrate/downloads` (the Migrate Agent's usage
+//! and the driver packages to download).
+
+use askama::Template;
+use axum::extract::{Multipart, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use futures_util::TryStreamExt;
+use serde::Deserialize;
+
+use super::view::{Time, size};
+use super::{Html, Layout, WebError, WebResult, WebUser, csrf};
+use crate::api::BASE;
+use crate::auth::Role;
+use crate::db;
+use crate::domain::platform::Platform;
+use crate::domain::version::DriverVersion;
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub struct PackageItem {
+    pub platform: &'static str,
+    pub platform_name: &'static str,
+    pub version: String,
+    pub size: String,
+    pub sha256: String,
+    pub origin: &'static str,
+    pub latest: bool,
+    pub created: Time,
+    pub href: String,
+    pub file_name: String,
+}
+
+async fn items(state: &AppState) -> WebResult<Vec<PackageItem>> {
+    let all = db::packages::list(&state.db.read, None).await?;
+    let latest = db::packages::latest_versions(&state.db.read).await?;
+    Ok(all
+        .into_iter()
+        .map(|p| PackageItem {
+            latest: latest.get(&p.platform) == Some(&p.version),
+            platform: p.platform.as_str(),
+            platform_name: p.platform.display_name(),
+            version: p.version.to_string(),
+            size: size(p.size),
+            origin: match p.origin {
+                crate::domain::model::PackageOrigin::Sample => "Sample repository",
+                crate::domain::model::PackageOrigin::Upload => "Uploaded",
+            },
+            created: Time::new(p.created_at),
+            href: format!("{BASE}/driverPackages/{}/content", p.id),
+            file_name: p.download_name(),
+            sha256: p.sha256,
+        })
+        .collect())
+}
+
+#[derive(Template)]
+#[template(path = "pages/driver_packages.html")]
+struct PackagesPage {
+    layout: Layout,
+    packages: Vec<PackageItem>,
+    platforms: Vec<(&'static str, &'static str)>,
+    notice: Option<String>,
+    error: Option<String>,
+    max_upload_mb: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    uploaded: Option<String>,
+}
+
+async fn packages_page(
+    state: &AppState,
+    layout: Layout,
+    notice: Option<String>,
+    error: Option<String>,
+) -> WebResult<PackagesPage> {
+    Ok(PackagesPage {
+        layout,
+        packages: items(state).await?,
+        platforms: Platform::ALL
+            .iter()
+            .map(|p| (p.as_str(), p.display_name()))
+            .collect(),
+        notice,
+        error,
+        max_upload_mb: state.store.max_upload() / (1024 * 1024),
+    })
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    Query(q): Query<ListQuery>,
+) -> WebResult<Html<impl Template>> {
+    let notice = q.uploaded.filter(|u| !u.is_empty()).map(|u| {
+        format!(
+            "Driver package {} uploaded.",
+            crate::api::extract::truncate(&u)
+        )
+    });
+    let layout = Layout::new("Driver packages", "packages", &caller);
+    Ok(Html(packages_page(&state, layout, notice, None).await?))
+}
+
+/// `POST /migrate/driver-packages`, multipart: `csrf`, `platform`, `version`, then `file`.
+/// Administrators only. A refused package shows the page again with the reason.
+pub async fn upload(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> WebResult<Response> {
+    let layout = Layout::new("Driver packages", "packages", &caller);
+    let result = receive(&state, &caller, &headers, multipart).await;
+    match result {
+        Ok(label) => Ok(Redirect::to(&format!(
+            "/migrate/driver-packages?uploaded={}",
+            super::view::query_value(&label)
+        ))
+        .into_response()),
+        // Refusals of the request itself keep the error page; a refused package shows the form
+        // again with the reason beside it.
+        Err(WebError(
+            e @ (AppError::Forbidden(_) | AppError::Unauthorized | AppError::Internal(_)),
+        )) => Err(WebError(e)),
+        Err(WebError(e)) => {
+            let status = e.status();
+            let page = packages_page(&state, layout, None, Some(e.public_message())).await?;
+            Ok((status, Html(page)).into_response())
+        }
+    }
+}
+
+async fn receive(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    headers: &HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> WebResult<String> {
+    let bad = |m: String| WebError(AppError::bad_request("InvalidUpload", m));
+    let mut multipart = multipart.map_err(|e| {
+        bad(format!(
+            "send the form as multipart/form-data: {}",
+            e.body_text()
+        ))
+    })?;
+    let mut token = None;
+    let mut platform = None;
+    let mut version = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| bad(format!("the upload could not be read: {e}")))?
+    {
+        let name = field.name().unwrap_or("").to_owned();
+        match name.as_str() {
+            "csrf" | "platform" | "version" => {
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| bad(format!("the upload could not be read: {e}")))?;
+                match name.as_str() {
+                    "csrf" => token = Some(text),
+                    "platform" => platform = Some(text),
+                    _ => version = Some(text),
+                }
+            }
+            "file" => {
+                // The form puts the token and the fields first; check them before reading a byte
+                // of the file.
+                csrf::check(headers, &caller.user, token.as_deref())?;
+                if caller.role != Role::Administrator {
+                    return Err(AppError::Forbidden(format!(
+                        "user {} may not upload driver packages: administrators only",
+                        caller.user
+                    ))
+                    .into());
+                }
+                let platform: Platform = platform
+                    .as_deref()
+                    .unwrap_or("")
+                    .parse()
+                    .map_err(|e: String| bad(format!("platform: {e}")))?;
+                let version_text = version.as_deref().unwrap_or("").trim().to_owned();
+                let version: DriverVersion = version_text.parse().map_err(|e| {
+                    bad(format!(
+                        "version: driver version {:?} {e}",
+                        crate::api::extract::truncate(&version_text)
+                    ))
+                })?;
+                if let Some(len) = headers
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    && len > state.store.max_upload() + 64 * 1024
+                {
+                    return Err(AppError::PayloadTooLarge(format!(
+                        "the package is larger than the server's limit of {} MiB (--max-upload-mb)",
+                        state.store.max_upload() / (1024 * 1024)
+                    ))
+                    .into());
+                }
+                let stream = Box::pin(field.map_err(|e| e.to_string()));
+                let pkg = state
+                    .store
+                    .upload(&state.db, platform, version, stream)
+                    .await?;
+                tracing::info!(by = %caller.user, package = %pkg.id, %platform, %version, size = pkg.size, "driver package uploaded from the pages");
+                return Ok(format!("{platform} {version}"));
+            }
+            _ => {}
+        }
+    }
+    csrf::check(headers, &caller.user, token.as_deref())?;
+    Err(bad("choose a package file to upload".to_owned()))
+}
+
+#[derive(Template)]
+#[template(path = "pages/downloads.html")]
+struct DownloadsPage {
+    layout: Layout,
+    server: String,
+    latest: Vec<PackageItem>,
+    api: &'static str,
+}
+
+pub async fn downloads(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    headers: HeaderMap,
+) -> WebResult<impl IntoResponse> {
+    // The address the operator reached us on is the one the agent's /psserver= needs.
+    let server = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.len() < 256)
+        .unwrap_or("SERVER:8080")
+        .to_owned();
+    let latest = items(&state)
+        .await?
+        .into_iter()
+        .filter(|p| p.latest)
+        .collect();
+    Ok((
+        StatusCode::OK,
+        Html(DownloadsPage {
+            layout: Layout::new("Downloads", "downloads", &caller),
+            server,
+            latest,
+            api: BASE,
+        }),
+    ))
+}

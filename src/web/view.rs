@@ -1,0 +1,233 @@
+//! Small view models shared by the pages: times, sizes, labels and status badges.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::model::{Operation, TaskKind, TaskState, Warning, WarningCode};
+use crate::domain::replication::{MigrationType, OperationStatus};
+
+/// A time as the pages show it: machine-readable in `datetime`, readable in the text.
+#[derive(Debug, Clone)]
+pub struct Time {
+    pub iso: String,
+    pub text: String,
+}
+
+impl Time {
+    pub fn new(t: DateTime<Utc>) -> Self {
+        Self {
+            iso: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            text: t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        }
+    }
+
+    pub fn opt(t: Option<DateTime<Utc>>) -> Option<Self> {
+        t.map(Self::new)
+    }
+}
+
+/// "1.4 KiB (1,433 bytes)".
+pub fn size(bytes: u64) -> String {
+    let exact = thousands(bytes);
+    if bytes < 1024 {
+        return format!("{exact} bytes");
+    }
+    let units = ["KiB", "MiB", "GiB"];
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < units.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {} ({exact} bytes)", units[unit])
+}
+
+/// 12345 → "12,345".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A badge: a CSS class for its colour and a text (and an icon character) that say the same
+/// without colour.
+#[derive(Debug, Clone)]
+pub struct Badge {
+    pub class: &'static str,
+    pub icon: &'static str,
+    pub text: String,
+    pub title: String,
+}
+
+impl Badge {
+    pub fn warning(w: &Warning) -> Self {
+        match w.code {
+            WarningCode::RebootRequired => Self {
+                class: "badge-warn",
+                icon: "⟳",
+                text: "Reboot pending".to_owned(),
+                title: w.message.clone(),
+            },
+            WarningCode::ServerSyncRequired => Self {
+                class: "badge-warn",
+                icon: "⚠",
+                text: "Server-sync required".to_owned(),
+                title: w.message.clone(),
+            },
+        }
+    }
+
+    pub fn operation(status: OperationStatus) -> Self {
+        let (class, icon) = match status {
+            OperationStatus::Queued => ("badge-muted", "…"),
+            OperationStatus::Running => ("badge-info", "▶"),
+            OperationStatus::Succeeded => ("badge-ok", "✓"),
+            OperationStatus::SucceededWithWarnings => ("badge-warn", "⚠"),
+            OperationStatus::Failed => ("badge-error", "✗"),
+            OperationStatus::Aborted => ("badge-muted", "■"),
+        };
+        Self {
+            class,
+            icon,
+            text: status.label().to_owned(),
+            title: String::new(),
+        }
+    }
+
+    pub fn task_state(state: TaskState) -> Self {
+        let (class, icon, text) = match state {
+            TaskState::Active => ("badge-warn", "●", "Active"),
+            TaskState::Dismissed => ("badge-muted", "–", "Dismissed"),
+            TaskState::Resolved => ("badge-ok", "✓", "Resolved"),
+        };
+        Self {
+            class,
+            icon,
+            text: text.to_owned(),
+            title: String::new(),
+        }
+    }
+}
+
+pub fn task_kind(kind: TaskKind) -> &'static str {
+    match kind {
+        TaskKind::RebootRequired => "Reboot required",
+        TaskKind::MarkTestSuccess => "Mark Test as Success",
+        TaskKind::MarkTestFailure => "Mark Test as Failure",
+    }
+}
+
+pub fn migration(m: MigrationType) -> &'static str {
+    match m {
+        MigrationType::Full => "Full",
+        MigrationType::Incremental => "Incremental",
+        MigrationType::ServerSync => "Server-sync",
+    }
+}
+
+/// "Incremental, performed as Server-sync" / "Full" / "" for operations that copy nothing.
+pub fn performed_as(op: &Operation) -> String {
+    match (op.migration_type, op.performed_as) {
+        (Some(m), Some(p)) if m != p => format!("{}, performed as {}", migration(m), migration(p)),
+        (Some(m), _) => migration(m).to_owned(),
+        (None, _) => String::new(),
+    }
+}
+
+pub fn transfer_method(method: Option<&str>) -> String {
+    match method {
+        Some("BlockBasedWithDriver") => {
+            "Block-based, with the driver tracking changed blocks".to_owned()
+        }
+        Some("BlockBasedWithoutDriver") => {
+            "Block-based, without a driver (blocks compared by checksum)".to_owned()
+        }
+        Some(other) => other.to_owned(),
+        None => "—".to_owned(),
+    }
+}
+
+/// Links to the previous and next page of a list, keeping its filters.
+#[derive(Debug, Clone, Default)]
+pub struct Pager {
+    /// "1–50 of 10,000+"
+    pub summary: String,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+impl Pager {
+    /// `base` is the list's URL with its filters and a trailing `?` or `&`.
+    pub fn new(base: &str, offset: u32, limit: u32, shown: usize, total: u64, more: bool) -> Self {
+        let first = u64::from(offset) + 1;
+        let last = u64::from(offset) + shown as u64;
+        let summary = if shown == 0 {
+            if total == 0 {
+                "none".to_owned()
+            } else {
+                format!("none here; {} in all", thousands(total))
+            }
+        } else {
+            format!(
+                "{}–{} of {}{}",
+                thousands(first),
+                thousands(last),
+                thousands(total),
+                if more { "+" } else { "" }
+            )
+        };
+        let has_next = more || last < total;
+        Self {
+            summary,
+            prev: (offset > 0).then(|| format!("{base}offset={}", offset.saturating_sub(limit))),
+            next: (has_next && shown > 0).then(|| format!("{base}offset={}", offset + limit)),
+        }
+    }
+}
+
+/// Percent-encode a query value.
+pub fn query_value(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(size(12), "12 bytes");
+        assert_eq!(size(2048), "2.0 KiB (2,048 bytes)");
+        assert_eq!(size(5 * 1024 * 1024), "5.0 MiB (5,242,880 bytes)");
+    }
+
+    #[test]
+    fn pager_links() {
+        let p = Pager::new("/migrate/tasks?", 0, 50, 50, 120, false);
+        assert_eq!(p.summary, "1–50 of 120");
+        assert_eq!(p.prev, None);
+        assert_eq!(p.next.as_deref(), Some("/migrate/tasks?offset=50"));
+        let p = Pager::new("/migrate/tasks?", 100, 50, 20, 120, false);
+        assert_eq!(p.next, None);
+        assert_eq!(p.prev.as_deref(), Some("/migrate/tasks?offset=50"));
+        let p = Pager::new("/x?", 9950, 50, 50, 10_000, true);
+        assert_eq!(p.summary, "9,951–10,000 of 10,000+");
+        assert!(p.next.is_some());
+    }
+}
