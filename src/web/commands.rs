@@ -169,7 +169,8 @@ pub async fn live(
     Path(id): Path<String>,
 ) -> WebResult<Response> {
     let c = load(&state, &id).await?;
-    let next = if c.is_final { "0" } else { "500" };
+    // Steps tick every 100 ms at the fast speed: ask often while it runs.
+    let next = if c.is_final { "0" } else { "300" };
     let mut response = Html(CommandLive { c }).into_response();
     response
         .headers_mut()
