@@ -1279,3 +1279,55 @@ async fn unknown_ids_get_a_404_page() {
     .await;
     assert_page_snapshot!("not_found", reply);
 }
+
+#[tokio::test]
+async fn tasks_page_with_100k_tasks() {
+    let (app, state, _dir) = common::test_app().await;
+    let win = add_source(&app, "web-01", "windows", "10.0.0.5").await;
+    // 100,000 resolved tasks in one statement, then one active task on top.
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+         INSERT INTO tasks (id, kind, source_id, message, state, created_at, updated_at, resolved_at)
+         SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'RebootRequired', ?1,
+                'Reboot required to complete the driver installation on web-01 (#' || i || ').',
+                'resolved', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z'
+         FROM n",
+    )
+    .bind(&win)
+    .execute(&state.db.write)
+    .await
+    .unwrap();
+    report(&app, &win, Some("8.0.0.11"), None).await;
+
+    let timed = |uri: String| {
+        let app = app.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let (_, html) = page(&app, &uri).await;
+            eprintln!("{uri}: {:?}", started.elapsed());
+            html
+        }
+    };
+    // The default view: the one active task, found through the state index.
+    let html = timed("/migrate/tasks".to_owned()).await;
+    assert_eq!(texts(&html, "table.tasks tbody tr").len(), 1);
+    assert_eq!(text(&html, ".pager .summary"), "1–1 of 1");
+    // Everything: the count stops at 10,000 rather than scan every row.
+    let html = timed("/migrate/tasks?state=all".to_owned()).await;
+    assert_eq!(texts(&html, "table.tasks tbody tr").len(), 50);
+    assert_eq!(text(&html, ".pager .summary"), "1–50 of 10,000+");
+    assert_eq!(
+        text(&html, "tr.task .badge"),
+        "● Active | ✓ Resolved".to_owned() + &" | ✓ Resolved".repeat(48)
+    );
+    assert!(!attrs(&html, ".pager a[rel=next]", "href").is_empty());
+    // The last page.
+    let html = timed("/migrate/tasks?state=all&offset=99990".to_owned()).await;
+    assert_eq!(texts(&html, "table.tasks tbody tr").len(), 11);
+    assert!(text(&html, "tr.task:last-child td.message").ends_with("(#1)."));
+    assert_eq!(text(&html, ".pager .summary"), "99,991–100,001 of 100,001");
+    assert!(attrs(&html, ".pager a[rel=next]", "href").is_empty());
+    let html = timed(format!("/migrate/tasks?state=resolved&workload={win}")).await;
+    assert_eq!(texts(&html, "table.tasks tbody tr").len(), 50);
+    timed("/migrate/".to_owned()).await;
+}

@@ -166,12 +166,33 @@ impl Pager {
     pub fn new(base: &str, offset: u32, limit: u32, shown: usize, total: u64, more: bool) -> Self {
         let first = u64::from(offset) + 1;
         let last = u64::from(offset) + shown as u64;
+        // A short page is the last one, whatever the (capped) count said.
+        let full = shown as u64 == u64::from(limit);
         let summary = if shown == 0 {
             if total == 0 {
                 "none".to_owned()
             } else {
-                format!("none here; {} in all", thousands(total))
+                format!(
+                    "none here; {}{} in all",
+                    thousands(total),
+                    if more { "+" } else { "" }
+                )
             }
+        } else if !full {
+            format!(
+                "{}–{} of {}",
+                thousands(first),
+                thousands(last),
+                thousands(last.max(total))
+            )
+        } else if more && last >= total {
+            // Past the count's cap: more than we counted, how many more we did not count.
+            format!(
+                "{}–{} of more than {}",
+                thousands(first),
+                thousands(last),
+                thousands(total)
+            )
         } else {
             format!(
                 "{}–{} of {}{}",
@@ -181,11 +202,11 @@ impl Pager {
                 if more { "+" } else { "" }
             )
         };
-        let has_next = more || last < total;
+        let has_next = full && (more || last < total);
         Self {
             summary,
             prev: (offset > 0).then(|| format!("{base}offset={}", offset.saturating_sub(limit))),
-            next: (has_next && shown > 0).then(|| format!("{base}offset={}", offset + limit)),
+            next: has_next.then(|| format!("{base}offset={}", offset + limit)),
         }
     }
 }
@@ -226,8 +247,16 @@ mod tests {
         let p = Pager::new("/migrate/tasks?", 100, 50, 20, 120, false);
         assert_eq!(p.next, None);
         assert_eq!(p.prev.as_deref(), Some("/migrate/tasks?offset=50"));
-        let p = Pager::new("/x?", 9950, 50, 50, 10_000, true);
-        assert_eq!(p.summary, "9,951–10,000 of 10,000+");
+        let p = Pager::new("/x?", 9900, 50, 50, 10_000, true);
+        assert_eq!(p.summary, "9,901–9,950 of 10,000+");
         assert!(p.next.is_some());
+        let p = Pager::new("/x?", 50_000, 50, 50, 10_000, true);
+        assert_eq!(p.summary, "50,001–50,050 of more than 10,000");
+        assert!(p.next.is_some());
+        let p = Pager::new("/x?", 99_990, 50, 11, 10_000, true);
+        assert_eq!(p.summary, "99,991–100,001 of 100,001");
+        assert!(p.next.is_none());
+        let p = Pager::new("/x?", 0, 50, 50, 50, false);
+        assert!(p.next.is_none(), "exactly one full page");
     }
 }
