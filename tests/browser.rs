@@ -103,13 +103,43 @@ async fn api(method: reqwest::Method, url: String, body: Option<Value>) -> Value
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
+/// The text of the first element that matches. The live updates replace elements under our
+/// feet (a stale reference), so a failed read is tried again.
 async fn text_of(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let mut last = String::new();
+    for _ in 0..50 {
+        match c.find(Locator::Css(css)).await {
+            Ok(e) => match e.text().await {
+                Ok(t) => return t,
+                Err(err) => last = err.to_string(),
+            },
+            Err(err) => last = err.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("cannot read {css}: {last}");
+}
+
+/// Click the `button` inside the first `rows` element whose text contains `needle`, trying again
+/// if a live update replaced it meanwhile. Answers the URL before the click.
+async fn click_in(c: &Client, rows: &str, needle: &str, button: &str) -> String {
+    let before = c.current_url().await.unwrap().to_string();
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        seen.clear();
+        for r in c.find_all(Locator::Css(rows)).await.unwrap_or_default() {
+            let Ok(t) = r.text().await else { continue };
+            if t.contains(needle)
+                && let Ok(b) = r.find(Locator::Css(button)).await
+                && b.click().await.is_ok()
+            {
+                return before;
+            }
+            seen.push(t);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing to click in {rows} with {needle:?}; saw {seen:?}");
 }
 
 /// Wait until `css` matches something whose text contains `needle` (the page's script updates
@@ -236,22 +266,8 @@ async fn run(c: &Client, server: &Server) -> Result<(), String> {
     shot(c, "tasks").await;
 
     // Dismiss web-01's task.
-    let rows = c.find_all(Locator::Css("tr.task")).await.unwrap();
-    assert_eq!(rows.len(), 2);
-    let mut dismissed = false;
-    for r in rows {
-        if r.text().await.unwrap().contains("web-01") {
-            r.find(Locator::Css("button"))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
-            dismissed = true;
-            break;
-        }
-    }
-    assert!(dismissed);
+    assert_eq!(c.find_all(Locator::Css("tr.task")).await.unwrap().len(), 2);
+    click_in(c, "tr.task", "web-01", "button").await;
     // The form posts, the server answers with the list again: one task left.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -363,31 +379,21 @@ async fn run(c: &Client, server: &Server) -> Result<(), String> {
 
 /// Click the workload page's button with this label and wait for the page it leads to.
 async fn click_button(c: &Client, label: &str) {
-    let before = c.current_url().await.unwrap();
-    let buttons = c.find_all(Locator::Css("#actions button")).await.unwrap();
-    let mut labels = Vec::new();
-    for b in buttons {
-        let t = b.text().await.unwrap();
-        if t == label {
-            b.click().await.unwrap();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while c.current_url().await.unwrap() == before && label != "Configure migration" {
-                assert!(Instant::now() < deadline, "{label} led nowhere");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            // Configure comes back to the same page: wait for its next button.
-            if label == "Configure migration" {
-                wait_text(
-                    c,
-                    "#actions button",
-                    "Prepare workload",
-                    Duration::from_secs(10),
-                )
-                .await;
-            }
-            return;
-        }
-        labels.push(t);
+    let before = click_in(c, "#actions form", label, "button").await;
+    if label == "Configure migration" {
+        // Configure comes back to the same page: wait for its next button.
+        wait_text(
+            c,
+            "#actions button",
+            "Prepare workload",
+            Duration::from_secs(10),
+        )
+        .await;
+        return;
     }
-    panic!("no button {label:?} on the page; there are {labels:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.current_url().await.unwrap().as_str() == before {
+        assert!(Instant::now() < deadline, "{label} led nowhere");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
