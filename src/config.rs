@@ -65,6 +65,19 @@ pub struct Config {
     #[arg(long, env = "PSSERVER_CONTROL_PLANE", value_enum, default_value_t = ControlPlane::Any)]
     pub control_plane: ControlPlane,
 
+    /// TLS certificate chain (PEM); serves HTTPS with --tls-key.
+    #[arg(long, env = "PSSERVER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM) of --tls-cert.
+    #[arg(long, env = "PSSERVER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a certificate made at start for the listen host (written to
+    /// <data-dir>/tls/self-signed-cert.pem for clients to trust).
+    #[arg(long, env = "PSSERVER_TLS_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: bool,
+
     /// A JSON scenario (sources, driver states, transformations) loaded at start and on reset.
     #[arg(long, env = "PSSERVER_SEED_FILE")]
     pub seed_file: Option<PathBuf>,
@@ -116,6 +129,9 @@ impl Config {
             operator_password: None,
             log_format: LogFormat::Text,
             replication_speed: ReplicationSpeed::Instant,
+            tls_cert: None,
+            tls_key: None,
+            tls_self_signed: false,
             journal_size: 1000,
             control_plane: ControlPlane::Any,
             seed_file: None,

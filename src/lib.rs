@@ -16,6 +16,7 @@ pub mod error;
 pub mod replication;
 pub mod server;
 pub mod state;
+pub mod tls;
 pub mod web;
 
 pub use config::Config;

@@ -1,5 +1,6 @@
 //! Start-up, serving and shutdown.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::http::{HeaderName, Request};
@@ -111,19 +112,48 @@ pub async fn run(config: Config) -> Result<(), String> {
     config.check_exposure()?;
     let listen = config.listen;
     let state = open(config).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
+    let tls = crate::tls::setup(&state.config).await?;
+    let listener = std::net::TcpListener::bind(listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%addr, "psserver listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, "psserver listening on {scheme}://{addr}");
+    if let Some(path) = tls.as_ref().and_then(|t| t.self_signed_cert.as_ref()) {
+        tracing::info!(certificate = %path.display(), "self-signed TLS certificate made; trust it with migrate-agent --ca-cert");
+    }
 
     let shutdown = state.shutdown.clone();
-    let app = crate::app(state.clone());
-    let server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .into_future(),
-    );
+    // Connection info lets the control plane tell loopback callers from others.
+    let app = crate::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let server = match tls {
+        None => {
+            let listener =
+                tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+            let stop = shutdown.clone().cancelled_owned();
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        }
+        Some(tls) => {
+            let handle = axum_server::Handle::new();
+            tokio::spawn({
+                let handle = handle.clone();
+                let shutdown = shutdown.clone();
+                async move {
+                    shutdown.cancelled().await;
+                    handle.graceful_shutdown(Some(Duration::from_secs(10)));
+                }
+            });
+            let server = axum_server::from_tcp_rustls(listener, tls.config)
+                .map_err(|e| e.to_string())?
+                .handle(handle);
+            tokio::spawn(async move { server.serve(app).await.map_err(|e| e.to_string()) })
+        }
+    };
     tokio::spawn({
         let shutdown = shutdown.clone();
         async move {

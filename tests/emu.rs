@@ -413,3 +413,34 @@ async fn a_seed_file_is_loaded_at_start_and_on_reset() {
             .contains("sources[0]")
     );
 }
+
+#[tokio::test]
+async fn loopback_only_refuses_other_addresses() {
+    use axum::extract::connect_info::MockConnectInfo;
+    use std::net::SocketAddr;
+    let (app, _, _dir) =
+        test_app_with(|c| c.control_plane = psserver::config::ControlPlane::LoopbackOnly).await;
+    let remote = app
+        .clone()
+        .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 10], 40000))));
+    let reply = call(&remote, "GET", "/_emu/info", None).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(
+        reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("loopback-only")
+    );
+    // health and ready still answer, and the emulated API is not affected
+    let reply = send(
+        &remote,
+        Request::get("/_emu/ready").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let reply = call(&remote, "GET", &format!("{API}/sources"), None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let local = app.layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+    let reply = call(&local, "GET", "/_emu/info", None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+}

@@ -138,6 +138,8 @@ pub struct Invocation {
     /// A PEM file of certificate authorities to trust besides the built-in roots, for a server
     /// with a self-signed certificate.
     pub ca_cert: Option<PathBuf>,
+    /// Skip the server certificate check (a test server with a self-signed certificate).
+    pub insecure: bool,
 }
 
 impl Invocation {
@@ -173,6 +175,7 @@ Options (the emulated machine):
   --os windows|linux         The machine's operating system (default: windows)
   --platform PLATFORM        windows-x64, windows-x86 or linux-x64 (default: the OS's first)
   --ca-cert FILE             Also trust the certificate authorities in this PEM file (https)
+  --insecure                 Do not check the server's certificate (https; for test servers only)
 
 Exit status: 0 when the task completed, 1 when it failed, 2 on a usage error.
 ";
@@ -211,6 +214,13 @@ pub fn parse(args: &[OsString], env_home: Option<OsString>) -> Result<Invocation
                 }
                 Ok(v)
             };
+            if name == "insecure" {
+                if inline.is_some() {
+                    return Err("--insecure takes no value".to_owned());
+                }
+                inv.insecure = true;
+                continue;
+            }
             match name {
                 "state-dir" => set(&mut inv.state_dir, "--state-dir", PathBuf::from(value()?))?,
                 "host-name" => set(&mut inv.host_name, "--host-name", host_name(&value()?)?)?,

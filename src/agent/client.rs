@@ -89,11 +89,16 @@ enum Auth<'a> {
 }
 
 impl Client {
-    pub fn new(addr: &ServerAddr, ca_cert: Option<&Path>) -> Result<Self, AgentError> {
+    pub fn new(
+        addr: &ServerAddr,
+        ca_cert: Option<&Path>,
+        insecure: bool,
+    ) -> Result<Self, AgentError> {
         let mut builder = Http::builder()
             .user_agent(concat!("migrate-agent/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60));
+            .timeout(Duration::from_secs(60))
+            .danger_accept_invalid_certs(insecure);
         if let Some(path) = ca_cert {
             let pem = std::fs::read(path).map_err(|e| {
                 AgentError::Failed(format!("cannot read --ca-cert {}: {e}", path.display()))

@@ -40,7 +40,7 @@ impl Context<'_> {
         self.inv
             .server
             .as_ref()
-            .map(|addr| Client::new(addr, self.inv.ca_cert.as_deref()))
+            .map(|addr| Client::new(addr, self.inv.ca_cert.as_deref(), self.inv.insecure))
             .transpose()
     }
 }
@@ -307,7 +307,7 @@ fn report(
     );
     steps.step(&title, || {
         let addr = ServerAddr::parse(&registration.server).map_err(AgentError::Failed)?;
-        let client = Client::new(&addr, inv.ca_cert.as_deref())?;
+        let client = Client::new(&addr, inv.ca_cert.as_deref(), inv.insecure)?;
         client.report(registration, machine).map_err(|e| match e {
             AgentError::Failed(why) => AgentError::Failed(format!(
                 "the driver was changed here, but the server was not told: {why}"

@@ -62,9 +62,9 @@ impl FromRequestParts<AppState> for ControlPlaneAdmin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         if state.config.control_plane == ControlPlane::LoopbackOnly {
             // Without connection info (an in-process test) the caller is this process.
-            let remote = parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
+            let remote = ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
+                .await
+                .ok()
                 .map(|c| c.0);
             if let Some(addr) = remote.filter(|a| !a.ip().is_loopback()) {
                 return Err(AppError::Forbidden(format!(

@@ -18,6 +18,7 @@ pub fn repo_packages() -> PathBuf {
 /// A running `psserver`, killed on drop. Its log is kept for failure messages.
 pub struct Server {
     child: Child,
+    pub scheme: String,
     pub addr: String,
     pub dir: tempfile::TempDir,
     pub log: Arc<Mutex<Vec<String>>>,
@@ -57,16 +58,19 @@ impl Server {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                    // "psserver listening on http://127.0.0.1:PORT" (or https://)
+                    if let Some(rest) = line.split("listening on ").nth(1)
+                        && let Some((scheme, rest)) = rest.split_once("://")
+                    {
                         let addr: String =
                             rest.chars().take_while(|c| !c.is_whitespace()).collect();
-                        let _ = tx.send(addr);
+                        let _ = tx.send((scheme.to_owned(), addr));
                     }
                     log.lock().expect("log").push(line);
                 }
             });
         }
-        let addr = rx
+        let (scheme, addr) = rx
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| {
                 let _ = child.kill();
@@ -77,6 +81,7 @@ impl Server {
             });
         let server = Server {
             child,
+            scheme,
             addr,
             dir,
             log,
@@ -86,29 +91,27 @@ impl Server {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("{}://{}{}", self.scheme, self.addr, path)
     }
 
     pub fn api(&self, path: &str) -> String {
-        format!("http://{}{API}{}", self.addr, path)
+        format!("{}://{}{API}{}", self.scheme, self.addr, path)
     }
 
+    /// The server logs "psserver ready" once `/_emu/ready` answers 200 (plain or TLS alike).
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(mut stream) = std::net::TcpStream::connect(&self.addr) {
-                use std::io::{Read, Write};
-                let _ = write!(
-                    stream,
-                    "GET /_emu/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-                );
-                let mut response = String::new();
-                let _ = stream.read_to_string(&mut response);
-                if response.starts_with("HTTP/1.1 200") {
-                    return;
-                }
+            if self
+                .log
+                .lock()
+                .expect("log")
+                .iter()
+                .any(|l| l.contains("psserver ready"))
+            {
+                return;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
         panic!("psserver not ready after 30 s; log:\n{}", self.log_text());
     }
