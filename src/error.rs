@@ -4,9 +4,36 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// Every error's body: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code for programs, e.g. `InvalidVersion`, `NotFound`, `OperationNotAllowed`.
+    #[schema(examples("NotFound"))]
+    pub code: String,
+    /// What went wrong, for people.
+    #[schema(examples("no source 6f1c0c1e-0000-4000-8000-000000000000"))]
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            error: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+            },
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -107,7 +134,7 @@ impl IntoResponse for AppError {
         if status.is_server_error() {
             tracing::error!(code = self.code(), error = %self, "request failed");
         }
-        let body = json!({"error": {"code": self.code(), "message": self.public_message()}});
+        let body = ErrorBody::new(self.code(), self.public_message());
         let mut response = (status, axum::Json(body)).into_response();
         if matches!(self, Self::Unauthorized) {
             response.headers_mut().insert(

@@ -34,7 +34,7 @@ pub struct AppState {
 }
 
 /// Settings a client can change at run time (`/_emu/settings`).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
     pub replication_speed: ReplicationSpeed,
@@ -42,7 +42,7 @@ pub struct Settings {
 }
 
 /// How an operation's steps advance, in the manner of moto's state transitions.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(tag = "mode", rename_all = "camelCase", deny_unknown_fields)]
 pub enum Transition {
     /// Step by step at the replication speed.

@@ -1,6 +1,7 @@
 //! The Migrate REST API at `/MigrateApi/2019.8` (alias `/MigrateApi/2019.5`), JSON in camelCase.
 
 pub mod extract;
+pub mod openapi;
 mod operations;
 mod packages;
 mod root;
@@ -12,7 +13,6 @@ mod transformations;
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::routing::{get, put};
 use serde::Serialize;
 
 use crate::domain::paging::Page;
@@ -22,52 +22,57 @@ use crate::state::AppState;
 pub const BASE: &str = "/MigrateApi/2019.8";
 pub const BASE_ALIAS: &str = "/MigrateApi/2019.5";
 
+/// A router's routes as a table, `"/path" => get(handler).post(other)`, that makes both the
+/// function adding them to a router and `ROUTES`, the (path, methods) it serves, from the same
+/// tokens: the list cannot drift from the router, and `tests/openapi.rs` checks it against the
+/// OpenAPI document. Add routes here, not with a bare `.route()`.
+macro_rules! route_table {
+    (
+        $vis:vis const $routes:ident;
+        fn $add:ident;
+        $($path:literal => $method:ident($handler:path) $(.$more:ident($more_handler:path))*,)*
+    ) => {
+        /// Every (path, methods) this table serves, methods in lower case.
+        $vis const $routes: &[(&str, &[&str])] =
+            &[$(($path, &[stringify!($method) $(, stringify!($more))*])),*];
+
+        fn $add(router: axum::Router<AppState>) -> axum::Router<AppState> {
+            router$(.route($path, axum::routing::$method($handler)$(.$more($more_handler))*))*
+        }
+    };
+}
+pub(crate) use route_table;
+
+route_table! {
+    pub const ROUTES;
+    fn add_routes;
+    "/" => get(root::root),
+    "/openapi.json" => get(openapi::spec),
+    "/docs" => get(openapi::docs_page),
+    "/docs/api-docs.js" => get(openapi::docs_script),
+    "/sources" => get(sources::list).post(sources::create),
+    "/sources/{id}" => get(sources::get).delete(sources::delete).post(sources::operation),
+    "/sources/{id}/driverState" => put(sources::report_driver_state),
+    "/platforms" => get(packages::platforms),
+    "/driverPackages" => get(packages::list).post(packages::upload_or_rescan),
+    "/driverPackages/latest" => get(packages::latest),
+    "/driverPackages/latest/content" => get(packages::latest_content),
+    "/driverPackages/{id}" => get(packages::get),
+    "/driverPackages/{id}/content" => get(packages::content),
+    "/driverPackages/{platform}/{version}/content" => get(packages::content_by_version),
+    "/tasks" => get(tasks::list),
+    "/tasks/{id}" => get(tasks::get).post(tasks::operation),
+    "/events" => get(tasks::events),
+    "/transformations" => get(transformations::list).post(transformations::create),
+    "/transformations/{id}" =>
+        get(transformations::get).delete(transformations::delete).post(transformations::operation),
+    "/operations" => get(operations::list),
+    "/operations/{id}" => get(operations::get),
+}
+
 /// The API's routes, relative to a base; mounted at both bases by `crate::app`.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(root::root))
-        .route("/sources", get(sources::list).post(sources::create))
-        .route(
-            "/sources/{id}",
-            get(sources::get)
-                .delete(sources::delete)
-                .post(sources::operation),
-        )
-        .route(
-            "/sources/{id}/driverState",
-            put(sources::report_driver_state),
-        )
-        .route("/platforms", get(packages::platforms))
-        .route(
-            "/driverPackages",
-            get(packages::list).post(packages::upload_or_rescan),
-        )
-        .route("/driverPackages/latest", get(packages::latest))
-        .route(
-            "/driverPackages/latest/content",
-            get(packages::latest_content),
-        )
-        .route("/driverPackages/{id}", get(packages::get))
-        .route("/driverPackages/{id}/content", get(packages::content))
-        .route(
-            "/driverPackages/{platform}/{version}/content",
-            get(packages::content_by_version),
-        )
-        .route("/tasks", get(tasks::list))
-        .route("/tasks/{id}", get(tasks::get).post(tasks::operation))
-        .route("/events", get(tasks::events))
-        .route(
-            "/transformations",
-            get(transformations::list).post(transformations::create),
-        )
-        .route(
-            "/transformations/{id}",
-            get(transformations::get)
-                .delete(transformations::delete)
-                .post(transformations::operation),
-        )
-        .route("/operations", get(operations::list))
-        .route("/operations/{id}", get(operations::get))
+    add_routes(Router::new())
         .fallback(unknown_api_path)
         .method_not_allowed_fallback(method_not_allowed)
 }
@@ -115,10 +120,15 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiBase {
 }
 
 /// A link as the real API gives them: where, what it is, and which methods it takes.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Link {
+    #[schema(examples("/MigrateApi/2019.8/sources/6f1c0c1e-0000-4000-8000-000000000000"))]
     pub href: String,
+    /// What the link is: `self`, a collection, `content`, `next`/`prev`, or `operation-<Name>` for
+    /// an operation allowed now.
+    #[schema(examples("self"))]
     pub rel: String,
+    #[schema(examples(json!(["GET", "DELETE"])))]
     pub methods: Vec<&'static str>,
 }
 
@@ -175,9 +185,14 @@ fn encode_query_value(v: &str) -> String {
 
 /// `?offset=&limit=`, extracted on its own beside a list's filters (serde's `flatten` would
 /// read the numbers as strings from a query string).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Paging {
+    /// How many items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<u32>,
+    /// How many items to answer (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{Path, Query, parse_id};
+use super::openapi::{BadRequest, NotFound, OperationList, Unauthorized};
 use super::{ApiBase, Link, Paging, list_body, parse_param};
 use crate::auth::Operator;
 use crate::db::replications::{self, OperationFilter};
@@ -15,23 +16,38 @@ use crate::domain::version::DriverVersion;
 use crate::error::Result;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+/// An operation on a contract (Prepare, a replication, a test cutover, a cutover) and its
+/// progress.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationView {
     id: uuid::Uuid,
     transformation_id: uuid::Uuid,
     source_id: uuid::Uuid,
     operation_type: OperationType,
+    #[schema(examples("Incremental replication (performed as server-sync)"))]
     title: String,
+    /// The replication asked for (Migrate only).
     migration_type: Option<MigrationType>,
+    /// The replication carried out: an incremental one is performed as a server-sync while
+    /// `serverSyncRequired` is set.
     performed_as: Option<MigrationType>,
     status: OperationStatus,
+    /// Percent.
+    #[schema(maximum = 100)]
     progress: u8,
+    /// The simulated steps.
     sub_operations: Vec<Step>,
+    /// The **running** driver the replication used (none: without a driver).
     driver_version_used: Option<DriverVersion>,
+    #[schema(examples("BlockBasedWithDriver"))]
     transfer_method: Option<String>,
+    /// e.g. the reboot notification when a reboot was pending.
     warnings: Vec<Warning>,
+    /// Why it failed.
     error: Option<String>,
+    /// The options it was started with.
+    #[schema(value_type = Object)]
     options: serde_json::Value,
     created_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
@@ -83,7 +99,7 @@ impl OperationView {
 }
 
 /// An operation in brief, inside a source or a transformation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationSummary {
     id: uuid::Uuid,
@@ -96,6 +112,7 @@ pub struct OperationSummary {
     warnings: Vec<Warning>,
     started_at: Option<DateTime<Utc>>,
     completed_at: Option<DateTime<Utc>>,
+    /// The operation's URL.
     href: String,
 }
 
@@ -117,6 +134,21 @@ impl OperationSummary {
     }
 }
 
+/// An operation: what REST clients poll while it runs.
+#[utoipa::path(
+    get,
+    path = "/operations/{id}",
+    operation_id = "getOperation",
+    tag = "operations",
+    security(("basicAuth" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The operation's id")),
+    responses(
+        (status = 200, description = "The operation", body = OperationView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     _: Operator,
@@ -129,14 +161,32 @@ pub async fn get(
     Ok(axum::Json(OperationView::new(base, op)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct OperationQuery {
+    #[param(value_type = Option<uuid::Uuid>)]
     transformation_id: Option<String>,
+    #[param(value_type = Option<uuid::Uuid>)]
     source_id: Option<String>,
+    #[param(value_type = Option<OperationStatus>)]
     status: Option<String>,
 }
 
+/// The operations, newest first, filtered by transformation, source and status.
+#[utoipa::path(
+    get,
+    path = "/operations",
+    operation_id = "listOperations",
+    tag = "operations",
+    security(("basicAuth" = [])),
+    params(Paging, OperationQuery),
+    responses(
+        (status = 200, description = "A page of operations", body = OperationList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _: Operator,

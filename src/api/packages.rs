@@ -14,27 +14,39 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
 use super::extract::{Path, Query, parse_id, truncate};
+use super::openapi::{
+    BadRequest, Conflict, Forbidden, InsufficientStorage, LatestPackages, NotFound, PackageList,
+    PayloadTooLarge, PlatformList, RangeHeaders, RangeNotSatisfiable, Unauthorized,
+};
 use super::{ApiBase, Link, Paging, list_body};
 use crate::auth::Admin;
 use crate::db;
 use crate::domain::model::DriverPackage;
 use crate::domain::platform::Platform;
 use crate::domain::version::DriverVersion;
+use crate::drivers::RescanReport;
 use crate::drivers::range::{self, Conditions, Plan, Representation};
 use crate::error::{AppError, Result};
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+/// A driver package: one file for one platform and version.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageView {
     id: uuid::Uuid,
     platform: Platform,
     version: DriverVersion,
+    /// In bytes.
     size: u64,
+    /// Of the file, in lower-case hex; also its `ETag`.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     sha256: String,
+    #[schema(value_type = crate::domain::model::PackageOrigin)]
     origin: &'static str,
     created_at: DateTime<Utc>,
+    /// The highest version of its platform.
     is_latest: bool,
+    /// `self`, and `content`: the file.
     links: Vec<Link>,
 }
 
@@ -97,11 +109,26 @@ fn platform_param(value: Option<&str>) -> Result<Option<Platform>> {
         .transpose()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this platform's packages.
+    #[param(value_type = Option<Platform>)]
     platform: Option<String>,
 }
 
+/// The driver packages, newest version first within each platform.
+#[utoipa::path(
+    get,
+    path = "/driverPackages",
+    operation_id = "listDriverPackages",
+    tag = "driverPackages",
+    params(Paging, ListQuery),
+    responses(
+        (status = 200, description = "A page of packages", body = PackageList),
+        (status = 400, response = BadRequest),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     base: ApiBase,
@@ -138,13 +165,29 @@ pub async fn list(
     .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PlatformQuery {
+    #[param(value_type = Option<Platform>)]
     platform: Option<String>,
 }
 
-/// `GET driverPackages/latest?platform=`: that platform's latest package; without a platform,
-/// the latest package of every platform as a list.
+/// The latest package of a platform, or of every platform
+///
+/// `GET driverPackages/latest?platform=`: that platform's latest package (its highest version);
+/// without a platform, the latest package of every platform as a list.
+#[utoipa::path(
+    get,
+    path = "/driverPackages/latest",
+    operation_id = "getLatestDriverPackages",
+    tag = "driverPackages",
+    params(PlatformQuery),
+    responses(
+        (status = 200, description = "With `platform`: that platform's latest package; without: the list of every platform's latest", body = LatestPackages),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    ),
+)]
 pub async fn latest(
     State(state): State<AppState>,
     base: ApiBase,
@@ -177,6 +220,19 @@ pub async fn latest(
     }
 }
 
+/// A driver package.
+#[utoipa::path(
+    get,
+    path = "/driverPackages/{id}",
+    operation_id = "getDriverPackage",
+    tag = "driverPackages",
+    params(("id" = uuid::Uuid, Path, description = "The package's id")),
+    responses(
+        (status = 200, description = "The package", body = PackageView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     base: ApiBase,
@@ -189,16 +245,26 @@ pub async fn get(
     Ok(axum::Json(PackageView::new(base, pkg, is_latest)))
 }
 
-#[derive(Serialize)]
+/// A platform driver packages are built for.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct PlatformView {
+pub struct PlatformView {
     name: Platform,
+    #[schema(examples("Windows (x64)"))]
     display_name: &'static str,
     os_family: crate::domain::platform::OsFamily,
     latest_driver_version: Option<DriverVersion>,
     links: Vec<Link>,
 }
 
+/// The platforms, with their latest driver version.
+#[utoipa::path(
+    get,
+    path = "/platforms",
+    operation_id = "listPlatforms",
+    tag = "driverPackages",
+    responses((status = 200, description = "Every platform", body = PlatformList)),
+)]
 pub async fn platforms(State(state): State<AppState>, base: ApiBase) -> Result<Response> {
     let latest = db::packages::latest_versions(&state.db.read).await?;
     let views: Vec<PlatformView> = Platform::ALL
@@ -220,15 +286,45 @@ pub async fn platforms(State(state): State<AppState>, base: ApiBase) -> Result<R
     Ok(axum::Json(list_body("platforms", views, 3, page, &href, &[])).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
+    /// Required for an upload.
+    #[param(value_type = Option<Platform>)]
     platform: Option<String>,
+    /// Required for an upload.
+    #[param(value_type = Option<DriverVersion>)]
     version: Option<String>,
+    /// `Rescan` to re-read the driver-package directory instead of uploading.
+    #[param(example = "Rescan")]
     operation: Option<String>,
 }
 
-/// `POST driverPackages?platform=&version=` with the zip as the body, or
-/// `POST driverPackages?operation=Rescan`.
+/// Patch the server with a new driver package, or rescan the package directory
+///
+/// `POST driverPackages?platform=&version=` with the package (a zip) as the body adds it
+/// (administrators only): written to a temporary file, checked, and renamed into place before it
+/// is listed. `POST driverPackages?operation=Rescan` re-reads the `driver-packages/` directory.
+#[utoipa::path(
+    post,
+    path = "/driverPackages",
+    operation_id = "uploadDriverPackage",
+    tag = "driverPackages",
+    security(("basicAuth" = [])),
+    params(UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/zip", description = "The package file (for an upload; none for a rescan)"),
+    responses(
+        (status = 201, description = "Uploaded; `Location` names the new package", body = PackageView,
+            headers(("Location" = String, description = "The new package's URL"))),
+        (status = 200, description = "Rescanned: the files added, changed, removed and skipped", body = RescanReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 507, response = InsufficientStorage),
+    ),
+)]
 pub async fn upload_or_rescan(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -294,7 +390,30 @@ pub async fn upload_or_rescan(
     Ok(response)
 }
 
-/// `GET driverPackages/{id}/content`: no credentials, like the agent's `/psserver=`.
+/// Download a package
+///
+/// `GET driverPackages/{id}/content`: the file, with no credentials, like the agent's
+/// `/psserver=`. It carries `Content-Length`, an `ETag` made from the SHA-256, `Repr-Digest`, and
+/// answers `HEAD`, `Range` and `If-Range` (206, 416) and `If-None-Match` (304).
+#[utoipa::path(
+    get,
+    path = "/driverPackages/{id}/content",
+    operation_id = "downloadDriverPackage",
+    tag = "driverPackages",
+    params(("id" = uuid::Uuid, Path, description = "The package's id"), RangeHeaders),
+    responses(
+        (status = 200, description = "The package file", body = Vec<u8>, content_type = "application/zip", headers(
+            ("ETag" = String, description = "The SHA-256 of the file, quoted"),
+            ("Repr-Digest" = String, description = "`sha-256=:<base64>:` (RFC 9530)"),
+        )),
+        (status = 206, description = "The requested range", body = Vec<u8>, content_type = "application/zip",
+            headers(("Content-Range" = String, description = "`bytes start-end/size`"))),
+        (status = 304, description = "Not modified: `If-None-Match` matched"),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 416, response = RangeNotSatisfiable),
+    ),
+)]
 pub async fn content(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -306,6 +425,25 @@ pub async fn content(
     serve(&state, pkg, &method, &headers).await
 }
 
+/// Download a platform's latest package (as `driverPackages/{id}/content`)
+#[utoipa::path(
+    get,
+    path = "/driverPackages/latest/content",
+    operation_id = "downloadLatestDriverPackage",
+    tag = "driverPackages",
+    params(
+        ("platform" = Platform, Query, description = "The platform"),
+        RangeHeaders,
+    ),
+    responses(
+        (status = 200, description = "The package file", body = Vec<u8>, content_type = "application/zip"),
+        (status = 206, description = "The requested range", body = Vec<u8>, content_type = "application/zip"),
+        (status = 304, description = "Not modified: `If-None-Match` matched"),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 416, response = RangeNotSatisfiable),
+    ),
+)]
 pub async fn latest_content(
     State(state): State<AppState>,
     Query(q): Query<PlatformQuery>,
@@ -324,6 +462,26 @@ pub async fn latest_content(
     serve(&state, pkg, &method, &headers).await
 }
 
+/// Download a package by platform and version (as `driverPackages/{id}/content`)
+#[utoipa::path(
+    get,
+    path = "/driverPackages/{platform}/{version}/content",
+    operation_id = "downloadDriverPackageByVersion",
+    tag = "driverPackages",
+    params(
+        ("platform" = Platform, Path, description = "The platform"),
+        ("version" = DriverVersion, Path, description = "The driver version"),
+        RangeHeaders,
+    ),
+    responses(
+        (status = 200, description = "The package file", body = Vec<u8>, content_type = "application/zip"),
+        (status = 206, description = "The requested range", body = Vec<u8>, content_type = "application/zip"),
+        (status = 304, description = "Not modified: `If-None-Match` matched"),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 416, response = RangeNotSatisfiable),
+    ),
+)]
 pub async fn content_by_version(
     State(state): State<AppState>,
     Path((platform, version)): Path<(String, String)>,

@@ -1,11 +1,36 @@
 //! `GET /MigrateApi/2019.8`: links to every collection.
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::{ApiBase, Link};
 use crate::auth::Operator;
 
-pub async fn root(_: Operator, base: ApiBase) -> axum::Json<Value> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RootView {
+    #[schema(examples("PlateSpin Migrate Server (emulated)"))]
+    product: &'static str,
+    /// The version in the path the request came in on: `2019.8` or its alias `2019.5`.
+    #[schema(examples("2019.8"))]
+    api_version: &'static str,
+    emulator_version: &'static str,
+    /// One link per collection.
+    links: Vec<Link>,
+}
+
+/// The API's root: links to every collection.
+#[utoipa::path(
+    get,
+    path = "/",
+    operation_id = "getRoot",
+    tag = "root",
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Links to every collection", body = RootView),
+        (status = 401, response = super::openapi::Unauthorized),
+    ),
+)]
+pub async fn root(_: Operator, base: ApiBase) -> axum::Json<RootView> {
     let b = base.0;
     let links = vec![
         Link::new(b, "self", &["GET"]),
@@ -30,10 +55,10 @@ pub async fn root(_: Operator, base: ApiBase) -> axum::Json<Value> {
         Link::new(format!("{b}/tasks"), "tasks", &["GET"]),
         Link::new(format!("{b}/events"), "events", &["GET"]),
     ];
-    axum::Json(json!({
-        "product": "PlateSpin Migrate Server (emulated)",
-        "apiVersion": b.rsplit('/').next().unwrap_or("2019.8"),
-        "emulatorVersion": env!("CARGO_PKG_VERSION"),
-        "links": links,
-    }))
+    axum::Json(RootView {
+        product: "PlateSpin Migrate Server (emulated)",
+        api_version: b.rsplit('/').next().unwrap_or("2019.8"),
+        emulator_version: env!("CARGO_PKG_VERSION"),
+        links,
+    })
 }

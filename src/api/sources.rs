@@ -11,6 +11,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{Json, Path, Query, parse_id, truncate};
+use super::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, SourceList, Unauthorized, Unprocessable,
+    UnsupportedMediaType,
+};
 use super::operations::OperationSummary;
 use super::{ApiBase, Link, Paging, list_body};
 use crate::auth::{self, Admin, Credentials, Operator};
@@ -23,15 +27,24 @@ use crate::error::{AppError, Result};
 use crate::replication::Workload;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+/// A source to add, or an agent's machine to register.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SourceBody {
+    /// 1 to 255 characters.
+    #[schema(examples("web01"))]
     host_name: String,
+    #[schema(value_type = OsFamily)]
     os_family: String,
+    /// Defaults to the OS family's 64-bit platform.
     #[serde(default)]
+    #[schema(value_type = Option<Platform>)]
     platform: Option<String>,
+    #[schema(examples("10.0.0.21"))]
     ip_address: String,
+    /// The agent's own id for its machine: required with `?operation=Register`, refused without.
     #[serde(default)]
+    #[schema(examples("4c4c4544-0042-3510-8052-b4c04f564d31"))]
     machine_id: Option<String>,
 }
 
@@ -74,30 +87,41 @@ impl SourceBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// The block-based transfer driver on the machine; null versions mean none.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct DriverView {
     installed_version: Option<DriverVersion>,
     running_version: Option<DriverVersion>,
+    /// Installed differs from running on Windows: a reboot completes the change.
     reboot_pending: bool,
+    /// The server's latest package for the machine's platform.
     latest_version: Option<DriverVersion>,
+    /// The latest package is newer than the installed driver.
     upgrade_available: bool,
 }
 
-#[derive(Debug, Serialize)]
+/// A source machine (a workload).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceView {
     id: uuid::Uuid,
+    /// The agent's id for its machine, when an agent registered it.
     machine_id: Option<String>,
     host_name: String,
     os_family: OsFamily,
     platform: Platform,
     ip_address: String,
+    #[schema(value_type = crate::domain::model::AddedBy)]
     added_by: &'static str,
     controller_service: ControllerService,
     driver: DriverView,
+    /// The next replication must compare every block (a driver started where none ran).
     server_sync_required: bool,
+    /// The workload's status as the pages show it, e.g. `Not Configured`, `Running First Replication`.
+    #[schema(examples("Not Configured"))]
     status: &'static str,
+    /// Pending reboot, server-sync required, and the warnings of the last replication.
     warnings: Vec<Warning>,
     transformation_id: Option<uuid::Uuid>,
     last_replication: Option<OperationSummary>,
@@ -187,6 +211,20 @@ async fn view(state: &AppState, base: ApiBase, source: Source) -> Result<SourceV
     Ok(SourceView::new(base, source, latest, &workload))
 }
 
+/// The source machines, oldest first.
+#[utoipa::path(
+    get,
+    path = "/sources",
+    operation_id = "listSources",
+    tag = "sources",
+    security(("basicAuth" = [])),
+    params(Paging),
+    responses(
+        (status = 200, description = "A page of sources", body = SourceList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _: Operator,
@@ -208,6 +246,21 @@ pub async fn list(
     Ok(axum::Json(list_body("sources", views, total, page, &href, &[])).into_response())
 }
 
+/// A source machine: its driver state, status and warnings.
+#[utoipa::path(
+    get,
+    path = "/sources/{id}",
+    operation_id = "getSource",
+    tag = "sources",
+    security(("basicAuth" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The source's id")),
+    responses(
+        (status = 200, description = "The source", body = SourceView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     _: Operator,
@@ -224,16 +277,41 @@ pub struct OperationQuery {
     operation: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A source, with the agent's token when it was a registration.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RegisteredView {
     #[serde(flatten)]
     source: SourceView,
-    /// Shown once: the server keeps only its hash.
+    /// Only on a registration (`?operation=Register`): the bearer token for this source's
+    /// driver-state reports. Shown once: the server keeps only its hash.
+    #[schema(required = false)]
     agent_token: String,
 }
 
-/// `POST sources` adds a source; `POST sources?operation=Register` registers an agent's machine.
+/// Add a source, or register an agent's machine
+///
+/// `POST sources` adds a source (answered 201). `POST sources?operation=Register` is the agent's
+/// registration, with its own `machineId`: idempotent per machine id (201 the first time, 200
+/// after), and it answers the source with an `agentToken` for the driver-state reports. The
+/// server keeps only the token's hash; each registration makes a new one.
+#[utoipa::path(
+    post,
+    path = "/sources",
+    operation_id = "createSource",
+    tag = "sources",
+    security(("basicAuth" = [])),
+    params(("operation" = Option<String>, Query, description = "`Register` for an agent's registration; none to add a source")),
+    request_body(content = SourceBody, example = json!({"hostName": "web01", "osFamily": "windows", "platform": "windows-x64", "ipAddress": "10.0.0.21"})),
+    responses(
+        (status = 201, description = "Added (or registered for the first time)", body = RegisteredView),
+        (status = 200, description = "Registered again: the same source, a new token", body = RegisteredView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 409, response = Conflict),
+        (status = 415, response = UnsupportedMediaType),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     Operator(caller): Operator,
@@ -300,7 +378,28 @@ pub async fn create(
     }
 }
 
-/// `POST sources/{id}?operation=Reboot`
+/// Emulate a reboot of the source machine
+///
+/// `POST sources/{id}?operation=Reboot`: the installed driver becomes the running one, as a
+/// reboot of the real machine would make it; a pending reboot notification is resolved.
+#[utoipa::path(
+    post,
+    path = "/sources/{id}",
+    operation_id = "runSourceOperation",
+    tag = "sources",
+    security(("basicAuth" = [])),
+    params(
+        ("id" = uuid::Uuid, Path, description = "The source's id"),
+        ("operation" = String, Query, description = "`Reboot`"),
+    ),
+    responses(
+        (status = 200, description = "The source after the reboot", body = SourceView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
 pub async fn operation(
     State(state): State<AppState>,
     Operator(caller): Operator,
@@ -329,6 +428,22 @@ pub async fn operation(
     }
 }
 
+/// Remove a source with its tasks, transformation and operations (administrators only).
+#[utoipa::path(
+    delete,
+    path = "/sources/{id}",
+    operation_id = "deleteSource",
+    tag = "sources",
+    security(("basicAuth" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The source's id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -340,14 +455,19 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+/// A machine's driver state as its agent reports it; null (or left out) = no driver.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DriverStateBody {
     #[serde(default)]
+    #[schema(value_type = Option<DriverVersion>)]
     installed_version: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<DriverVersion>)]
     running_version: Option<String>,
+    /// Left out: unchanged.
     #[serde(default)]
+    #[schema(value_type = Option<ControllerService>)]
     controller_service: Option<String>,
 }
 
@@ -380,7 +500,29 @@ impl FromRequestParts<AppState> for Reporter {
     }
 }
 
-/// `PUT sources/{id}/driverState`: the agent's report of its machine's driver state.
+/// Report the machine's driver state
+///
+/// `PUT sources/{id}/driverState`: the agent's report after each change, with the `agentToken`
+/// its registration answered (an operator may send one too). The server works out what changed:
+/// a pending reboot raises a reboot-notification task on Windows, a driver that starts running
+/// where none ran sets `serverSyncRequired`.
+#[utoipa::path(
+    put,
+    path = "/sources/{id}/driverState",
+    operation_id = "reportDriverState",
+    tag = "sources",
+    security(("agentToken" = []), ("basicAuth" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The source's id")),
+    request_body(content = DriverStateBody, example = json!({"installedVersion": "8.0.0.12", "runningVersion": "8.0.0.11", "controllerService": "running"})),
+    responses(
+        (status = 200, description = "The source with its new state", body = SourceView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    ),
+)]
 pub async fn report_driver_state(
     State(state): State<AppState>,
     reporter: Reporter,

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{Path, Query, parse_id, truncate};
+use super::openapi::{Accepted, BadRequest, Conflict, EventList, NotFound, TaskList, Unauthorized};
 use super::{ApiBase, Link, Paging, list_body, parse_param};
 use crate::auth::Operator;
 use crate::db;
@@ -17,13 +18,17 @@ use crate::error::{AppError, Result};
 use crate::replication;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+/// Something that needs an operator: a reboot notification, or marking a test cutover.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskView {
     id: uuid::Uuid,
+    #[schema(value_type = TaskKind)]
     kind: &'static str,
     source_id: uuid::Uuid,
+    #[schema(examples("Reboot required to complete the driver installation"))]
     message: String,
+    #[schema(value_type = TaskState)]
     state: &'static str,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -63,11 +68,16 @@ impl TaskView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct TaskQuery {
+    #[param(value_type = Option<TaskState>)]
     state: Option<String>,
+    /// Only this source's tasks.
+    #[param(value_type = Option<uuid::Uuid>)]
     source_id: Option<String>,
+    #[param(value_type = Option<TaskKind>)]
     kind: Option<String>,
 }
 
@@ -78,6 +88,20 @@ fn source_param(value: Option<&str>) -> Result<Option<uuid::Uuid>> {
         .transpose()
 }
 
+/// The tasks, newest first, filtered by state, source and kind.
+#[utoipa::path(
+    get,
+    path = "/tasks",
+    operation_id = "listTasks",
+    tag = "tasks",
+    security(("basicAuth" = [])),
+    params(Paging, TaskQuery),
+    responses(
+        (status = 200, description = "A page of tasks", body = TaskList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _: Operator,
@@ -107,6 +131,21 @@ pub async fn list(
     Ok(axum::Json(list_body("tasks", views, total, page, &href, &filters)).into_response())
 }
 
+/// A task.
+#[utoipa::path(
+    get,
+    path = "/tasks/{id}",
+    operation_id = "getTask",
+    tag = "tasks",
+    security(("basicAuth" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task", body = TaskView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     _: Operator,
@@ -125,8 +164,30 @@ pub struct OperationQuery {
     operation: Option<String>,
 }
 
-/// `POST tasks/{id}?operation=Dismiss`, or `?operation=Execute` on a "Mark Test as Success" /
-/// "Mark Test as Failure" task: it records the test's result and ends the test cutover.
+/// Dismiss a task, or execute a test-cutover task
+///
+/// `POST tasks/{id}?operation=Dismiss` dismisses an active task. `?operation=Execute` on a "Mark
+/// Test as Success" / "Mark Test as Failure" task records the test's result and ends the test
+/// cutover: it answers 202 with the operation that does it.
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}",
+    operation_id = "runTaskOperation",
+    tag = "tasks",
+    security(("basicAuth" = [])),
+    params(
+        ("id" = uuid::Uuid, Path, description = "The task's id"),
+        ("operation" = String, Query, description = "`Dismiss` or `Execute`"),
+    ),
+    responses(
+        (status = 200, description = "Dismissed: the task", body = TaskView),
+        (status = 202, description = "Executed: the operation ending the test cutover", body = Accepted),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
 pub async fn operation(
     State(state): State<AppState>,
     Operator(caller): Operator,
@@ -212,10 +273,12 @@ async fn execute(state: &AppState, base: ApiBase, id: uuid::Uuid, by: &str) -> R
     ))
 }
 
-#[derive(Debug, Serialize)]
+/// A line of the event log: what happened, when, to which source.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct EventView {
+pub struct EventView {
     id: uuid::Uuid,
+    /// e.g. `SourceRegistered`, `DriverInstalled`, `RebootDetected`, `TaskCreated`.
     kind: String,
     source_id: Option<uuid::Uuid>,
     message: String,
@@ -234,13 +297,31 @@ impl From<Event> for EventView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct EventQuery {
+    /// Only this source's events.
+    #[param(value_type = Option<uuid::Uuid>)]
     source_id: Option<String>,
+    /// Only events of this kind.
     kind: Option<String>,
 }
 
+/// The event log, newest first.
+#[utoipa::path(
+    get,
+    path = "/events",
+    operation_id = "listEvents",
+    tag = "tasks",
+    security(("basicAuth" = [])),
+    params(Paging, EventQuery),
+    responses(
+        (status = 200, description = "A page of events", body = EventList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
+)]
 pub async fn events(
     State(state): State<AppState>,
     _: Operator,

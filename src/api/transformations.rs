@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::extract::{Json, Path, Query, parse_id, truncate};
+use super::openapi::{
+    Accepted, BadRequest, Conflict, NotFound, OperationOptions, TransformationList, Unauthorized,
+    UnsupportedMediaType,
+};
 use super::operations::OperationSummary;
 use super::{ApiBase, Link, Paging, list_body};
 use crate::auth::Operator;
@@ -21,26 +25,35 @@ use crate::error::{AppError, Result};
 use crate::replication::{self, Workload};
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+/// Where the workload's replications stand.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ReplicationStatus {
+    /// The contract's latest operation of any kind.
     last_operation: Option<OperationSummary>,
+    /// The latest replication (a `Migrate` operation).
     last_replication: Option<OperationSummary>,
     server_sync_required: bool,
     warnings: Vec<Warning>,
 }
 
-#[derive(Debug, Serialize)]
+/// A migration contract for one workload.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TransformationView {
     id: uuid::Uuid,
     source_id: uuid::Uuid,
+    /// Where the contract has settled; an operation running on it is in `runningOperation`.
+    #[schema(value_type = rules::ContractState)]
     current_state: &'static str,
+    /// The workload's status as the pages show it.
+    #[schema(examples("Migration Configured"))]
     status: &'static str,
     running_operation: Option<OperationSummary>,
     replication_status: ReplicationStatus,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// `self`, `source`, `operations`, and one `operation-<Name>` for each operation allowed now.
     links: Vec<Link>,
 }
 
@@ -106,12 +119,32 @@ async fn view(state: &AppState, base: ApiBase, t: Transformation) -> Result<Tran
     })
 }
 
-#[derive(Debug, Deserialize)]
+/// A new contract for a source.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateBody {
+    #[schema(value_type = uuid::Uuid)]
     source_id: String,
 }
 
+/// Configure a migration contract for a source (`currentState` `Configured`).
+#[utoipa::path(
+    post,
+    path = "/transformations",
+    operation_id = "createTransformation",
+    tag = "transformations",
+    security(("basicAuth" = [])),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Configured; `Location` names it", body = TransformationView,
+            headers(("Location" = String, description = "The new transformation's URL"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 415, response = UnsupportedMediaType),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     Operator(caller): Operator,
@@ -148,12 +181,29 @@ pub async fn create(
     Ok(response)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this source's contract.
+    #[param(value_type = Option<uuid::Uuid>)]
     source_id: Option<String>,
 }
 
+/// The migration contracts.
+#[utoipa::path(
+    get,
+    path = "/transformations",
+    operation_id = "listTransformations",
+    tag = "transformations",
+    security(("basicAuth" = [])),
+    params(Paging, ListQuery),
+    responses(
+        (status = 200, description = "A page of transformations", body = TransformationList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _: Operator,
@@ -189,6 +239,21 @@ pub async fn list(
     .into_response())
 }
 
+/// A migration contract: its state, replication status and the operations allowed now.
+#[utoipa::path(
+    get,
+    path = "/transformations/{id}",
+    operation_id = "getTransformation",
+    tag = "transformations",
+    security(("basicAuth" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The transformation's id")),
+    responses(
+        (status = 200, description = "The transformation", body = TransformationView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     _: Operator,
@@ -200,6 +265,22 @@ pub async fn get(
     Ok(axum::Json(view(&state, base, t).await?))
 }
 
+/// Remove a migration contract (refused while an operation runs on it).
+#[utoipa::path(
+    delete,
+    path = "/transformations/{id}",
+    operation_id = "deleteTransformation",
+    tag = "transformations",
+    security(("basicAuth" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The transformation's id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Operator(caller): Operator,
@@ -248,11 +329,15 @@ pub fn accepted(
     operation_id: uuid::Uuid,
 ) -> Response {
     let op_href = format!("{}/operations/{operation_id}", base.0);
-    let body = json!({
-        "completedSynchronously": false,
-        "operation": Link::new(&op_href, "operation", &["GET"]),
-        "resource": Link::new(format!("{}/transformations/{transformation_id}", base.0), "transformation", &["GET"]),
-    });
+    let body = Accepted {
+        completed_synchronously: false,
+        operation: Link::new(&op_href, "operation", &["GET"]),
+        resource: Link::new(
+            format!("{}/transformations/{transformation_id}", base.0),
+            "transformation",
+            &["GET"],
+        ),
+    };
     let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&op_href) {
         response.headers_mut().insert(header::LOCATION, v);
@@ -260,7 +345,37 @@ pub fn accepted(
     response
 }
 
-/// `POST transformations/{id}?operation=...`
+/// Run an operation on a migration contract
+///
+/// `POST transformations/{id}?operation=Prepare|Migrate|TestCutover|EndTestCutover|Cutover|Abort`
+/// starts the operation and answers 202 at once with a link to it; poll `operations/{id}`. The
+/// body holds the operation's options as the real API sends them (booleans also as the strings
+/// `"true"`/`"false"`); an empty body takes the defaults (Migrate: incremental after the first
+/// full replication). The contract's `operation-<Name>` links say which operations it allows now.
+#[utoipa::path(
+    post,
+    path = "/transformations/{id}",
+    operation_id = "runTransformationOperation",
+    tag = "transformations",
+    security(("basicAuth" = [])),
+    params(
+        ("id" = uuid::Uuid, Path, description = "The transformation's id"),
+        ("operation" = String, Query, description = "`Prepare`, `Migrate`, `TestCutover`, `EndTestCutover`, `Cutover` or `Abort`"),
+    ),
+    request_body(content = Option<OperationOptions>, description = "The operation's options, or nothing for the defaults", examples(
+        ("Migrate" = (value = json!({"type": "MigrateOptions", "migrationType": "full"}))),
+        ("TestCutover" = (value = json!({"type": "TestCutoverOptions", "shutdownTarget": false, "performIncremental": "true"}))),
+        ("Cutover" = (value = json!({"type": "CutoverOptions", "shutdownSource": true, "shutdownTarget": false, "performIncremental": true}))),
+    )),
+    responses(
+        (status = 202, description = "Started: the operation to poll (also in `Location`)", body = Accepted,
+            headers(("Location" = String, description = "The operation's URL"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
 pub async fn operation(
     State(state): State<AppState>,
     Operator(caller): Operator,

@@ -7,7 +7,8 @@ use super::driver::DriverState;
 use super::platform::{ControllerService, OsFamily, Platform};
 use super::version::DriverVersion;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum AddedBy {
     Agent,
     Api,
@@ -49,7 +50,8 @@ pub struct NewSource {
     pub ip_address: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a task asks of an operator: a reboot, or marking a test cutover a success or a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
 pub enum TaskKind {
     RebootRequired,
     MarkTestSuccess,
@@ -80,7 +82,9 @@ impl std::str::FromStr for TaskKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a task stands: `active` until dismissed, or resolved by what it asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum TaskState {
     Active,
     Dismissed,
@@ -132,7 +136,8 @@ pub struct Event {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum PackageOrigin {
     /// Shipped in the sample repository (`driver-packages/`).
     Sample,
@@ -173,13 +178,15 @@ impl DriverPackage {
 }
 
 /// A warning on a workload or an operation, as the API and the pages show it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Warning {
     pub code: WarningCode,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub enum WarningCode {
     /// The installed driver differs from the running one: a reboot is pending.
     RebootRequired,
@@ -226,7 +233,7 @@ pub struct Transformation {
 }
 
 /// One simulated step of an operation (its `subOperations`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     pub name: String,

@@ -12,11 +12,12 @@ use super::model::{Warning, WarningCode};
 use super::version::DriverVersion;
 
 /// Where a contract has settled (what it is while no operation runs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ContractState {
     Configured,
     Prepared,
     /// A test cutover has run and not ended yet (the API says "TestCutover").
+    #[schema(rename = "TestCutover")]
     UnderTest,
     CutOver,
 }
@@ -47,7 +48,7 @@ impl FromStr for ContractState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum OperationType {
     Prepare,
     Migrate,
@@ -94,7 +95,7 @@ impl fmt::Display for OperationType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum MigrationType {
     Full,
@@ -127,7 +128,7 @@ impl FromStr for MigrationType {
 }
 
 /// An operation's state (SPEC 3.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum OperationStatus {
     Queued,

@@ -89,6 +89,23 @@ impl Serialize for DriverVersion {
     }
 }
 
+/// In the OpenAPI document: a string of four dot-separated numbers.
+impl utoipa::PartialSchema for DriverVersion {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r"^[0-9]{1,5}\.[0-9]{1,5}\.[0-9]{1,5}\.[0-9]{1,5}$"))
+            .description(Some(
+                "A driver version: four dot-separated numbers (each at most 65535), ordered part by part",
+            ))
+            .examples(["8.0.0.11"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for DriverVersion {}
+
 impl<'de> Deserialize<'de> for DriverVersion {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;

@@ -40,8 +40,8 @@ pub struct PackageStore {
     rescan_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// What a rescan found.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+/// What a rescan found: file names under the driver-package directory.
+#[derive(Debug, Default, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RescanReport {
     pub added: Vec<String>,

@@ -16,7 +16,8 @@ use crate::state::AppState;
 /// Longest path or query kept per entry: a huge URL must not make one entry huge.
 const MAX_TEXT: usize = 2048;
 
-#[derive(Debug, Clone, Serialize)]
+/// A request the emulator received.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     pub seq: u64,
@@ -46,12 +47,19 @@ struct Inner {
     unimplemented: VecDeque<Entry>,
 }
 
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct Filter {
+    /// Only this method.
+    #[param(example = "GET")]
     pub method: Option<String>,
+    /// Only paths that start with this.
+    #[param(example = "/MigrateApi/2019.8/sources")]
     pub path_prefix: Option<String>,
+    /// Only answers with this status.
     pub status: Option<u16>,
+    /// At most this many (default 100).
     pub limit: Option<usize>,
 }
 

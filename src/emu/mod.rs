@@ -15,34 +15,56 @@ use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::extract::{Json, Query};
+use crate::api::openapi::{BadRequest, EmuHealth, EmuInfo, Forbidden, JournalPage, Unauthorized};
 use crate::auth::{Admin, Caller};
 use crate::config::{ControlPlane, ReplicationSpeed};
 use crate::error::{AppError, Result};
 use crate::state::{AppState, Settings, Transition};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/info", get(info))
-        .route("/state/reset", post(reset::reset))
-        .route("/settings", get(get_settings).put(put_settings))
-        .route("/requests", get(requests))
-        .route("/requests/unimplemented", get(unimplemented))
+crate::api::route_table! {
+    pub const ROUTES;
+    fn add_routes;
+    "/health" => get(health),
+    "/ready" => get(ready),
+    "/info" => get(info),
+    "/state/reset" => post(reset::reset),
+    "/settings" => get(get_settings).put(put_settings),
+    "/requests" => get(requests),
+    "/requests/unimplemented" => get(unimplemented),
 }
 
-/// Live: the process answers.
-async fn health() -> Response {
+pub fn routes() -> Router<AppState> {
+    add_routes(Router::new())
+}
+
+/// Live: the process answers. No credentials needed.
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "getHealth",
+    tag = "emulator",
+    responses((status = 200, description = "Alive", body = EmuHealth, example = json!({"status": "ok"}))),
+)]
+pub async fn health() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
-/// Ready: migrations ran and the driver packages are indexed.
-async fn ready(State(state): State<AppState>) -> Response {
+/// Ready: migrations ran and the driver packages are indexed. No credentials needed.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    operation_id = "getReady",
+    tag = "emulator",
+    responses(
+        (status = 200, description = "Ready", body = EmuHealth, example = json!({"status": "ready"})),
+        (status = 503, description = "Still starting", body = EmuHealth),
+    ),
+)]
+pub async fn ready(State(state): State<AppState>) -> Response {
     if state.is_ready() {
         axum::Json(json!({"status": "ready"})).into_response()
     } else {
@@ -78,7 +100,20 @@ impl FromRequestParts<AppState> for ControlPlaneAdmin {
     }
 }
 
-async fn info(State(state): State<AppState>, _: ControlPlaneAdmin) -> Result<Response> {
+/// The emulator: versions, database, uptime, its configuration (secrets redacted) and settings.
+#[utoipa::path(
+    get,
+    path = "/info",
+    operation_id = "getInfo",
+    tag = "emulator",
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "About the emulator", body = EmuInfo),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+)]
+pub async fn info(State(state): State<AppState>, _: ControlPlaneAdmin) -> Result<Response> {
     let schema_version: Option<i64> =
         sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
             .fetch_one(&state.db.read)
@@ -110,19 +145,55 @@ async fn info(State(state): State<AppState>, _: ControlPlaneAdmin) -> Result<Res
     .into_response())
 }
 
-async fn get_settings(State(state): State<AppState>, _: ControlPlaneAdmin) -> axum::Json<Settings> {
+/// The settings that can change while the emulator runs.
+#[utoipa::path(
+    get,
+    path = "/settings",
+    operation_id = "getSettings",
+    tag = "emulator",
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "The settings", body = Settings),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+)]
+pub async fn get_settings(
+    State(state): State<AppState>,
+    _: ControlPlaneAdmin,
+) -> axum::Json<Settings> {
     axum::Json(state.settings())
 }
 
 /// A change of settings: any field left out stays as it is.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SettingsChange {
     replication_speed: Option<ReplicationSpeed>,
     transition: Option<Transition>,
 }
 
-async fn put_settings(
+/// Change the replication speed or how operations advance
+///
+/// `transition` in the manner of moto's state transitions: `{"mode": "steps"}` (step by step at
+/// the replication speed), `{"mode": "afterSeconds", "seconds": 5}` (the whole operation takes
+/// that long), or `{"mode": "afterPolls", "polls": 3}` (it completes on its third
+/// `GET operations/{id}`).
+#[utoipa::path(
+    put,
+    path = "/settings",
+    operation_id = "changeSettings",
+    tag = "emulator",
+    security(("basicAuth" = [])),
+    request_body(content = SettingsChange, example = json!({"replicationSpeed": "instant", "transition": {"mode": "afterPolls", "polls": 3}})),
+    responses(
+        (status = 200, description = "The new settings", body = Settings),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+)]
+pub async fn put_settings(
     State(state): State<AppState>,
     ControlPlaneAdmin(caller): ControlPlaneAdmin,
     Json(change): Json<SettingsChange>,
@@ -154,7 +225,23 @@ async fn put_settings(
     Ok(axum::Json(settings))
 }
 
-async fn requests(
+/// The request journal, newest first: the last requests the emulator received (bounded by
+/// `--journal-size`).
+#[utoipa::path(
+    get,
+    path = "/requests",
+    operation_id = "listRequests",
+    tag = "emulator",
+    security(("basicAuth" = [])),
+    params(journal::Filter),
+    responses(
+        (status = 200, description = "The matching requests", body = JournalPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+)]
+pub async fn requests(
     State(state): State<AppState>,
     _: ControlPlaneAdmin,
     Query(filter): Query<journal::Filter>,
@@ -162,7 +249,22 @@ async fn requests(
     journal_body(&state, &filter, false)
 }
 
-async fn unimplemented(
+/// The requests to API paths the emulator does not implement, newest first.
+#[utoipa::path(
+    get,
+    path = "/requests/unimplemented",
+    operation_id = "listUnimplementedRequests",
+    tag = "emulator",
+    security(("basicAuth" = [])),
+    params(journal::Filter),
+    responses(
+        (status = 200, description = "The matching requests", body = JournalPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+)]
+pub async fn unimplemented(
     State(state): State<AppState>,
     _: ControlPlaneAdmin,
     Query(filter): Query<journal::Filter>,

@@ -55,11 +55,34 @@ impl Scope {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ResetQuery {
+    /// What to clear: `sources` (with their tasks, transformations and operations), `tasks`,
+    /// `operations` or `journal`; none for everything (also uploaded packages and events).
+    #[param(example = "sources")]
     scope: Option<String>,
 }
 
+/// Back to a clean state
+///
+/// Clears everything, or one scope, in milliseconds, also while downloads and replications run
+/// (running operations are cancelled; downloads finish). With `--seed-file`, its scenario is
+/// loaded again.
+#[utoipa::path(
+    post,
+    path = "/state/reset",
+    operation_id = "resetState",
+    tag = "emulator",
+    security(("basicAuth" = [])),
+    params(ResetQuery),
+    responses(
+        (status = 200, description = "Reset", body = crate::api::openapi::ResetReport),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 401, response = crate::api::openapi::Unauthorized),
+        (status = 403, response = crate::api::openapi::Forbidden),
+    ),
+)]
 pub async fn reset(
     State(state): State<AppState>,
     ControlPlaneAdmin(caller): ControlPlaneAdmin,

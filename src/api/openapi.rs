@@ -1,0 +1,468 @@
+//! The OpenAPI 3.1 document of the whole surface (SPEC 4): the Migrate REST API at
+//! `/MigrateApi/2019.8` and the emulator's control plane at `/_emu`, generated with utoipa from
+//! the handlers' `#[utoipa::path]` annotations and the views' `ToSchema` derives. Served without
+//! credentials at `{base}/openapi.json`, with a small hand-written docs page at `{base}/docs`.
+//!
+//! `tests/openapi.rs` keeps it honest: every route of [`super::ROUTES`] and
+//! [`crate::emu::ROUTES`] is documented, every documented operation is served, the document is
+//! structurally valid OpenAPI 3.1 and matches its committed snapshot.
+
+use std::sync::OnceLock;
+
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Serialize;
+use utoipa::openapi::response::{Response as OaResponse, ResponseBuilder};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::{Link, operations, packages, root, sources, tasks, transformations};
+use crate::domain::model::{Step, Warning};
+use crate::error::ErrorBody;
+
+/// The Migrate API's operations, with paths relative to its base.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        root::root,
+        spec,
+        docs_page,
+        docs_script,
+        sources::list,
+        sources::create,
+        sources::get,
+        sources::delete,
+        sources::operation,
+        sources::report_driver_state,
+        packages::platforms,
+        packages::list,
+        packages::upload_or_rescan,
+        packages::latest,
+        packages::latest_content,
+        packages::get,
+        packages::content,
+        packages::content_by_version,
+        tasks::list,
+        tasks::get,
+        tasks::operation,
+        tasks::events,
+        transformations::list,
+        transformations::create,
+        transformations::get,
+        transformations::delete,
+        transformations::operation,
+        operations::list,
+        operations::get,
+    ),
+    components(
+        schemas(ErrorBody, Link, Warning, Step, Accepted),
+        responses(
+            BadRequest,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            Conflict,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            RangeNotSatisfiable,
+            Unprocessable,
+            InsufficientStorage,
+        )
+    )
+)]
+struct MigrateApi;
+
+/// The control plane's operations, with paths relative to `/_emu`.
+#[derive(OpenApi)]
+#[openapi(paths(
+    crate::emu::health,
+    crate::emu::ready,
+    crate::emu::info,
+    crate::emu::reset::reset,
+    crate::emu::get_settings,
+    crate::emu::put_settings,
+    crate::emu::requests,
+    crate::emu::unimplemented,
+))]
+struct EmuApi;
+
+/// The document's frame: information, tags and security schemes.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "PlateSpin Migrate Server (emulated)",
+        description = include_str!("openapi.md"),
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    tags(
+        (name = "root", description = "The API's entry point and its description"),
+        (name = "sources", description = "Source machines (workloads) and their driver state"),
+        (name = "driverPackages", description = "Driver packages per platform: list, latest, upload, download"),
+        (name = "tasks", description = "Tasks that need an operator, and the event log"),
+        (name = "transformations", description = "Migration contracts and the operations run on them"),
+        (name = "operations", description = "Operations (replications, cutovers) and their progress"),
+        (name = "emulator", description = "The emulator's control plane, apart from the emulated API"),
+    ),
+    modifiers(&SecuritySchemes)
+)]
+struct Frame;
+
+/// The whole document: the API under its base (the `/MigrateApi/2019.5` alias serves the same
+/// operations and is not listed again) and the control plane under `/_emu`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let join = |base: &str, path: &str| {
+        if path == "/" {
+            base.to_owned()
+        } else {
+            format!("{base}{path}")
+        }
+    };
+    Frame::openapi()
+        .nest_with_path_composer(super::BASE, MigrateApi::openapi(), join)
+        .nest_with_path_composer("/_emu", EmuApi::openapi(), join)
+}
+
+/// The document as JSON, made once.
+fn document_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        // Serializing a tree of strings, maps and numbers cannot fail; keep a valid body anyway.
+        document()
+            .to_pretty_json()
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    })
+}
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "basicAuth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "A user of the server: `administrator` (everything) or `operator` \
+                         (read, run operations, dismiss tasks)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "agentToken",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The `agentToken` a registration answered once; good for that source's \
+                         driver-state report only",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `GET {base}/openapi.json`: this document. No credentials needed.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "getOpenApiDocument",
+    tag = "root",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")),
+)]
+pub async fn spec() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        document_json(),
+    )
+        .into_response()
+}
+
+/// `GET {base}/docs`: a readable page of this document (vendored HTML and script, no CDN).
+#[utoipa::path(
+    get,
+    path = "/docs",
+    operation_id = "getDocsPage",
+    tag = "root",
+    responses((status = 200, description = "The API documentation page", content_type = "text/html")),
+)]
+pub async fn docs_page() -> Html<&'static str> {
+    Html(include_str!("../../static/api-docs.html"))
+}
+
+/// The docs page's script.
+#[utoipa::path(
+    get,
+    path = "/docs/api-docs.js",
+    operation_id = "getDocsScript",
+    tag = "root",
+    responses((status = 200, description = "The docs page's script", content_type = "text/javascript")),
+)]
+pub async fn docs_script() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/javascript; charset=utf-8"),
+        )],
+        include_str!("../../static/api-docs.js"),
+    )
+        .into_response()
+}
+
+/// The answer to a long action: not done yet, here is where to look.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    /// Always false: the action runs as an operation.
+    pub completed_synchronously: bool,
+    /// The operation to poll (rel `operation`).
+    pub operation: Link,
+    /// The resource the operation works on (rel `transformation`).
+    pub resource: Link,
+}
+
+/// The list pages, `{"<plural>": [...], "totalCount": N, "links": [...]}`. Only described:
+/// [`super::list_body`] makes the JSON (and `tests/openapi.rs` checks answers against these).
+macro_rules! list_schemas {
+    ($($name:ident { $field:ident: $item:ty } $doc:literal,)*) => {$(
+        #[doc = $doc]
+        #[derive(Serialize, ToSchema)]
+        #[serde(rename_all = "camelCase")]
+        pub struct $name {
+            $field: Vec<$item>,
+            /// How many match, over all pages.
+            total_count: u64,
+            /// `self`, and `next`/`prev` when there are more pages; they keep the filters.
+            links: Vec<Link>,
+        }
+    )*};
+}
+
+list_schemas! {
+    SourceList { sources: sources::SourceView } "A page of sources",
+    PackageList { driver_packages: packages::PackageView } "A page of driver packages",
+    PlatformList { platforms: packages::PlatformView } "The platforms",
+    TaskList { tasks: tasks::TaskView } "A page of tasks, newest first",
+    EventList { events: tasks::EventView } "A page of events, newest first",
+    TransformationList { transformations: transformations::TransformationView } "A page of transformations",
+    OperationList { operations: operations::OperationView } "A page of operations, newest first",
+}
+
+/// `driverPackages/latest`: one package with `?platform=`, the list of every platform's latest
+/// without.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LatestPackages {
+    One(packages::PackageView),
+    All(PackageList),
+}
+
+/// The conditional and range request headers of a package download (SPEC 4).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Only described: the handlers read the headers themselves.
+pub struct RangeHeaders {
+    /// `bytes=start-end` (one range): answered 206 with that part, or 416 outside the file.
+    #[param(rename = "Range", example = "bytes=0-1023")]
+    range: Option<String>,
+    /// An ETag: the range is served only if the file still has it, else the whole file.
+    #[param(rename = "If-Range")]
+    if_range: Option<String>,
+    /// ETags the client has: 304 when the file's matches.
+    #[param(rename = "If-None-Match")]
+    if_none_match: Option<String>,
+}
+
+/// The reusable error responses, each `{"error": {"code", "message"}}`.
+macro_rules! error_responses {
+    ($($name:ident: $description:literal,)*) => {$(
+        #[doc = $description]
+        pub struct $name;
+
+        impl<'s> utoipa::ToResponse<'s> for $name {
+            fn response() -> (&'s str, RefOr<OaResponse>) {
+                (
+                    stringify!($name),
+                    ResponseBuilder::new()
+                        .description($description)
+                        .content(
+                            "application/json",
+                            Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                        )
+                        .into(),
+                )
+            }
+        }
+    )*};
+}
+
+error_responses! {
+    BadRequest: "The request is malformed: a bad id, version, query value or body (`code` names the kind, e.g. `InvalidId`, `InvalidVersion`, `MalformedJson`)",
+    Unauthorized: "No credentials, or wrong ones (`WWW-Authenticate: Basic`)",
+    Forbidden: "The user's role may not do this (an operator where an administrator is needed), or the control plane refuses a remote caller",
+    NotFound: "No such resource",
+    Conflict: "The request conflicts with the current state (e.g. an operation the contract does not allow now)",
+    PayloadTooLarge: "The body is larger than the server accepts (`--max-upload-mb` for packages)",
+    UnsupportedMediaType: "The body says it is something other than JSON",
+    RangeNotSatisfiable: "The requested range lies outside the file (`Content-Range: bytes */size`)",
+    Unprocessable: "Well formed, but describes an impossible state (e.g. a Linux driver pending a reboot)",
+    InsufficientStorage: "The server's data volume is full",
+}
+
+/// A boolean option: a JSON boolean, or the strings the real API's documentation uses.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Flag {
+    Bool(bool),
+    Text(FlagText),
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FlagText {
+    True,
+    False,
+}
+
+/// `Migrate`'s options.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrateOptions {
+    #[serde(rename = "type")]
+    #[schema(inline)]
+    kind: Option<MigrateOptionsType>,
+    /// Default: `full` for the first replication, `incremental` after it.
+    migration_type: Option<crate::domain::replication::MigrationType>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub enum MigrateOptionsType {
+    MigrateOptions,
+}
+
+/// `TestCutover`'s options.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestCutoverOptions {
+    #[serde(rename = "type")]
+    #[schema(inline)]
+    kind: Option<TestCutoverOptionsType>,
+    shutdown_target: Option<Flag>,
+    perform_incremental: Option<Flag>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub enum TestCutoverOptionsType {
+    TestCutoverOptions,
+}
+
+/// `Cutover`'s options.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CutoverOptions {
+    #[serde(rename = "type")]
+    #[schema(inline)]
+    kind: Option<CutoverOptionsType>,
+    shutdown_source: Option<Flag>,
+    shutdown_target: Option<Flag>,
+    perform_incremental: Option<Flag>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub enum CutoverOptionsType {
+    CutoverOptions,
+}
+
+/// An operation's options, as the real API sends them; `Prepare`, `EndTestCutover` and `Abort`
+/// take none. Only described: `transformations::parse_options` reads them.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum OperationOptions {
+    Migrate(MigrateOptions),
+    TestCutover(TestCutoverOptions),
+    Cutover(CutoverOptions),
+}
+
+/// `/_emu/health` and `/_emu/ready`.
+#[derive(Serialize, ToSchema)]
+pub struct EmuHealth {
+    /// `ok` (health), `ready`, or `starting` (ready's 503).
+    #[schema(examples("ok"))]
+    status: String,
+    /// While starting: what it waits for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+/// `/_emu/info`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmuInfo {
+    product: String,
+    /// The emulator's version.
+    version: String,
+    #[schema(examples("2019.8"))]
+    emulated_api_version: String,
+    /// The API's base paths: the version and its alias.
+    api_bases: Vec<String>,
+    database: EmuDatabase,
+    uptime_seconds: u64,
+    ready: bool,
+    config: EmuConfig,
+    settings: crate::state::Settings,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmuDatabase {
+    url: String,
+    /// The latest migration applied.
+    schema_version: Option<i64>,
+}
+
+/// The configuration the emulator started with; passwords show as `***` (or null when unset).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmuConfig {
+    listen: String,
+    data_dir: String,
+    driver_packages: String,
+    max_upload_mb: u64,
+    #[schema(examples("***"))]
+    admin_password: String,
+    operator_password: Option<String>,
+    #[schema(examples("text"))]
+    log_format: String,
+    journal_size: u64,
+    control_plane: crate::config::ControlPlane,
+    seed_file: Option<String>,
+}
+
+/// What a reset did.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetReport {
+    /// `all`, `sources`, `tasks`, `operations` or `journal`.
+    #[schema(examples("all"))]
+    scope: String,
+    /// Sources loaded again from `--seed-file`.
+    seeded_sources: u64,
+    duration_ms: f64,
+}
+
+/// A page of the request journal.
+#[derive(Serialize, ToSchema)]
+pub struct JournalPage {
+    requests: Vec<crate::emu::journal::Entry>,
+    /// How many the journal holds.
+    kept: u64,
+    /// How many it holds at most (`--journal-size`).
+    capacity: u64,
+}
