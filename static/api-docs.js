@@ -30,12 +30,15 @@
   }
 
   // The little Markdown the descriptions use: paragraphs, "- " lists, `code` and **bold**.
-  function markdown(text) {
-    if (!text) return null;
-    const inline = (s) => escapeHtml(s)
+  function inline(text) {
+    return escapeHtml(text)
       .replace(/`([^`]+)`/g, "<code>$1</code>")
       .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>");
-    const blocks = String(text).split(/\n\s*\n/).map((block) => {
+  }
+
+  function markdown(text) {
+    if (!text) return null;
+    const blocks = String(text).trim().split(/\n\s*\n/).map((block) => {
       const lines = block.split("\n");
       if (lines.every((l) => /^\s*- |^\s{2,}\S/.test(l)) && /^\s*- /.test(lines[0])) {
         const items = [];
@@ -187,7 +190,7 @@
     const id = anchor("op", op.operationId || method + path);
     return el("section", { class: "op", id },
       el("h3", {}, el("span", { class: "method " + method }, method), el("span", { class: "path" }, path),
-        el("span", { class: "summary" }, op.summary || ""), security(op)),
+        el("span", { class: "summary", html: inline(op.summary || "") }), security(op)),
       op.description && op.description !== op.summary ? markdown(op.description) : null,
       parametersTable(op.parameters),
       op.requestBody ? [el("h4", {}, "Request body" + (op.requestBody.required ? " (required)" : "")),

@@ -5,7 +5,13 @@
 //!
 //! `tests/openapi.rs` keeps it honest: every route of [`super::ROUTES`] and
 //! [`crate::emu::ROUTES`] is documented, every documented operation is served, the document is
-//! structurally valid OpenAPI 3.1 and matches its committed snapshot.
+//! structurally valid OpenAPI 3.1, describes what the handlers really answer, and matches its
+//! committed snapshot (`tests/snapshots/openapi__openapi.snap`; after a deliberate change, run
+//! `INSTA_UPDATE=always cargo test --test openapi` and commit the new snapshot).
+//!
+//! Adding a route: put it in the route table (`api::routes` or `emu::routes`), annotate its
+//! handler with `#[utoipa::path]` and list it in `MigrateApi` or `EmuApi` below. A route outside
+//! both bases (such as `/metrics`) goes in `Frame`'s `paths(...)` with its full path.
 
 use std::sync::OnceLock;
 
@@ -166,7 +172,7 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// `GET {base}/openapi.json`: this document. No credentials needed.
+/// This OpenAPI 3.1 document (no credentials needed).
 #[utoipa::path(
     get,
     path = "/openapi.json",
@@ -185,7 +191,7 @@ pub async fn spec() -> Response {
         .into_response()
 }
 
-/// `GET {base}/docs`: a readable page of this document (vendored HTML and script, no CDN).
+/// A readable page of this document (no credentials needed).
 #[utoipa::path(
     get,
     path = "/docs",
