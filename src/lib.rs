@@ -13,6 +13,7 @@ pub mod domain;
 pub mod drivers;
 pub mod emu;
 pub mod error;
+pub mod metrics;
 pub mod replication;
 pub mod server;
 pub mod state;
@@ -41,9 +42,19 @@ pub fn app(state: AppState) -> Router {
             axum::routing::get(api::root),
         )
         .nest("/_emu", emu::routes())
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .merge(web::routes())
         .fallback(not_found)
+        // Innermost: an injected fault is journalled and counted like any answer.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            emu::faults::inject,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), until_ready))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             emu::journal::record,

@@ -11,7 +11,9 @@ use crate::auth::Users;
 use crate::config::{Config, ReplicationSpeed};
 use crate::db::Db;
 use crate::drivers::PackageStore;
+use crate::emu::faults::Faults;
 use crate::emu::journal::Journal;
+use crate::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -31,6 +33,9 @@ pub struct AppState {
     pub journal: Arc<Journal>,
     /// Polls of each operation waiting for an after-N-polls transition.
     pub polls: Arc<Mutex<HashMap<uuid::Uuid, u32>>>,
+    /// Fault rules (`/_emu/faults`): configuration, kept across resets.
+    pub faults: Arc<Faults>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Settings a client can change at run time (`/_emu/settings`).
@@ -65,6 +70,8 @@ impl AppState {
             })),
             journal: Arc::new(Journal::new(config.journal_size)),
             polls: Arc::default(),
+            faults: Arc::default(),
+            metrics: Arc::default(),
             config: Arc::new(config),
             ready: Arc::new(AtomicBool::new(false)),
             shutdown: CancellationToken::new(),

@@ -656,6 +656,32 @@ async fn real_answers_fit_the_documented_schemas() {
     .await;
     call("POST", "/_emu/state/reset?scope=tasks", None).await;
     call("POST", "/_emu/state/reset", None).await;
+    let rule = call(
+        "POST",
+        "/_emu/faults",
+        Some(json!({"path": "/nowhere*", "status": 500, "message": "m", "expiresInSeconds": 60})),
+    )
+    .await;
+    call(
+        "POST",
+        "/_emu/faults",
+        Some(json!({"path": "/x", "action": "truncate", "truncateAfterBytes": 1, "times": 1})),
+    )
+    .await;
+    call(
+        "POST",
+        "/_emu/faults",
+        Some(json!({"path": "/x", "probability": 2})),
+    )
+    .await;
+    call("GET", "/_emu/faults", None).await;
+    call(
+        "DELETE",
+        &format!("/_emu/faults/{}", rule["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    call("DELETE", "/_emu/faults", None).await;
 
     // The unknown API path above is not documented; everything else must fit.
     errors.retain(|e| !e.contains("/nothingHere"));

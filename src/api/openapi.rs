@@ -88,6 +88,10 @@ struct MigrateApi;
     crate::emu::reset::reset,
     crate::emu::get_settings,
     crate::emu::put_settings,
+    crate::emu::faults::list,
+    crate::emu::faults::add,
+    crate::emu::faults::clear,
+    crate::emu::faults::remove,
     crate::emu::requests,
     crate::emu::unimplemented,
 ))]
@@ -96,6 +100,7 @@ struct EmuApi;
 /// The document's frame: information, tags and security schemes.
 #[derive(OpenApi)]
 #[openapi(
+    paths(crate::metrics::scrape),
     info(
         title = "PlateSpin Migrate Server (emulated)",
         description = include_str!("openapi.md"),

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
@@ -571,7 +572,14 @@ async fn serve(
             } else {
                 // Always seek, also to 0: `open` may have read the file to re-hash it.
                 file.seek(std::io::SeekFrom::Start(start)).await?;
-                Body::from_stream(ReaderStream::with_capacity(file.take(len), 256 * 1024))
+                state.metrics.download_started(status == StatusCode::PARTIAL_CONTENT);
+                // Counted as the body streams, so a download cut short counts what it sent.
+                let sent = state.metrics.bytes_sent();
+                let stream = ReaderStream::with_capacity(file.take(len), 256 * 1024)
+                    .inspect_ok(move |chunk| {
+                        sent.inc_by(chunk.len() as u64);
+                    });
+                Body::from_stream(stream)
             };
             builder.body(body)
         }

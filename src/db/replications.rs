@@ -425,3 +425,12 @@ pub async fn facts(
         active,
     ))
 }
+
+/// How many operations have each status (statuses with none are left out), for `/metrics`.
+pub async fn count_by_status(pool: &SqlitePool) -> Result<Vec<(String, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT status, COUNT(*) FROM operations GROUP BY status")
+            .fetch_all(pool)
+            .await?,
+    )
+}

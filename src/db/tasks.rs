@@ -219,3 +219,12 @@ pub async fn dismiss(db: &Db, id: Uuid, by: &str, now: DateTime<Utc>) -> Result<
         ..task
     })
 }
+
+/// How many tasks are in each state (states with none are left out), for `/metrics`.
+pub async fn count_by_state(pool: &SqlitePool) -> Result<Vec<(String, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT state, COUNT(*) FROM tasks GROUP BY state")
+            .fetch_all(pool)
+            .await?,
+    )
+}

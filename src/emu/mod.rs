@@ -1,9 +1,10 @@
 //! The emulator's control plane at `/_emu` (SPEC 4), kept apart from the emulated API: health and
-//! readiness, information, reset, run-time settings and the request journal.
+//! readiness, information, reset, run-time settings, fault injection and the request journal.
 //!
 //! Everything but health and ready needs an administrator, and with `--control-plane
 //! loopback-only` a caller on this machine.
 
+pub mod faults;
 pub mod journal;
 pub mod reset;
 pub mod seed;
@@ -33,6 +34,8 @@ crate::api::route_table! {
     "/info" => get(info),
     "/state/reset" => post(reset::reset),
     "/settings" => get(get_settings).put(put_settings),
+    "/faults" => get(faults::list).post(faults::add).delete(faults::clear),
+    "/faults/{id}" => delete(faults::remove),
     "/requests" => get(requests),
     "/requests/unimplemented" => get(unimplemented),
 }

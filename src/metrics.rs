@@ -1,0 +1,341 @@
+//! `GET /metrics`: Prometheus metrics on the main listener, for administrators (SPEC 6).
+//!
+//! Served in the OpenMetrics text format, which Prometheus scrapes natively. Requests are
+//! labelled by route template (`/MigrateApi/2019.8/sources/{id}`, from axum's `MatchedPath`),
+//! never by the path a client sent, and methods outside the standard ones count as `OTHER`, so
+//! the number of series, and the memory they take, stays bounded whatever clients send.
+//! Gauges of the database (tasks by state, operations by status) are read at scrape time.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::api::openapi::{Forbidden, Unauthorized};
+use crate::emu::ControlPlaneAdmin;
+use crate::emu::faults::Action;
+use crate::error::{AppError, Result};
+use crate::state::AppState;
+
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Seconds: from a millisecond status poll to a slow download's first byte.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: &'static str,
+    route: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: &'static str,
+    route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabel {
+    action: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: LatencyFamily,
+    downloads: Family<KindLabel, Counter>,
+    bytes_sent: Counter,
+    operations_active: Gauge,
+    operations: Family<StatusLabel, Gauge>,
+    tasks: Family<StateLabel, Gauge>,
+    faults: Family<ActionLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("psserver");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, route template and status",
+            requests.clone(),
+        );
+        let latency: LatencyFamily = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to the response's head, by method and route template",
+            latency.clone(),
+        );
+        let downloads = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "driver_downloads",
+            "Driver package downloads started (kind full or partial)",
+            downloads.clone(),
+        );
+        let bytes_sent = Counter::default();
+        registry.register(
+            "driver_download_bytes_sent",
+            "Bytes of driver packages streamed to clients",
+            bytes_sent.clone(),
+        );
+        let operations_active = Gauge::default();
+        registry.register(
+            "operations_active",
+            "Operations queued or running in this process",
+            operations_active.clone(),
+        );
+        let operations = Family::<StatusLabel, Gauge>::default();
+        registry.register(
+            "operations",
+            "Operations in the database by status",
+            operations.clone(),
+        );
+        let tasks = Family::<StateLabel, Gauge>::default();
+        registry.register("tasks", "Tasks in the database by state", tasks.clone());
+        let faults = Family::<ActionLabel, Counter>::default();
+        registry.register(
+            "faults_injected",
+            "Faults injected by /_emu/faults rules, by action",
+            faults.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            downloads,
+            bytes_sent,
+            operations_active,
+            operations,
+            tasks,
+            faults,
+        }
+    }
+
+    fn observe(&self, method: &'static str, route: String, status: u16, seconds: f64) {
+        self.latency
+            .get_or_create(&RouteLabels {
+                method,
+                route: route.clone(),
+            })
+            .observe(seconds);
+        self.requests
+            .get_or_create(&RequestLabels {
+                method,
+                route,
+                status,
+            })
+            .inc();
+    }
+
+    /// A download begins (a GET with a body, whole or a range).
+    pub fn download_started(&self, partial: bool) {
+        let kind = if partial { "partial" } else { "full" };
+        self.downloads.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    /// The counter a download stream adds its bytes to as it sends them.
+    pub fn bytes_sent(&self) -> Counter {
+        self.bytes_sent.clone()
+    }
+
+    pub fn fault_injected(&self, action: Action) {
+        self.faults
+            .get_or_create(&ActionLabel {
+                action: action.as_str(),
+            })
+            .inc();
+    }
+
+    /// The exposition, with the gauges set from `counts`.
+    pub fn render(&self, counts: &Counts) -> Result<String, std::fmt::Error> {
+        self.operations_active.set(counts.operations_active);
+        for (state, n) in &counts.tasks {
+            self.tasks.get_or_create(&StateLabel { state }).set(*n);
+        }
+        for (status, n) in &counts.operations {
+            self.operations
+                .get_or_create(&StatusLabel { status })
+                .set(*n);
+        }
+        let mut text = String::with_capacity(16 * 1024);
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// What the gauges show, read at scrape time.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub operations_active: i64,
+    pub tasks: Vec<(&'static str, i64)>,
+    pub operations: Vec<(&'static str, i64)>,
+}
+
+const TASK_STATES: [&str; 3] = ["active", "dismissed", "resolved"];
+const OPERATION_STATUSES: [&str; 6] = [
+    "queued",
+    "running",
+    "succeeded",
+    "succeededWithWarnings",
+    "failed",
+    "aborted",
+];
+
+/// Every known value, zero when the database has none, so a series drops to 0 rather than
+/// keeping its last value.
+fn complete(known: &[&'static str], counted: &[(String, i64)]) -> Vec<(&'static str, i64)> {
+    known
+        .iter()
+        .map(|k| {
+            let n = counted.iter().find(|(s, _)| s == k).map_or(0, |(_, n)| *n);
+            (*k, n)
+        })
+        .collect()
+}
+
+/// A method as a label: the standard ones by name, anything else as `OTHER`.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|m| *m == method.as_str())
+        .unwrap_or("OTHER")
+}
+
+/// The route template; requests that no route matched (the fallbacks) share one label.
+fn route_label(matched: Option<&MatchedPath>) -> String {
+    matched.map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned())
+}
+
+/// Middleware: count each request by route and status, and time it to its response's head.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = method_label(request.method());
+    let route = route_label(request.extensions().get::<MatchedPath>());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state.metrics.observe(
+        method,
+        route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// Prometheus metrics
+///
+/// In the OpenMetrics text format: requests by method, route template and status, latency
+/// histograms, driver downloads and bytes sent, operations and tasks.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "getMetrics",
+    tag = "emulator",
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "The metrics", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+)]
+pub async fn scrape(State(state): State<AppState>, _: ControlPlaneAdmin) -> Result<Response> {
+    let tasks = crate::db::tasks::count_by_state(&state.db.read).await?;
+    let operations = crate::db::replications::count_by_status(&state.db.read).await?;
+    let active = crate::replication::running_tokens(&state).len();
+    let counts = Counts {
+        operations_active: i64::try_from(active).unwrap_or(i64::MAX),
+        tasks: complete(&TASK_STATES, &tasks),
+        operations: complete(&OPERATION_STATUSES, &operations),
+    };
+    let text = state.metrics.render(&counts).map_err(AppError::internal)?;
+    let mut response = text.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_has_counters_histograms_and_gauges() {
+        let m = Metrics::new();
+        m.observe("GET", "/MigrateApi/2019.8/sources/{id}".into(), 200, 0.003);
+        m.observe("GET", "/MigrateApi/2019.8/sources/{id}".into(), 200, 0.2);
+        m.download_started(false);
+        m.bytes_sent().inc_by(1234);
+        let text = m
+            .render(&Counts {
+                operations_active: 2,
+                tasks: complete(&TASK_STATES, &[("active".into(), 3)]),
+                operations: Vec::new(),
+            })
+            .expect("render");
+        for line in [
+            r#"psserver_http_requests_total{method="GET",route="/MigrateApi/2019.8/sources/{id}",status="200"} 2"#,
+            r#"psserver_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/MigrateApi/2019.8/sources/{id}"} 1"#,
+            r#"psserver_http_request_duration_seconds_count{method="GET",route="/MigrateApi/2019.8/sources/{id}"} 2"#,
+            r#"psserver_driver_downloads_total{kind="full"} 1"#,
+            "psserver_driver_download_bytes_sent_total 1234",
+            "psserver_operations_active 2",
+            r#"psserver_tasks{state="active"} 3"#,
+            r#"psserver_tasks{state="resolved"} 0"#,
+            "# EOF",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn labels_stay_bounded() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        let odd = Method::from_bytes(b"FROBNICATE").expect("method");
+        assert_eq!(method_label(&odd), "OTHER");
+        assert_eq!(route_label(None), "unmatched");
+    }
+}
