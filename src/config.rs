@@ -81,6 +81,11 @@ pub struct Config {
     /// A JSON scenario (sources, driver states, transformations) loaded at start and on reset.
     #[arg(long, env = "PSSERVER_SEED_FILE")]
     pub seed_file: Option<PathBuf>,
+
+    /// Seconds a client has to send a request's headers (also the idle time of a kept-alive
+    /// connection); a slower client is cut off, so slow clients cannot hold connections open.
+    #[arg(long, env = "PSSERVER_HEADER_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, utoipa::ToSchema)]
@@ -146,6 +151,7 @@ impl Config {
             journal_size: 1000,
             control_plane: ControlPlane::Any,
             seed_file: None,
+            header_timeout_secs: 30,
         }
     }
 
@@ -201,6 +207,8 @@ mod tests {
         assert_eq!(c.database_url(), "sqlite://./data/psserver.db");
         assert_eq!(c.max_upload_bytes(), 512 * 1024 * 1024);
         assert!(c.operator_password.is_none());
+        assert_eq!(c.header_timeout_secs, 30);
+        assert!(Config::try_parse_from(["psserver", "--header-timeout-secs", "0"]).is_err());
     }
 
     #[test]

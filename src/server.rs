@@ -29,12 +29,48 @@ pub fn with_http_layers(router: axum::Router) -> axum::Router {
     }
     // Outermost first: set the id, trace inside it, copy it to the response.
     router
+        .layer(axum::middleware::from_fn(limit_header_fields))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(span as fn(&Request<axum::body::Body>) -> Span),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The most a request's header fields may add up to (names, values and line overhead). hyper's
+/// read-buffer bound ([`MAX_REQUEST_HEAD`]) depends on how the bytes arrive; this check does not.
+pub const MAX_HEADER_FIELDS: usize = 32 * 1024;
+
+/// 431 for a request whose header fields are too large (RFC 6585 §5), before any handler runs.
+async fn limit_header_fields(
+    request: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if size > MAX_HEADER_FIELDS {
+        let body = serde_json::json!({"error": {
+            "code": "RequestHeaderFieldsTooLarge",
+            "message": format!("the request's header fields add up to {size} bytes; the limit is {MAX_HEADER_FIELDS}"),
+        }});
+        let mut response = (
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            axum::Json(body),
+        )
+            .into_response();
+        // Whoever sent this much may send it again: do not keep the connection.
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+        return response;
+    }
+    next.run(request).await
 }
 
 /// Make the state: open the database (creating the data directory).
@@ -107,6 +143,25 @@ pub async fn prepare(state: &AppState) -> Result<(), String> {
     Ok(())
 }
 
+/// Bounds on what one connection may hold: the time to send a request's headers (hyper's timer
+/// starts when it waits for a request head, so it also closes idle kept-alive connections), and
+/// the size of the request head. hyper answers 431 beyond the size and closes the connection
+/// after the time (RFC 9110 §15.5.9 would allow a 408; hyper sends nothing). A macro: the two
+/// servers' builders are the same hyper-util type, which this crate does not name.
+macro_rules! limit_connections {
+    ($server:expr, $header_timeout:expr) => {
+        $server
+            .http_builder()
+            .http1()
+            .header_read_timeout($header_timeout)
+            .max_buf_size(MAX_REQUEST_HEAD);
+    };
+}
+
+/// The largest request head (request line and headers) read: hyper's default is about 400 KiB;
+/// real clients send a few KiB (a long Basic or Bearer credential included).
+const MAX_REQUEST_HEAD: usize = 64 * 1024;
+
 /// Run the server until Ctrl-C or SIGTERM (or `state.shutdown`), then drain for up to 10 s.
 pub async fn run(config: Config) -> Result<(), String> {
     config.check_exposure()?;
@@ -126,31 +181,34 @@ pub async fn run(config: Config) -> Result<(), String> {
     let shutdown = state.shutdown.clone();
     // Connection info lets the control plane tell loopback callers from others.
     let app = crate::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    // One handle for both schemes: on shutdown, stop accepting and let requests in flight finish.
+    let handle = axum_server::Handle::new();
+    tokio::spawn({
+        let handle = handle.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.cancelled().await;
+            handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        }
+    });
+    let header_timeout = Duration::from_secs(state.config.header_timeout_secs);
     let server = match tls {
         None => {
-            let listener =
-                tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
-            let stop = shutdown.clone().cancelled_owned();
-            tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await
-                    .map_err(|e| e.to_string())
-            })
+            // axum::serve has no header-read timeout: a client trickling its headers would hold
+            // a connection (and a task) for ever. HTTP/1 only, as axum::serve was: the automatic
+            // HTTP/2 detection reads the first bytes without any timeout.
+            let mut server = axum_server::from_tcp(listener)
+                .map_err(|e| e.to_string())?
+                .http1_only()
+                .handle(handle);
+            limit_connections!(server, header_timeout);
+            tokio::spawn(async move { server.serve(app).await.map_err(|e| e.to_string()) })
         }
         Some(tls) => {
-            let handle = axum_server::Handle::new();
-            tokio::spawn({
-                let handle = handle.clone();
-                let shutdown = shutdown.clone();
-                async move {
-                    shutdown.cancelled().await;
-                    handle.graceful_shutdown(Some(Duration::from_secs(10)));
-                }
-            });
-            let server = axum_server::from_tcp_rustls(listener, tls.config)
+            let mut server = axum_server::from_tcp_rustls(listener, tls.config)
                 .map_err(|e| e.to_string())?
                 .handle(handle);
+            limit_connections!(server, header_timeout);
             tokio::spawn(async move { server.serve(app).await.map_err(|e| e.to_string()) })
         }
     };

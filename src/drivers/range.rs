@@ -116,17 +116,25 @@ pub fn parse_single_range(field: &str) -> Option<RangeSpec> {
     if first.is_empty() {
         return Some(RangeSpec::Suffix(digits(last)?));
     }
+    // §14.1.1: a range whose last position is before its first is invalid. Compared as written,
+    // before the numbers saturate: `99…9-18446744073709551616` is invalid, not `MAX-MAX`.
+    if !last.is_empty() && numerically_less(last, first) {
+        return None;
+    }
     let first = digits(first)?;
     let last = if last.is_empty() {
         None
     } else {
         Some(digits(last)?)
     };
-    // §14.1.1: a range whose last position is before its first is invalid.
-    if last.is_some_and(|l| l < first) {
-        return None;
-    }
     Some(RangeSpec::FromTo { first, last })
+}
+
+/// Whether the decimal number `a` is less than `b`, however long (non-digits compare as text;
+/// `digits` refuses them anyway).
+fn numerically_less(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+    (a.len(), a) < (b.len(), b)
 }
 
 /// 1*DIGIT; a number too big for u64 saturates (it is past the end of any file).
@@ -241,6 +249,17 @@ mod tests {
             ("bytes=1000-2000", Unsatisfiable),
             ("bytes=-0", Unsatisfiable),
             ("bytes=99999999999999999999999-", Unsatisfiable),
+            (
+                "bytes=18446744073709551616-18446744073709551616",
+                Unsatisfiable,
+            ),
+            (
+                "bytes=0099-00100000000000000000000",
+                Partial {
+                    start: 99,
+                    end: 999,
+                },
+            ),
             // malformed, several ranges or other units: ignored, 200
             ("bytes=5-1", Full),
             ("bytes=", Full),
@@ -253,6 +272,10 @@ mod tests {
             ("items=0-1", Full),
             ("bytes=+1-2", Full),
             ("bytes=0x10-", Full),
+            // last before first, also where both are beyond u64
+            ("bytes=99999999999999999999999-18446744073709551616", Full),
+            ("bytes=18446744073709551617-18446744073709551616", Full),
+            ("bytes=010-9", Full),
         ];
         for (range, expected) in cases {
             assert_eq!(plan(get_range(range), rep(1000)), *expected, "{range:?}");

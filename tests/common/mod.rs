@@ -2,6 +2,8 @@
 //! temporary data directory, and talk to it over HTTP.
 #![allow(dead_code)]
 
+pub mod corpus;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,455 @@
+//! Reliability: what a hostile or broken client can do over plain TCP against the real server:
+//! oversized headers and bodies, malformed requests, slow clients. The server answers such a
+//! client with a 4xx or by closing its connection, never a 5xx, and keeps answering the others
+//! promptly while it happens.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{ADMIN, Server};
+
+/// What came back on a raw connection: the status of the first response (if any) and whether
+/// the server closed the connection.
+#[derive(Debug)]
+struct RawReply {
+    status: Option<u16>,
+    head: String,
+    full: String,
+}
+
+fn connect(server: &Server) -> TcpStream {
+    let stream = TcpStream::connect(&server.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+}
+
+/// Read until the server closes the connection, the read times out or one response with a
+/// Content-Length is complete, and parse the first status line.
+fn read_reply(stream: &mut TcpStream) -> RawReply {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                got.extend_from_slice(&buf[..n]);
+                if got.len() > 1 << 20 || response_complete(&got) {
+                    break;
+                }
+            }
+            // A reset is a closed connection too.
+            Err(_) => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&got).into_owned();
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok());
+    RawReply {
+        status,
+        head: text.chars().take(300).collect(),
+        full: text,
+    }
+}
+
+fn response_complete(got: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(got);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    head.lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .and_then(|n| n.trim().parse::<usize>().ok())
+        })
+        .is_some_and(|len| body.len() >= len)
+}
+
+/// Send raw bytes (ignoring a write refused because the server already closed) and read what
+/// comes back.
+fn send_raw(server: &Server, bytes: &[u8]) -> RawReply {
+    let mut stream = connect(server);
+    let _ = stream.write_all(bytes);
+    let _ = stream.flush();
+    // Half-close: the server sees the end of the request and may close its side.
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    read_reply(&mut stream)
+}
+
+/// `GET /_emu/health` on a fresh connection: its status and how long it took.
+/// (Without a half-close: hyper may drop a response when it sees the client's end first.)
+fn health(server: &Server) -> (RawReply, Duration) {
+    let started = Instant::now();
+    let mut stream = connect(server);
+    stream
+        .write_all(b"GET /_emu/health HTTP/1.1\r\nHost: psserver\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let reply = read_reply(&mut stream);
+    (reply, started.elapsed())
+}
+
+fn assert_healthy(server: &Server, context: &str) {
+    let (reply, took) = health(server);
+    assert_eq!(
+        reply.status,
+        Some(200),
+        "health after {context}: {:?}",
+        reply.head
+    );
+    assert!(
+        took < Duration::from_secs(2),
+        "health took {took:?} after {context}"
+    );
+}
+
+/// Each health probe's status and time.
+type Probes = Vec<(Option<u16>, Duration)>;
+
+/// Checks `/_emu/health` every 100 ms on another thread until dropped; reports the slowest.
+struct HealthWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Probes>>,
+}
+
+impl HealthWatch {
+    fn start(server: &Server) -> Self {
+        let addr = server.addr.clone();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let started = Instant::now();
+                    let status = TcpStream::connect(&addr).ok().and_then(|mut s| {
+                        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+                        s.write_all(
+                            b"GET /_emu/health HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n",
+                        )
+                        .ok()?;
+                        let mut text = String::new();
+                        let _ = s.read_to_string(&mut text);
+                        text.get(9..12).and_then(|c| c.parse::<u16>().ok())
+                    });
+                    seen.push((status, started.elapsed()));
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                seen
+            }
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stop (after at least a second of probes) and check that every probe answered 200
+    /// within `limit`.
+    fn assert_prompt(mut self, limit: Duration) {
+        std::thread::sleep(Duration::from_secs(1));
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let seen = self
+            .thread
+            .take()
+            .expect("thread")
+            .join()
+            .expect("health thread");
+        assert!(seen.len() >= 3, "only {} health probes ran", seen.len());
+        for (i, (status, took)) in seen.iter().enumerate() {
+            assert_eq!(*status, Some(200), "health probe {i} of {}", seen.len());
+            assert!(
+                *took < limit,
+                "health probe {i} took {took:?} (limit {limit:?})"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_oversized_header_gets_431_or_a_closed_connection_and_the_server_stays_up() {
+    let server = Server::start(&[]);
+    let watch = HealthWatch::start(&server);
+    let big = "a".repeat(100 * 1024);
+    let cases = [
+        // One 100 KiB header value.
+        format!("GET /_emu/health HTTP/1.1\r\nHost: p\r\nX-Big: {big}\r\n\r\n"),
+        // A 100 KiB request target.
+        format!("GET /MigrateApi/2019.8/sources/{big} HTTP/1.1\r\nHost: p\r\n\r\n"),
+        // 100 KiB of credentials.
+        format!(
+            "GET /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nAuthorization: Basic {big}\r\n\r\n"
+        ),
+        // 2,000 small headers (hyper keeps at most 100).
+        format!(
+            "GET /_emu/health HTTP/1.1\r\nHost: p\r\n{}\r\n",
+            (0..2000)
+                .map(|i| format!("X-H{i}: v\r\n"))
+                .collect::<String>()
+        ),
+        // A header that never ends: 1 MiB without a line break.
+        format!(
+            "GET /_emu/health HTTP/1.1\r\nHost: p\r\nX-Endless: {}",
+            "b".repeat(1 << 20)
+        ),
+    ];
+    for (i, request) in cases.iter().enumerate() {
+        let reply = send_raw(&server, request.as_bytes());
+        assert!(
+            matches!(reply.status, None | Some(431) | Some(414)),
+            "case {i}: expected 431 (414 for a long target) or a closed connection, got {:?}",
+            reply.head
+        );
+        assert_healthy(&server, &format!("oversized header case {i}"));
+    }
+    // Through an ordinary client too.
+    let client = reqwest::blocking::Client::new();
+    match client
+        .get(server.url("/_emu/health"))
+        .header("x-big", &big)
+        .send()
+    {
+        Ok(response) => assert_eq!(response.status().as_u16(), 431),
+        Err(e) => assert!(e.is_request() || e.is_connect() || e.is_body(), "{e}"),
+    }
+    // Headers of an ordinary size are fine.
+    let ok = client
+        .get(server.api("/sources"))
+        .basic_auth(ADMIN.0, Some(ADMIN.1))
+        .header("x-fine", "c".repeat(4 * 1024))
+        .send()
+        .expect("request");
+    assert_eq!(ok.status().as_u16(), 200);
+    watch.assert_prompt(Duration::from_secs(2));
+}
+
+/// The status and body of a response read on a raw connection (headers, then Content-Length
+/// bytes).
+fn status_and_json(stream: &mut TcpStream) -> (u16, serde_json::Value) {
+    let reply = read_reply(stream);
+    let status = reply
+        .status
+        .unwrap_or_else(|| panic!("no response: {:?}", reply.head));
+    let body = reply.full.split("\r\n\r\n").nth(1).unwrap_or("");
+    let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    (status, json)
+}
+
+#[test]
+fn an_oversized_json_body_gets_413_with_a_json_error() {
+    let server = Server::start(&[]);
+    let client = reqwest::blocking::Client::new();
+    let created: serde_json::Value = client
+        .post(server.api("/sources"))
+        .basic_auth(ADMIN.0, Some(ADMIN.1))
+        .json(
+            &serde_json::json!({"hostName": "w1", "osFamily": "windows", "ipAddress": "10.0.0.2"}),
+        )
+        .send()
+        .expect("create")
+        .json()
+        .expect("json");
+    let id = created["id"].as_str().expect("id");
+    let driver_state = format!("/sources/{id}/driverState");
+    // The JSON limit is 2 MiB; a client declares 3 MiB and waits for the verdict before it
+    // sends the body (as with `Expect: 100-continue`): 413 at once, with the JSON error.
+    let padding = "x".repeat(3 * 1024 * 1024);
+    let body = format!(r#"{{"hostName":"{padding}","osFamily":"windows","ipAddress":"10.0.0.1"}}"#);
+    for (method, path) in [
+        ("POST", "/sources"),
+        ("POST", "/sources?operation=Register"),
+        ("POST", "/transformations"),
+        ("PUT", driver_state.as_str()),
+    ] {
+        let mut stream = connect(&server);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let head = format!(
+            "{method} /MigrateApi/2019.8{path} HTTP/1.1\r\nHost: p\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            common::basic(ADMIN.0, ADMIN.1),
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).expect("write");
+        let (status, json) = status_and_json(&mut stream);
+        assert_eq!(status, 413, "{method} {path}: {json}");
+        assert_eq!(json["error"]["code"], "PayloadTooLarge", "{method} {path}");
+    }
+    // A client that streams the whole body without waiting may see its connection closed
+    // before it reads the answer; when it does read one, it is the 413.
+    match client
+        .post(server.api("/sources"))
+        .basic_auth(ADMIN.0, Some(ADMIN.1))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+    {
+        Ok(response) => assert_eq!(response.status().as_u16(), 413),
+        Err(e) => assert!(e.is_request(), "{e}"),
+    }
+    // Nothing was added by any of it.
+    let list: serde_json::Value = client
+        .get(server.api("/sources"))
+        .basic_auth(ADMIN.0, Some(ADMIN.1))
+        .send()
+        .expect("list")
+        .json()
+        .expect("json");
+    assert_eq!(list["totalCount"], 1);
+    assert_healthy(&server, "oversized bodies");
+}
+
+#[test]
+fn malformed_requests_get_a_4xx_or_a_closed_connection_never_a_5xx() {
+    let server = Server::start(&[]);
+    let watch = HealthWatch::start(&server);
+    let auth = common::basic(ADMIN.0, ADMIN.1);
+    let mut garbage = vec![0u8; 4096];
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for b in &mut garbage {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("random bytes", garbage),
+        ("a TLS client hello on plain HTTP", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03".to_vec()),
+        ("an HTTP/2 preface on HTTP/1", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec()),
+        ("a bare method", b"GET\r\n\r\n".to_vec()),
+        ("no version", b"GET /_emu/health\r\n\r\n".to_vec()),
+        ("HTTP/9.9", b"GET /_emu/health HTTP/9.9\r\nHost: p\r\n\r\n".to_vec()),
+        ("a space in the target", b"GET /_emu/ health HTTP/1.1\r\nHost: p\r\n\r\n".to_vec()),
+        ("a NUL in the target", b"GET /_emu/\0health HTTP/1.1\r\nHost: p\r\n\r\n".to_vec()),
+        ("a method with a slash", b"G/ET /_emu/health HTTP/1.1\r\nHost: p\r\n\r\n".to_vec()),
+        ("lowercase version", b"GET /_emu/health http/1.1\r\nHost: p\r\n\r\n".to_vec()),
+        ("bare LF line ends", b"GET /_emu/health HTTP/1.1\nHost: p\n\n".to_vec()),
+        ("a header without a colon", b"GET /_emu/health HTTP/1.1\r\nHost p\r\n\r\n".to_vec()),
+        ("a header name with a space", b"GET /_emu/health HTTP/1.1\r\nBad Name: v\r\n\r\n".to_vec()),
+        ("a NUL in a header value", b"GET /_emu/health HTTP/1.1\r\nX-A: a\0b\r\n\r\n".to_vec()),
+        ("an obsolete folded header", b"GET /_emu/health HTTP/1.1\r\nX-A: a\r\n  folded\r\n\r\n".to_vec()),
+        ("Content-Length: abc", b"POST /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nContent-Length: abc\r\n\r\n{}".to_vec()),
+        ("Content-Length: -1", b"POST /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nContent-Length: -1\r\n\r\n{}".to_vec()),
+        ("Content-Length: 1e3", b"POST /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nContent-Length: 1e3\r\n\r\n{}".to_vec()),
+        ("Content-Length beyond u64", b"POST /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nContent-Length: 99999999999999999999999\r\n\r\n{}".to_vec()),
+        ("two different Content-Lengths", b"POST /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\n{}".to_vec()),
+        ("Content-Length and chunked", b"POST /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec()),
+        ("a bad chunk size", b"POST /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n".to_vec()),
+        ("a chunk size beyond u64", b"POST /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\n{}\r\n0\r\n\r\n".to_vec()),
+        ("an unknown transfer coding", b"POST /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: gzip\r\n\r\n{}".to_vec()),
+        ("a body cut short", format!("POST /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nAuthorization: {auth}\r\nContent-Length: 100\r\n\r\n{{\"hostName\"").into_bytes()),
+        ("an upload cut short", format!("POST /MigrateApi/2019.8/driverPackages?platform=windows-x64&version=9.0.0.1 HTTP/1.1\r\nHost: p\r\nAuthorization: {auth}\r\nContent-Length: 100000\r\n\r\nPK\x03\x04").into_bytes()),
+        ("malformed JSON", format!("POST /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{{\"a\": [1,").into_bytes()),
+        ("JSON nested 100,000 deep", {
+            let body = "[".repeat(100_000);
+            format!("POST /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+        }),
+        ("a bad Basic credential", b"GET /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nAuthorization: Basic %%%\r\n\r\n".to_vec()),
+        ("a non-UTF-8 credential", b"GET /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nAuthorization: Basic \xff\xfe\r\n\r\n".to_vec()),
+        ("a non-UTF-8 Range", b"GET /MigrateApi/2019.8/driverPackages/latest/content?platform=linux-x64 HTTP/1.1\r\nHost: p\r\nRange: bytes=\xff-\r\n\r\n".to_vec()),
+        ("an absolute-form target", b"GET http://evil.example/_emu/health HTTP/1.1\r\nHost: p\r\n\r\n".to_vec()),
+        ("CONNECT", b"CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n".to_vec()),
+        ("an asterisk target", b"OPTIONS * HTTP/1.1\r\nHost: p\r\n\r\n".to_vec()),
+        ("an unknown method", b"BREW /_emu/health HTTP/1.1\r\nHost: p\r\n\r\n".to_vec()),
+        ("only line ends", b"\r\n\r\n\r\n\r\n".to_vec()),
+        ("nothing", Vec::new()),
+    ];
+    for (name, bytes) in &cases {
+        let reply = send_raw(&server, bytes);
+        match reply.status {
+            None => {}
+            Some(status) => assert!(
+                (200..500).contains(&status),
+                "{name}: a {status}: {:?}",
+                reply.head
+            ),
+        }
+        // Only requests that are valid after all may succeed.
+        if let Some(status) = reply.status.filter(|s| *s < 300) {
+            assert!(
+                matches!(
+                    *name,
+                    "bare LF line ends"
+                        | "an absolute-form target"
+                        | "an obsolete folded header"
+                        | "a bad Basic credential"
+                ),
+                "{name} succeeded with {status}: {:?}",
+                reply.head
+            );
+        }
+        assert_healthy(&server, name);
+    }
+    watch.assert_prompt(Duration::from_secs(2));
+    assert!(
+        !server.log_text().contains("panicked"),
+        "the server panicked:\n{}",
+        server.log_text()
+    );
+}
+
+#[test]
+fn slow_clients_are_cut_off_by_the_header_timeout_while_others_are_served() {
+    let server = Server::start(&["--header-timeout-secs", "2"]);
+    let watch = HealthWatch::start(&server);
+
+    // 50 idle connections that never send a byte, and one that trickles a header, a byte a second.
+    let idle: Vec<TcpStream> = (0..50).map(|_| connect(&server)).collect();
+    let mut slow = connect(&server);
+    let started = Instant::now();
+    slow.write_all(b"GET /_emu/health HTTP/1.1\r\nHost: p\r\nX-Slow: ")
+        .expect("write");
+    let mut cut_off = None;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_secs(1));
+        if slow.write_all(b"z").is_err() {
+            cut_off = Some(started.elapsed());
+            break;
+        }
+        // A closed connection shows as EOF on a read that does not wait.
+        slow.set_nonblocking(true).expect("nonblocking");
+        let mut buf = [0u8; 64];
+        let closed = matches!(slow.read(&mut buf), Ok(0))
+            || matches!(slow.read(&mut buf), Err(ref e) if e.kind() != std::io::ErrorKind::WouldBlock);
+        slow.set_nonblocking(false).expect("blocking");
+        if closed {
+            cut_off = Some(started.elapsed());
+            break;
+        }
+    }
+    let cut_off = cut_off.expect("the trickling client was never cut off");
+    assert!(
+        cut_off < Duration::from_secs(6),
+        "cut off only after {cut_off:?} (timeout 2 s)"
+    );
+    // The idle ones are closed too.
+    for (i, mut stream) in idle.into_iter().enumerate() {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut buf = [0u8; 64];
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) if started.elapsed() < Duration::from_secs(12) => {}
+            other => panic!("idle connection {i} still open: {other:?}"),
+        }
+    }
+    watch.assert_prompt(Duration::from_secs(1));
+
+    // A client that sends its headers in time is served as usual, also on a kept-alive
+    // connection.
+    let mut stream = connect(&server);
+    for _ in 0..3 {
+        stream
+            .write_all(b"GET /_emu/health HTTP/1.1\r\nHost: p\r\n\r\n")
+            .expect("write");
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).expect("read");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    }
+}
