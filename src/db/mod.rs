@@ -25,6 +25,27 @@ use crate::error::{AppError, Result};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// Whether a released write connection may be reused. When a COMMIT fails with SQLITE_FULL,
+/// SQLite may already have rolled the transaction back; the ROLLBACK sqlx then sends fails ("no
+/// transaction is active") and sqlx keeps counting the connection as inside a transaction, so
+/// every later `BEGIN IMMEDIATE` on it fails: after one full disk, no write would ever succeed
+/// again. Such a connection is closed instead, and the pool opens a fresh one.
+async fn leaves_no_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    use sqlx_core::transaction::TransactionManager;
+    type Manager = <Sqlite as sqlx::Database>::TransactionManager;
+    if Manager::get_transaction_depth(conn) == 0 {
+        return Ok(true);
+    }
+    // A dropped transaction's ROLLBACK is queued on the connection: let it run, then look again.
+    conn.ping().await?;
+    let clean = Manager::get_transaction_depth(conn) == 0;
+    if !clean {
+        tracing::warn!("closing a database connection left inside a failed transaction");
+    }
+    Ok(clean)
+}
+
 #[derive(Debug, Clone)]
 pub struct Db {
     pub read: SqlitePool,
@@ -44,6 +65,7 @@ impl Db {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            .after_release(|conn, _| Box::pin(leaves_no_transaction(conn)))
             .connect_with(options.clone())
             .await?;
         let read = SqlitePoolOptions::new()
