@@ -250,7 +250,7 @@ async fn assert_same(
         let expected = match state {
             Contract::Configured => "Configured",
             Contract::Prepared => "Prepared",
-            Contract::UnderTest => "UnderTest",
+            Contract::UnderTest => "TestCutover",
             Contract::CutOver => "CutOver",
         };
         assert_eq!(t["currentState"], expected, "{at}: {t}");
