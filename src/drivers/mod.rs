@@ -525,8 +525,17 @@ impl PackageStore {
         pkg: DriverPackage,
     ) -> Result<(tokio::fs::File, DriverPackage)> {
         let path = self.path_of(&pkg)?;
-        let file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
+        // Open and fstat in one trip to the blocking pool: each trip is a thread switch, and
+        // switches were most of a small download's cost (bench/RESULTS.md).
+        let opened = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(path)?;
+            let meta = file.metadata()?;
+            Ok::<_, std::io::Error>((file, meta))
+        })
+        .await
+        .map_err(AppError::internal)?;
+        let (file, meta) = match opened {
+            Ok(opened) => opened,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(AppError::NotFound(format!(
                     "the file of driver package {} {} is missing from the repository",
@@ -535,8 +544,8 @@ impl PackageStore {
             }
             Err(e) => return Err(e.into()),
         };
+        let file = tokio::fs::File::from_std(file);
         // fstat of the open file: what we check is what we serve.
-        let meta = file.metadata().await?;
         if meta.len() == pkg.size && mtime_of(&meta) == pkg.file_mtime {
             return Ok((file, pkg));
         }
