@@ -553,6 +553,13 @@ pub async fn report_driver_state(
         Reporter::Agent(_) => "agent",
         Reporter::User(caller) => caller.user.as_str(),
     };
-    tracing::info!(source = %id, by, installed = ?reported.installed, running = ?reported.running, "driver state reported");
+    let show = |v: Option<DriverVersion>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
+    tracing::info!(
+        source = %id,
+        by,
+        installed = %show(reported.installed),
+        running = %show(reported.running),
+        "driver state reported"
+    );
     Ok(axum::Json(view(&state, base, source).await?))
 }
