@@ -542,11 +542,11 @@ pub async fn report_driver_state(
         installed: version_field(body.installed_version.as_deref(), "installedVersion")?,
         running: version_field(body.running_version.as_deref(), "runningVersion")?,
     };
-    let current = db::sources::get(&state.db.read, id).await?;
-    let controller = match body.controller_service.as_deref() {
-        None => current.controller_service,
-        Some(s) => s.parse().map_err(|e| invalid("controllerService", e))?,
-    };
+    let controller: Option<ControllerService> = body
+        .controller_service
+        .as_deref()
+        .map(|s| s.parse().map_err(|e| invalid("controllerService", e)))
+        .transpose()?;
     let source =
         db::sources::report_driver_state(&state.db, id, reported, controller, Utc::now()).await?;
     let by = match &reporter {

@@ -253,16 +253,18 @@ pub async fn delete(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<()> {
     Ok(())
 }
 
-/// Record a machine's driver state as reported by its agent (or an operator).
+/// Record a machine's driver state as reported by its agent (or an operator). A report that
+/// leaves out the controller service keeps the one stored, read in the same transaction.
 pub async fn report_driver_state(
     db: &Db,
     id: Uuid,
     reported: DriverState,
-    controller: ControllerService,
+    controller: Option<ControllerService>,
     now: DateTime<Utc>,
 ) -> Result<Source> {
     let mut tx = db.begin_write().await?;
     let source = find(&mut tx, id).await?;
+    let controller = controller.unwrap_or(source.controller_service);
     record(&mut tx, &source, reported, controller, now).await?;
     sqlx::query("UPDATE sources SET last_report_at = ? WHERE id = ?")
         .bind(ts(now))

@@ -121,8 +121,14 @@ pub async fn load(state: &AppState) -> Result<usize> {
             installed: s.installed_version,
             running: s.running_version,
         };
-        sources::report_driver_state(&state.db, source.id, driver, s.controller_service, now)
-            .await?;
+        sources::report_driver_state(
+            &state.db,
+            source.id,
+            driver,
+            Some(s.controller_service),
+            now,
+        )
+        .await?;
         let mut tx = state.db.begin_write().await?;
         if s.server_sync_required {
             sqlx::query("UPDATE sources SET server_sync_required = 1 WHERE id = ?")
