@@ -16,6 +16,32 @@ async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) 
     send(app, admin(method, uri).body(body).unwrap()).await
 }
 
+/// Add a source and a contract, start Prepare; answers the operation's href.
+async fn start_prepare(app: &axum::Router) -> String {
+    let s = call(
+        app,
+        "POST",
+        &format!("{API}/sources"),
+        Some(json!({"hostName": "P", "osFamily": "windows", "ipAddress": "10.0.0.1"})),
+    )
+    .await
+    .json();
+    let t = call(
+        app,
+        "POST",
+        &format!("{API}/transformations"),
+        Some(json!({"sourceId": s["id"]})),
+    )
+    .await
+    .json();
+    let path = format!(
+        "{API}/transformations/{}?operation=Prepare",
+        t["id"].as_str().unwrap()
+    );
+    let accepted = call(app, "POST", &path, None).await.json();
+    accepted["operation"]["href"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn control_plane_needs_an_administrator_but_health_and_ready_do_not() {
     let (app, _, _dir) = test_app_with(|c| c.operator_password = Some("op".into())).await;
@@ -233,34 +259,7 @@ async fn settings_change_and_an_after_three_polls_transition() {
         json!({"mode": "afterPolls", "polls": 3})
     );
 
-    let s = call(
-        &app,
-        "POST",
-        &format!("{API}/sources"),
-        Some(json!({"hostName": "P", "osFamily": "windows", "ipAddress": "10.0.0.1"})),
-    )
-    .await
-    .json();
-    let t = call(
-        &app,
-        "POST",
-        &format!("{API}/transformations"),
-        Some(json!({"sourceId": s["id"]})),
-    )
-    .await
-    .json();
-    let accepted = call(
-        &app,
-        "POST",
-        &format!(
-            "{API}/transformations/{}?operation=Prepare",
-            t["id"].as_str().unwrap()
-        ),
-        None,
-    )
-    .await
-    .json();
-    let href = accepted["operation"]["href"].as_str().unwrap().to_owned();
+    let href = start_prepare(&app).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut seen = Vec::new();
     for _ in 0..4 {
@@ -284,34 +283,7 @@ async fn an_after_seconds_transition_takes_that_long() {
         Some(json!({"transition": {"mode": "afterSeconds", "seconds": 0.6}})),
     )
     .await;
-    let s = call(
-        &app,
-        "POST",
-        &format!("{API}/sources"),
-        Some(json!({"hostName": "P", "osFamily": "windows", "ipAddress": "10.0.0.1"})),
-    )
-    .await
-    .json();
-    let t = call(
-        &app,
-        "POST",
-        &format!("{API}/transformations"),
-        Some(json!({"sourceId": s["id"]})),
-    )
-    .await
-    .json();
-    let accepted = call(
-        &app,
-        "POST",
-        &format!(
-            "{API}/transformations/{}?operation=Prepare",
-            t["id"].as_str().unwrap()
-        ),
-        None,
-    )
-    .await
-    .json();
-    let href = accepted["operation"]["href"].as_str().unwrap().to_owned();
+    let href = start_prepare(&app).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         call(&app, "GET", &href, None).await.json()["status"],
