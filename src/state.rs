@@ -15,8 +15,19 @@ use crate::emu::faults::Faults;
 use crate::emu::journal::Journal;
 use crate::metrics::Metrics;
 
+/// Cloned for every request by each middleware and extractor that takes `State`, so it is one
+/// shared allocation: a clone is one reference-count increment, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub db: Db,
     pub config: Arc<Config>,
     pub store: PackageStore,
@@ -60,7 +71,7 @@ pub enum Transition {
 
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             store: PackageStore::new(&config),
             users: Arc::new(Users::from_config(&config)),
             db,
@@ -77,7 +88,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             started_at: Instant::now(),
             running_operations: Arc::default(),
-        }
+        }))
     }
 
     pub fn is_ready(&self) -> bool {

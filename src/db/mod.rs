@@ -65,12 +65,16 @@ impl Db {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            // A local file cannot lose its connection: the ping sqlx sends before handing one
+            // out by default would be a round trip to SQLite's thread on every query.
+            .test_before_acquire(false)
             .after_release(|conn, _| Box::pin(leaves_no_transaction(conn)))
             .connect_with(options.clone())
             .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Self { read, write })
