@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -247,19 +246,31 @@ fn route_label(matched: Option<&MatchedPath>) -> String {
     matched.map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned())
 }
 
-/// Middleware: count each request by route and status, and time it to its response's head.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let method = method_label(request.method());
-    let route = route_label(request.extensions().get::<MatchedPath>());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    state.metrics.observe(
-        method,
-        route,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
+/// A request being counted by route and status and timed to its response's head. Taken by
+/// `crate::per_request` before the request runs.
+pub struct Pending {
+    started: Instant,
+    method: &'static str,
+    route: String,
+}
+
+impl Pending {
+    pub fn begin(request: &Request) -> Self {
+        Self {
+            started: Instant::now(),
+            method: method_label(request.method()),
+            route: route_label(request.extensions().get::<MatchedPath>()),
+        }
+    }
+
+    pub fn finish(self, metrics: &Metrics, response: &Response) {
+        metrics.observe(
+            self.method,
+            self.route,
+            response.status().as_u16(),
+            self.started.elapsed().as_secs_f64(),
+        );
+    }
 }
 
 /// Prometheus metrics

@@ -5,13 +5,10 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-
-use crate::state::AppState;
 
 /// Longest path or query kept per entry: a huge URL must not make one entry huge.
 const MAX_TEXT: usize = 2048;
@@ -156,33 +153,48 @@ fn clip(text: &str) -> String {
     format!("{}…", &text[..end])
 }
 
-/// Middleware: journal every request but reads of the journal itself.
-pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
-    if path.starts_with("/_emu/requests") {
-        return next.run(request).await;
+/// A request on its way, to be journalled with its answer (every request but reads of the
+/// journal itself). Taken by `crate::per_request` before the request runs.
+pub struct Pending {
+    started: Instant,
+    method: String,
+    path: String,
+    query: Option<String>,
+    request_id: Option<String>,
+}
+
+impl Pending {
+    pub fn begin(request: &Request) -> Option<Self> {
+        let path = request.uri().path();
+        if path.starts_with("/_emu/requests") {
+            return None;
+        }
+        Some(Self {
+            started: Instant::now(),
+            method: request.method().to_string(),
+            path: clip(path),
+            query: request.uri().query().map(clip),
+            request_id: request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        })
     }
-    let method = request.method().to_string();
-    let query = request.uri().query().map(clip);
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let started = Instant::now();
-    let response = next.run(request).await;
-    state.journal.record(Entry {
-        seq: 0,
-        at: Utc::now(),
-        request_id,
-        method,
-        path: clip(&path),
-        query,
-        status: response.status().as_u16(),
-        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-        implemented: response.extensions().get::<Unimplemented>().is_none(),
-    });
-    response
+
+    pub fn finish(self, journal: &Journal, response: &Response) {
+        journal.record(Entry {
+            seq: 0,
+            at: Utc::now(),
+            request_id: self.request_id,
+            method: self.method,
+            path: self.path,
+            query: self.query,
+            status: response.status().as_u16(),
+            duration_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+            implemented: response.extensions().get::<Unimplemented>().is_none(),
+        });
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::io;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -24,8 +24,9 @@ pub const DROPPED: u16 = 444;
 /// Names the rule behind an injected answer.
 pub const FAULT_HEADER: &str = "x-psserver-fault";
 
-/// Middleware: apply the first fault rule that fires, on everything but the control plane.
-pub async fn inject(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Apply the first fault rule that fires, on everything but the control plane (the innermost
+/// step of `crate::per_request`).
+pub async fn inject(state: &AppState, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     if path == "/_emu" || path.starts_with("/_emu/") || path == "/metrics" {
         return next.run(request).await;
