@@ -281,3 +281,58 @@ async fn stops_cleanly_on_sigterm() {
         .expect("psserver did not stop on SIGTERM");
     assert!(code.success(), "{code:?}");
 }
+
+/// Status polls are answered from memory between writes (`api::cache`): a poll sent after a
+/// report was acknowledged must show that report, however many pollers keep the old answer warm.
+#[tokio::test]
+async fn a_poll_after_an_acknowledged_report_shows_it() {
+    let server = Server::start(&[]);
+    let c = client();
+    let (id, token) = register(&c, &server, "cache").await;
+    let url = server.api(&format!("/sources/{id}"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pollers: Vec<_> = (0..4)
+        .map(|_| {
+            let (c, url, stop) = (c.clone(), url.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut polls = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    get(&c, url.clone()).await;
+                    polls += 1;
+                }
+                polls
+            })
+        })
+        .collect();
+    for round in 0..40 {
+        let service = if round % 2 == 0 {
+            "installed"
+        } else {
+            "running"
+        };
+        let reply = c
+            .put(server.api(&format!("/sources/{id}/driverState")))
+            .bearer_auth(&token)
+            .json(&json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": service}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        let seen = get(&c, url.clone()).await;
+        assert_eq!(seen["controllerService"], service, "round {round}");
+        // The alias base answers with its own links, never the other base's cached answer.
+        let alias = get(&c, url.replace("/2019.8/", "/2019.5/")).await;
+        assert_eq!(alias["controllerService"], service, "round {round}");
+        assert!(
+            alias["links"][0]["href"]
+                .as_str()
+                .unwrap()
+                .starts_with("/MigrateApi/2019.5/"),
+            "{alias}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for poller in pollers {
+        assert!(poller.await.unwrap() > 0);
+    }
+}

@@ -1294,7 +1294,7 @@ async fn tasks_page_with_100k_tasks() {
          FROM n",
     )
     .bind(&win)
-    .execute(&state.db.write)
+    .execute(&mut *state.db.write_conn().await.unwrap())
     .await
     .unwrap();
     report(&app, &win, Some("8.0.0.11"), None).await;

@@ -1,5 +1,6 @@
 //! The Migrate REST API at `/MigrateApi/2019.8` (alias `/MigrateApi/2019.5`), JSON in camelCase.
 
+pub mod cache;
 pub mod extract;
 pub mod openapi;
 mod operations;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{Path, Query, parse_id};
 use super::openapi::{BadRequest, NotFound, OperationList, Unauthorized};
-use super::{ApiBase, Link, Paging, list_body, parse_param};
+use super::{ApiBase, Link, Paging, cache, list_body, parse_param};
 use crate::auth::Operator;
 use crate::db::replications::{self, OperationFilter};
 use crate::domain::model::{Operation, Step, Warning};
@@ -154,11 +154,20 @@ pub async fn get(
     _: Operator,
     base: ApiBase,
     Path(id): Path<String>,
-) -> Result<axum::Json<OperationView>> {
+) -> Result<Response> {
     let id = parse_id(&id, "operation id")?;
+    // Counts the poll for an after-N-polls transition (a write when it completes the operation).
     crate::replication::poll(&state, id).await?;
-    let op = replications::get_operation(&state.db.read, id).await?;
-    Ok(axum::Json(OperationView::new(base, op)))
+    let key = cache::Key {
+        kind: cache::Kind::Operation,
+        id,
+        base: base.0,
+    };
+    cache::json(&state, key, async {
+        let op = replications::get_operation(&state.db.read, id).await?;
+        Ok(OperationView::new(base, op))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -16,7 +16,7 @@ use super::openapi::{
     UnsupportedMediaType,
 };
 use super::operations::OperationSummary;
-use super::{ApiBase, Link, Paging, list_body};
+use super::{ApiBase, Link, Paging, cache, list_body};
 use crate::auth::{self, Admin, Credentials, Operator};
 use crate::db;
 use crate::domain::driver::DriverState;
@@ -203,8 +203,11 @@ impl SourceView {
 }
 
 async fn view(state: &AppState, base: ApiBase, source: Source) -> Result<SourceView> {
-    let latest = db::packages::latest(&state.db.read, source.platform)
+    let latest = state
+        .db
+        .catalog()
         .await?
+        .latest(source.platform)
         .map(|p| p.version);
     let mut conn = state.db.read.acquire().await?;
     let workload = Workload::load(&mut conn, source.id).await?;
@@ -233,8 +236,7 @@ pub async fn list(
 ) -> Result<Response> {
     let page = paging.page()?;
     let (sources, total) = db::sources::list(&state.db.read, page).await?;
-    let latest: HashMap<Platform, DriverVersion> =
-        db::packages::latest_versions(&state.db.read).await?;
+    let latest: HashMap<Platform, DriverVersion> = state.db.catalog().await?.latest_versions();
     let mut conn = state.db.read.acquire().await?;
     let mut views = Vec::with_capacity(sources.len());
     for s in sources {
@@ -266,10 +268,18 @@ pub async fn get(
     _: Operator,
     base: ApiBase,
     Path(id): Path<String>,
-) -> Result<axum::Json<SourceView>> {
+) -> Result<Response> {
     let id = parse_id(&id, "source id")?;
-    let source = db::sources::get(&state.db.read, id).await?;
-    Ok(axum::Json(view(&state, base, source).await?))
+    let key = cache::Key {
+        kind: cache::Kind::Source,
+        id,
+        base: base.0,
+    };
+    cache::json(&state, key, async {
+        let source = db::sources::get(&state.db.read, id).await?;
+        view(&state, base, source).await
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]

@@ -256,7 +256,7 @@ async fn execute(state: &AppState, base: ApiBase, id: uuid::Uuid, by: &str) -> R
         options,
     )
     .await?;
-    let mut conn = state.db.write.acquire().await?;
+    let mut conn = state.db.write_conn().await?;
     let message = format!("Test cutover marked as a {result} by {by}");
     db::events::insert(
         &mut conn,

@@ -3,6 +3,9 @@
 //! SQLite runs in WAL mode with one writer: the `write` pool has a single connection and every
 //! write transaction starts with `BEGIN IMMEDIATE`, so concurrent requests queue in the pool
 //! instead of meeting "database is locked". Readers use their own pool and never block the writer.
+//!
+//! Every write bumps [`Db::generation`] once it is committed, before the writer answers: a view
+//! computed at generation N is still true while the generation is N (see `crate::views`).
 
 pub mod events;
 pub mod packages;
@@ -12,13 +15,16 @@ pub mod sources;
 pub mod tasks;
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
 
 use crate::error::{AppError, Result};
@@ -49,7 +55,75 @@ async fn leaves_no_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool
 #[derive(Debug, Clone)]
 pub struct Db {
     pub read: SqlitePool,
-    pub write: SqlitePool,
+    write: SqlitePool,
+    generation: Arc<AtomicU64>,
+    catalog: Arc<packages::CatalogCache>,
+}
+
+/// A write transaction: a connection of the write pool inside `BEGIN IMMEDIATE`. Dropping it
+/// uncommitted rolls back, as sqlx's does; either way the generation moves on.
+pub struct WriteTx {
+    tx: Option<Transaction<'static, Sqlite>>,
+    generation: Arc<AtomicU64>,
+}
+
+impl WriteTx {
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        match self.tx.take() {
+            Some(tx) => tx.commit().await,
+            None => Ok(()),
+        }
+        // `self` drops here: the generation moves on before the writer answers anyone.
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        self.tx
+            .as_deref()
+            .expect("a WriteTx holds its transaction until commit")
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.tx
+            .as_deref_mut()
+            .expect("a WriteTx holds its transaction until commit")
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// The write connection for statements that need no transaction of their own (each commits
+/// alone); the generation moves on when it is dropped.
+pub struct WriteConn {
+    conn: PoolConnection<Sqlite>,
+    generation: Arc<AtomicU64>,
+}
+
+impl std::ops::Deref for WriteConn {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
+impl Drop for WriteConn {
+    fn drop(&mut self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 impl Db {
@@ -62,13 +136,20 @@ impl Db {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory");
+        let generation = Arc::new(AtomicU64::new(0));
+        let released = Arc::clone(&generation);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
             // A local file cannot lose its connection: the ping sqlx sends before handing one
             // out by default would be a round trip to SQLite's thread on every query.
             .test_before_acquire(false)
-            .after_release(|conn, _| Box::pin(leaves_no_transaction(conn)))
+            .after_release(move |conn, _| {
+                // A write whose request was cancelled mid-commit may land after its `WriteTx`
+                // dropped: the connection comes back here only once its work is done.
+                released.fetch_add(1, Ordering::AcqRel);
+                Box::pin(leaves_no_transaction(conn))
+            })
             .connect_with(options.clone())
             .await?;
         let read = SqlitePoolOptions::new()
@@ -77,16 +158,43 @@ impl Db {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(Self { read, write })
+        Ok(Self {
+            read,
+            write,
+            generation,
+            catalog: Arc::default(),
+        })
+    }
+
+    /// How many writes were committed (or attempted) since the server started: equal numbers,
+    /// equal data.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         MIGRATOR.run(&self.write).await
     }
 
+    /// The driver package index, from memory unless something was written since it was read.
+    pub async fn catalog(&self) -> Result<Arc<packages::Catalog>> {
+        self.catalog.get(&self.read, self.generation()).await
+    }
+
     /// Start a write transaction that holds the write lock from its first statement.
-    pub async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    pub async fn begin_write(&self) -> Result<WriteTx> {
+        Ok(WriteTx {
+            tx: Some(self.write.begin_with("BEGIN IMMEDIATE").await?),
+            generation: Arc::clone(&self.generation),
+        })
+    }
+
+    /// The write connection, for single statements that commit on their own.
+    pub async fn write_conn(&self) -> Result<WriteConn> {
+        Ok(WriteConn {
+            conn: self.write.acquire().await?,
+            generation: Arc::clone(&self.generation),
+        })
     }
 
     pub async fn close(&self) {

@@ -63,7 +63,7 @@ pub async fn run(state: AppState, id: Uuid, cancel: CancellationToken) {
 }
 
 async fn save(state: &AppState, op: &Operation) -> Result<()> {
-    let mut conn = state.db.write.acquire().await?;
+    let mut conn = state.db.write_conn().await?;
     replications::save_operation(&mut conn, op, Utc::now()).await
 }
 
@@ -74,7 +74,7 @@ async fn drive(state: &AppState, id: Uuid, cancel: &CancellationToken) -> Result
     op.started_at = Some(Utc::now());
     save(state, &op).await?;
     {
-        let mut conn = state.db.write.acquire().await?;
+        let mut conn = state.db.write_conn().await?;
         let message = format!("{} started", op.title());
         events::insert(
             &mut conn,
