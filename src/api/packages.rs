@@ -19,7 +19,6 @@ use super::openapi::{
 };
 use super::{ApiBase, Link, Paging, list_body};
 use crate::auth::Admin;
-use crate::db;
 use crate::domain::model::DriverPackage;
 use crate::domain::platform::Platform;
 use crate::domain::version::DriverVersion;
@@ -136,8 +135,8 @@ pub async fn list(
 ) -> Result<Response> {
     let platform = platform_param(q.platform.as_deref())?;
     let page = paging.page()?;
-    let all = db::packages::list(&state.db.read, platform).await?;
-    let latest = db::packages::latest_versions(&state.db.read).await?;
+    let catalog = state.db.catalog().await?;
+    let (all, latest) = (catalog.list(platform), catalog.latest_versions());
     let total = all.len() as u64;
     let views: Vec<PackageView> = all
         .into_iter()
@@ -194,17 +193,16 @@ pub async fn latest(
 ) -> Result<Response> {
     match platform_param(q.platform.as_deref())? {
         Some(platform) => {
-            let pkg = db::packages::latest(&state.db.read, platform)
-                .await?
-                .ok_or_else(|| {
-                    AppError::NotFound(format!("there is no {platform} driver package"))
-                })?;
+            let pkg = state.db.catalog().await?.latest(platform).ok_or_else(|| {
+                AppError::NotFound(format!("there is no {platform} driver package"))
+            })?;
             Ok(axum::Json(PackageView::new(base, pkg, true)).into_response())
         }
         None => {
             let mut views = Vec::new();
+            let catalog = state.db.catalog().await?;
             for platform in Platform::ALL {
-                if let Some(pkg) = db::packages::latest(&state.db.read, platform).await? {
+                if let Some(pkg) = catalog.latest(platform) {
                     views.push(PackageView::new(base, pkg, true));
                 }
             }
@@ -238,8 +236,9 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<axum::Json<PackageView>> {
     let id = parse_id(&id, "driver package id")?;
-    let pkg = db::packages::get(&state.db.read, id).await?;
-    let latest = db::packages::latest(&state.db.read, pkg.platform).await?;
+    let catalog = state.db.catalog().await?;
+    let pkg = catalog.get(id)?;
+    let latest = catalog.latest(pkg.platform);
     let is_latest = latest.is_some_and(|l| l.id == pkg.id);
     Ok(axum::Json(PackageView::new(base, pkg, is_latest)))
 }
@@ -265,7 +264,7 @@ pub struct PlatformView {
     responses((status = 200, description = "Every platform", body = PlatformList)),
 )]
 pub async fn platforms(State(state): State<AppState>, base: ApiBase) -> Result<Response> {
-    let latest = db::packages::latest_versions(&state.db.read).await?;
+    let latest = state.db.catalog().await?.latest_versions();
     let views: Vec<PlatformView> = Platform::ALL
         .into_iter()
         .map(|p| PlatformView {
@@ -375,7 +374,7 @@ pub async fn upload_or_rescan(
         .upload(&state.db, platform, version, body.into_data_stream())
         .await?;
     tracing::info!(by = %caller.user, package = %pkg.id, %platform, %version, size = pkg.size, "driver package uploaded");
-    let latest = db::packages::latest(&state.db.read, platform).await?;
+    let latest = state.db.catalog().await?.latest(platform);
     let is_latest = latest.is_some_and(|l| l.id == pkg.id);
     let location = format!("{}/driverPackages/{}", base.0, pkg.id);
     let mut response = (
@@ -420,7 +419,7 @@ pub async fn content(
     headers: HeaderMap,
 ) -> Result<Response> {
     let id = parse_id(&id, "driver package id")?;
-    let pkg = db::packages::get(&state.db.read, id).await?;
+    let pkg = state.db.catalog().await?.get(id)?;
     serve(&state, pkg, &method, &headers).await
 }
 
@@ -455,8 +454,11 @@ pub async fn latest_content(
             "platform is required (?platform=windows-x64)",
         )
     })?;
-    let pkg = db::packages::latest(&state.db.read, platform)
+    let pkg = state
+        .db
+        .catalog()
         .await?
+        .latest(platform)
         .ok_or_else(|| AppError::NotFound(format!("there is no {platform} driver package")))?;
     serve(&state, pkg, &method, &headers).await
 }
@@ -489,8 +491,11 @@ pub async fn content_by_version(
 ) -> Result<Response> {
     let platform = parse_platform(&platform)?;
     let version = parse_version(&version)?;
-    let pkg = db::packages::find_version(&state.db.read, platform, version)
+    let pkg = state
+        .db
+        .catalog()
         .await?
+        .find_version(platform, version)
         .ok_or_else(|| {
             AppError::NotFound(format!(
                 "there is no {platform} driver package version {version}"

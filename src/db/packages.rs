@@ -1,6 +1,7 @@
 //! The driver package index. The files themselves are the package store's (`crate::drivers`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
@@ -49,70 +50,105 @@ fn convert(rows: Vec<PackageRow>) -> Result<Vec<DriverPackage>> {
     rows.into_iter().map(PackageRow::into_package).collect()
 }
 
-/// All packages (of one platform, if given), newest version first within a platform.
-pub async fn list(pool: &SqlitePool, platform: Option<Platform>) -> Result<Vec<DriverPackage>> {
+/// All packages, newest version first within a platform: what [`Catalog`] is made of.
+async fn load_all(pool: &SqlitePool) -> Result<Vec<DriverPackage>> {
     let rows = sqlx::query_as(
         "SELECT id, platform, version, size, sha256, origin, file_name, file_mtime, created_at
-         FROM driver_packages WHERE (?1 IS NULL OR platform = ?1)
-         ORDER BY platform, version_key DESC",
+         FROM driver_packages ORDER BY platform, version_key DESC",
     )
-    .bind(platform.map(Platform::as_str))
     .fetch_all(pool)
     .await?;
     convert(rows)
 }
 
-pub async fn get(pool: &SqlitePool, id: Uuid) -> Result<DriverPackage> {
-    let row: Option<PackageRow> = sqlx::query_as(
-        "SELECT id, platform, version, size, sha256, origin, file_name, file_mtime, created_at
-         FROM driver_packages WHERE id = ?",
-    )
-    .bind(id.to_string())
-    .fetch_optional(pool)
-    .await?;
-    row.ok_or_else(|| AppError::NotFound(format!("driver package {id} not found")))?
-        .into_package()
+/// The package index as one snapshot. It is tens of rows and changes only on uploads, rescans
+/// and re-hashes, while every download, source view and version check reads it: each of those
+/// reads would otherwise be a query, and a query is a round trip to SQLite's thread.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Ordered by platform, then newest version first.
+    packages: Vec<DriverPackage>,
 }
 
-pub async fn find_version(
-    pool: &SqlitePool,
-    platform: Platform,
-    version: DriverVersion,
-) -> Result<Option<DriverPackage>> {
-    let row: Option<PackageRow> = sqlx::query_as(
-        "SELECT id, platform, version, size, sha256, origin, file_name, file_mtime, created_at
-         FROM driver_packages WHERE platform = ? AND version = ?",
-    )
-    .bind(platform.as_str())
-    .bind(version.to_string())
-    .fetch_optional(pool)
-    .await?;
-    row.map(PackageRow::into_package).transpose()
+impl Catalog {
+    /// All packages (of one platform, if given), newest version first within a platform.
+    pub fn list(&self, platform: Option<Platform>) -> Vec<DriverPackage> {
+        self.packages
+            .iter()
+            .filter(|p| platform.is_none_or(|want| p.platform == want))
+            .cloned()
+            .collect()
+    }
+
+    pub fn get(&self, id: Uuid) -> Result<DriverPackage> {
+        self.packages
+            .iter()
+            .find(|p| p.id == id)
+            .cloned()
+            .ok_or_else(|| AppError::NotFound(format!("driver package {id} not found")))
+    }
+
+    pub fn find_version(
+        &self,
+        platform: Platform,
+        version: DriverVersion,
+    ) -> Option<DriverPackage> {
+        self.packages
+            .iter()
+            .find(|p| p.platform == platform && p.version == version)
+            .cloned()
+    }
+
+    /// The latest (highest-version) package of a platform.
+    pub fn latest(&self, platform: Platform) -> Option<DriverPackage> {
+        self.packages
+            .iter()
+            .find(|p| p.platform == platform)
+            .cloned()
+    }
+
+    /// The latest version of every platform that has a package.
+    pub fn latest_versions(&self) -> HashMap<Platform, DriverVersion> {
+        let mut latest = HashMap::new();
+        for p in &self.packages {
+            latest.entry(p.platform).or_insert(p.version);
+        }
+        latest
+    }
+
+    pub fn len(&self) -> usize {
+        self.packages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.packages.is_empty()
+    }
 }
 
-/// The latest (highest-version) package of a platform.
-pub async fn latest(pool: &SqlitePool, platform: Platform) -> Result<Option<DriverPackage>> {
-    let row: Option<PackageRow> = sqlx::query_as(
-        "SELECT id, platform, version, size, sha256, origin, file_name, file_mtime, created_at
-         FROM driver_packages WHERE platform = ? ORDER BY version_key DESC LIMIT 1",
-    )
-    .bind(platform.as_str())
-    .fetch_optional(pool)
-    .await?;
-    row.map(PackageRow::into_package).transpose()
-}
+/// The last [`Catalog`] read, with the database generation it was read at.
+#[derive(Debug, Default)]
+pub struct CatalogCache(std::sync::Mutex<Option<(u64, Arc<Catalog>)>>);
 
-/// The latest version of every platform that has a package.
-pub async fn latest_versions(pool: &SqlitePool) -> Result<HashMap<Platform, DriverVersion>> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT platform, version FROM driver_packages p
-         WHERE version_key = (SELECT MAX(version_key) FROM driver_packages q WHERE q.platform = p.platform)",
-    )
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter()
-        .map(|(p, v)| Ok((parse_col(&p, "platform")?, parse_col(&v, "driver version")?)))
-        .collect()
+impl CatalogCache {
+    /// The catalog as of `generation`, read from `pool` if the one kept is older. The generation
+    /// is taken before the read, so a write during it only costs another read later.
+    pub async fn get(&self, pool: &SqlitePool, generation: u64) -> Result<Arc<Catalog>> {
+        let lock = || {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((at, catalog)) = lock().as_ref()
+            && *at == generation
+        {
+            return Ok(Arc::clone(catalog));
+        }
+        let catalog = Arc::new(Catalog {
+            packages: load_all(pool).await?,
+        });
+        *lock() = Some((generation, Arc::clone(&catalog)));
+        Ok(catalog)
+    }
 }
 
 /// A package row to insert; its file is already in place.

@@ -428,8 +428,10 @@ impl PackageStore {
                 self.max_upload / (1024 * 1024)
             ))
         };
-        if packages::find_version(&db.read, platform, version)
+        if db
+            .catalog()
             .await?
+            .find_version(platform, version)
             .is_some()
         {
             return Err(duplicate(platform, version));
@@ -507,9 +509,9 @@ impl PackageStore {
         .await;
         if committed.is_err() {
             // Keep the file if another package has the same bytes; otherwise it is an orphan.
-            let shared = packages::list(&db.read, None)
-                .await
-                .map_or(true, |all| all.iter().any(|p| p.file_name == file_name));
+            let shared = db.catalog().await.map_or(true, |c| {
+                c.list(None).iter().any(|p| p.file_name == file_name)
+            });
             if !shared {
                 let _ = tokio::fs::remove_file(&final_path).await;
             }

@@ -12,7 +12,6 @@ use super::view::{Time, size};
 use super::{Html, Layout, WebError, WebResult, WebUser, csrf};
 use crate::api::BASE;
 use crate::auth::Role;
-use crate::db;
 use crate::domain::platform::Platform;
 use crate::domain::version::DriverVersion;
 use crate::error::AppError;
@@ -32,8 +31,8 @@ pub struct PackageItem {
 }
 
 async fn items(state: &AppState) -> WebResult<Vec<PackageItem>> {
-    let all = db::packages::list(&state.db.read, None).await?;
-    let latest = db::packages::latest_versions(&state.db.read).await?;
+    let catalog = state.db.catalog().await?;
+    let (all, latest) = (catalog.list(None), catalog.latest_versions());
     Ok(all
         .into_iter()
         .map(|p| PackageItem {

@@ -14,7 +14,7 @@ use super::view::{Badge, Pager, Time, performed_as};
 use super::{Html, Layout, WebError, WebResult, WebUser, csrf, page_id};
 use crate::db::events::{self, kind};
 use crate::db::replications::{self, OperationFilter};
-use crate::db::{self, pages, sources};
+use crate::db::{pages, sources};
 use crate::domain::model::{Operation, Source, TaskState};
 use crate::domain::paging::Page;
 use crate::domain::platform::{ControllerService, OsFamily};
@@ -279,8 +279,11 @@ async fn load(state: &AppState, id: uuid::Uuid) -> WebResult<Detail> {
     let mut conn = state.db.read.acquire().await?;
     let w = Workload::load(&mut conn, id).await?;
     drop(conn);
-    let latest = db::packages::latest(&state.db.read, s.platform)
+    let latest = state
+        .db
+        .catalog()
         .await?
+        .latest(s.platform)
         .map(|p| p.version);
     let filter = OperationFilter {
         source_id: Some(id),
