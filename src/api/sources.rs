@@ -541,13 +541,6 @@ pub async fn report_driver_state(
     Json(body): Json<DriverStateBody>,
 ) -> Result<axum::Json<SourceView>> {
     let id = parse_id(&id, "source id")?;
-    if let Reporter::Agent(token) = &reporter {
-        let stored = db::sources::agent_token_sha256(&state.db.read, id).await?;
-        // Unknown source and wrong token answer alike: a token holder learns nothing else.
-        if stored.as_deref() != Some(auth::token_sha256(token).as_str()) {
-            return Err(AppError::Unauthorized);
-        }
-    }
     let reported = DriverState {
         installed: version_field(body.installed_version.as_deref(), "installedVersion")?,
         running: version_field(body.running_version.as_deref(), "runningVersion")?,
@@ -557,8 +550,17 @@ pub async fn report_driver_state(
         .as_deref()
         .map(|s| s.parse().map_err(|e| invalid("controllerService", e)))
         .transpose()?;
+    let token_sha256 = match &reporter {
+        Reporter::Agent(token) => Some(auth::token_sha256(token)),
+        Reporter::User(_) => None,
+    };
+    let by = match &token_sha256 {
+        Some(token_sha256) => db::sources::ReportedBy::Agent { token_sha256 },
+        None => db::sources::ReportedBy::User,
+    };
     let source =
-        db::sources::report_driver_state(&state.db, id, reported, controller, Utc::now()).await?;
+        db::sources::report_driver_state(&state.db, id, by, reported, controller, Utc::now())
+            .await?;
     let by = match &reporter {
         Reporter::Agent(_) => "agent",
         Reporter::User(caller) => caller.user.as_str(),

@@ -1,6 +1,6 @@
 //! Source machines and what the server learns of their drivers.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
@@ -30,6 +30,7 @@ struct SourceRow {
     created_at: String,
     updated_at: String,
     last_report_at: Option<String>,
+    agent_token_sha256: Option<String>,
 }
 
 impl SourceRow {
@@ -64,16 +65,22 @@ impl SourceRow {
     }
 }
 
-async fn find(conn: &mut SqliteConnection, id: Uuid) -> Result<Source> {
-    let row: Option<SourceRow> = sqlx::query_as(
+async fn find_row(conn: &mut SqliteConnection, id: Uuid) -> Result<Option<SourceRow>> {
+    Ok(sqlx::query_as(
         "SELECT id, machine_id, host_name, os_family, platform, ip_address, added_by, controller_service,
-                installed_version, running_version, server_sync_required, created_at, updated_at, last_report_at
+                installed_version, running_version, server_sync_required, created_at, updated_at, last_report_at,
+                agent_token_sha256
          FROM sources WHERE id = ?",
     )
     .bind(id.to_string())
     .fetch_optional(conn)
-    .await?;
-    row.ok_or_else(|| AppError::NotFound(format!("source {id} not found")))?
+    .await?)
+}
+
+async fn find(conn: &mut SqliteConnection, id: Uuid) -> Result<Source> {
+    find_row(conn, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("source {id} not found")))?
         .into_source()
 }
 
@@ -104,7 +111,8 @@ pub async fn get(pool: &SqlitePool, id: Uuid) -> Result<Source> {
 pub async fn list(pool: &SqlitePool, page: Page) -> Result<(Vec<Source>, u64)> {
     let rows: Vec<SourceRow> = sqlx::query_as(
         "SELECT id, machine_id, host_name, os_family, platform, ip_address, added_by, controller_service,
-                installed_version, running_version, server_sync_required, created_at, updated_at, last_report_at
+                installed_version, running_version, server_sync_required, created_at, updated_at, last_report_at,
+                agent_token_sha256
          FROM sources ORDER BY rowid LIMIT ? OFFSET ?",
     )
     .bind(page.limit)
@@ -230,16 +238,6 @@ pub async fn register(
     Ok(Registered { source, created })
 }
 
-/// The stored hash of the source's agent token, if it has one.
-pub async fn agent_token_sha256(pool: &SqlitePool, id: Uuid) -> Result<Option<String>> {
-    let hash: Option<Option<String>> =
-        sqlx::query_scalar("SELECT agent_token_sha256 FROM sources WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(pool)
-            .await?;
-    Ok(hash.flatten())
-}
-
 pub async fn delete(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<()> {
     let mut tx = db.begin_write().await?;
     let source = find(&mut tx, id).await?;
@@ -253,25 +251,42 @@ pub async fn delete(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<()> {
     Ok(())
 }
 
+/// Who sends a driver-state report, as the database checks it.
+pub enum ReportedBy<'a> {
+    /// The machine's agent, by the SHA-256 of its bearer token: checked against the stored hash
+    /// in the report's own transaction (one read fewer than a check before it).
+    Agent { token_sha256: &'a str },
+    /// A signed-in user, already checked.
+    User,
+}
+
 /// Record a machine's driver state as reported by its agent (or an operator). A report that
 /// leaves out the controller service keeps the one stored, read in the same transaction.
 pub async fn report_driver_state(
     db: &Db,
     id: Uuid,
+    by: ReportedBy<'_>,
     reported: DriverState,
     controller: Option<ControllerService>,
     now: DateTime<Utc>,
 ) -> Result<Source> {
     let mut tx = db.begin_write().await?;
-    let source = find(&mut tx, id).await?;
+    let row = find_row(&mut tx, id).await?;
+    let source = match (by, row) {
+        (ReportedBy::User, Some(row)) => row.into_source()?,
+        (ReportedBy::User, None) => {
+            return Err(AppError::NotFound(format!("source {id} not found")));
+        }
+        // Unknown source and wrong token answer alike: a token holder learns nothing else.
+        (ReportedBy::Agent { token_sha256 }, Some(row))
+            if row.agent_token_sha256.as_deref() == Some(token_sha256) =>
+        {
+            row.into_source()?
+        }
+        (ReportedBy::Agent { .. }, _) => return Err(AppError::Unauthorized),
+    };
     let controller = controller.unwrap_or(source.controller_service);
-    record(&mut tx, &source, reported, controller, now).await?;
-    sqlx::query("UPDATE sources SET last_report_at = ? WHERE id = ?")
-        .bind(ts(now))
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-    let source = find(&mut tx, id).await?;
+    let source = record(&mut tx, source, reported, controller, Reported::Now, now).await?;
     tx.commit().await?;
     Ok(source)
 }
@@ -293,27 +308,39 @@ pub async fn reboot(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<Source> {
         );
         events::insert(&mut tx, kind::REBOOT_DETECTED, Some(id), &message, now).await?;
     }
-    record(
+    let controller = source.controller_service;
+    let source = record(
         &mut tx,
-        &source,
+        source,
         applied.state,
-        source.controller_service,
+        controller,
+        Reported::Before,
         now,
     )
     .await?;
-    let source = find(&mut tx, id).await?;
     tx.commit().await?;
     Ok(source)
 }
 
+/// Whether a state change is the machine's own report (which sets `lastReportAt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reported {
+    Now,
+    Before,
+}
+
 /// The heart of SPEC 3.2 on the server: compare, log, keep the reboot task right, store.
+///
+/// Answers the source as stored: the caller's transaction need not read it again (each read is
+/// a round trip to SQLite's thread, and the writer is the one thread every write waits for).
 async fn record(
     conn: &mut SqliteConnection,
-    source: &Source,
+    source: Source,
     reported: DriverState,
     controller: ControllerService,
+    by_agent: Reported,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<Source> {
     let id = source.id;
     let host = &source.host_name;
     let outcome = driver::reconcile(source.os_family, source.driver, reported)
@@ -374,9 +401,15 @@ async fn record(
         }
     }
 
+    // As a read would give them back: stored times keep microseconds.
+    let now = now.trunc_subsecs(6);
+    let last_report_at = match by_agent {
+        Reported::Now => Some(now),
+        Reported::Before => source.last_report_at,
+    };
     sqlx::query(
         "UPDATE sources SET installed_version = ?, running_version = ?, controller_service = ?,
-                            server_sync_required = ?, updated_at = ?
+                            server_sync_required = ?, updated_at = ?, last_report_at = ?
          WHERE id = ?",
     )
     .bind(reported.installed.map(|v| v.to_string()))
@@ -384,10 +417,18 @@ async fn record(
     .bind(controller.as_str())
     .bind(sync_required)
     .bind(ts(now))
+    .bind(last_report_at.map(ts))
     .bind(id.to_string())
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(Source {
+        driver: reported,
+        controller_service: controller,
+        server_sync_required: sync_required,
+        updated_at: now,
+        last_report_at,
+        ..source
+    })
 }
 
 fn describe(host: &str, change: DriverChange, state: DriverState) -> (&'static str, String) {

@@ -124,6 +124,7 @@ pub async fn load(state: &AppState) -> Result<usize> {
         sources::report_driver_state(
             &state.db,
             source.id,
+            sources::ReportedBy::User,
             driver,
             Some(s.controller_service),
             now,
