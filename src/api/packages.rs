@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::extract::{Path, Query, parse_id, truncate};
@@ -511,26 +511,46 @@ async fn serve(
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<Response> {
-    let (file, pkg) = state.store.open(&state.db, pkg).await?;
-    let etag = format!("\"{}\"", pkg.sha256);
     let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let plan = range::plan(
-        Conditions {
-            is_get: method == Method::GET,
-            if_none_match: header_str(header::IF_NONE_MATCH),
-            if_modified_since: header_str(header::IF_MODIFIED_SINCE),
-            range: header_str(header::RANGE),
-            if_range: header_str(header::IF_RANGE),
-        },
-        // No Last-Modified: the only time on record is when the package was indexed, and a file
-        // can change on disk after that, even within the same second. The ETag, made from the
-        // SHA-256 of what is served, is the one validator that cannot hand out a stale file.
-        Representation {
-            etag: &etag,
-            len: pkg.size,
-            last_modified: None,
-        },
-    );
+    let conditions = Conditions {
+        is_get: method == Method::GET,
+        if_none_match: header_str(header::IF_NONE_MATCH),
+        if_modified_since: header_str(header::IF_MODIFIED_SINCE),
+        range: header_str(header::RANGE),
+        if_range: header_str(header::IF_RANGE),
+    };
+    // No Last-Modified: the only time on record is when the package was indexed, and a file
+    // can change on disk after that, even within the same second. The ETag, made from the
+    // SHA-256 of what is served, is the one validator that cannot hand out a stale file.
+    let plan_for = |pkg: &DriverPackage| {
+        let etag = format!("\"{}\"", pkg.sha256);
+        let plan = range::plan(
+            conditions,
+            Representation {
+                etag: &etag,
+                len: pkg.size,
+                last_modified: None,
+            },
+        );
+        (etag, plan)
+    };
+    // The plan as the index has it; it stands unless the file changed on disk. A small body is
+    // read along with the open.
+    let (etag, plan) = plan_for(&pkg);
+    let prefetch = match plan {
+        _ if method != Method::GET => None,
+        Plan::Full => Some((0, pkg.size)),
+        Plan::Partial { start, end } => Some((start, end - start + 1)),
+        Plan::NotModified | Plan::Unsatisfiable => None,
+    }
+    .filter(|&(_, len)| len <= CHUNK);
+    let opened = state.store.open(&state.db, pkg, prefetch).await?;
+    let (file, pkg, prefetched) = (opened.file, opened.pkg, opened.prefetched);
+    let (etag, plan) = if opened.rehashed {
+        plan_for(&pkg)
+    } else {
+        (etag, plan)
+    };
     let digest = hex::decode(&pkg.sha256).map_err(AppError::internal)?;
     let mut builder = Response::builder()
         .header(header::ETAG, &etag)
@@ -575,19 +595,22 @@ async fn serve(
             } else {
                 state.metrics.download_started(status == StatusCode::PARTIAL_CONTENT);
                 let file = file.into_std().await;
-                let stream = if len <= CHUNK {
-                    // A small file or range: read in one trip before answering, so that the
-                    // headers and the body leave together.
-                    let (_, bytes) = read_chunk(file, start, len).await?;
-                    futures_util::stream::once(std::future::ready(Ok(bytes))).left_stream()
-                } else {
-                    file_stream(file, start, len).right_stream()
-                };
-                // Counted as the body streams, so a download cut short counts what it sent.
                 let sent = state.metrics.bytes_sent();
-                Body::from_stream(stream.inspect_ok(move |chunk| {
-                    sent.inc_by(chunk.len() as u64);
-                }))
+                if len <= CHUNK {
+                    // A small file or range: read before answering (with the open, as a rule),
+                    // so that the headers and the body leave together, as one whole body.
+                    let bytes = match prefetched {
+                        Some(bytes) if bytes.len() as u64 == len => bytes,
+                        _ => read_chunk(file, start, len).await?.1,
+                    };
+                    sent.inc_by(len);
+                    Body::from(bytes)
+                } else {
+                    // Counted as the body streams, so a download cut short counts what it sent.
+                    Body::from_stream(file_stream(file, start, len).inspect_ok(move |chunk| {
+                        sent.inc_by(chunk.len() as u64);
+                    }))
+                }
             };
             builder.body(body)
         }
@@ -599,7 +622,7 @@ async fn serve(
 /// which were most of the cost of a download when the server has one core to itself
 /// (`bench/run downloads`): 1 MiB chunks take a quarter of the trips of 256 KiB ones, and reading
 /// with std straight into the chunk skips the copy out of tokio's file buffer.
-const CHUNK: u64 = 1024 * 1024;
+const CHUNK: u64 = crate::drivers::PREFETCH_MAX;
 
 /// Read `len` bytes (at most [`CHUNK`]) at `start`, in one blocking call; hands the file back.
 async fn read_chunk(
@@ -607,22 +630,10 @@ async fn read_chunk(
     start: u64,
     len: u64,
 ) -> std::io::Result<(std::fs::File, Bytes)> {
-    use std::io::{Read, Seek};
     tokio::task::spawn_blocking(move || {
         let mut file = file;
-        // Always seek, also to 0: `open` may have read the file to re-hash it.
-        file.seek(std::io::SeekFrom::Start(start))?;
-        let mut buf = Vec::with_capacity(usize::try_from(len.min(CHUNK)).unwrap_or(0));
-        (&mut file).take(len.min(CHUNK)).read_to_end(&mut buf)?;
-        if (buf.len() as u64) < len.min(CHUNK) {
-            // The file shrank under us after its size was sent: cut the response short rather
-            // than pad it, so the client sees an error and not wrong bytes.
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the package file shrank while it was served",
-            ));
-        }
-        Ok((file, Bytes::from(buf)))
+        let bytes = crate::drivers::read_at(&mut file, start, len.min(CHUNK))?;
+        Ok((file, bytes))
     })
     .await
     .map_err(std::io::Error::other)?

@@ -521,22 +521,31 @@ impl PackageStore {
 
     /// Open a package's file for serving. If the file changed since it was indexed, it is
     /// re-hashed first, so a download never carries the old size, tag or digest.
+    ///
+    /// `prefetch` (a start and a length of at most [`PREFETCH_MAX`]) also reads those bytes in the
+    /// same trip to the blocking pool, when the file is as indexed: a small download then costs
+    /// one thread switch there and back instead of two.
     pub async fn open(
         &self,
         db: &Db,
         pkg: DriverPackage,
-    ) -> Result<(tokio::fs::File, DriverPackage)> {
+        prefetch: Option<(u64, u64)>,
+    ) -> Result<Opened> {
         let path = self.path_of(&pkg)?;
-        // Open and fstat in one trip to the blocking pool: each trip is a thread switch, and
-        // switches were most of a small download's cost (bench/RESULTS.md).
-        let opened = tokio::task::spawn_blocking(move || {
-            let file = std::fs::File::open(path)?;
-            let meta = file.metadata()?;
-            Ok::<_, std::io::Error>((file, meta))
-        })
-        .await
-        .map_err(AppError::internal)?;
-        let (file, meta) = match opened {
+        let (indexed_size, indexed_mtime) = (pkg.size, pkg.file_mtime.clone());
+        let opened = if prefetch.is_some_and(|(_, len)| len <= INLINE_MAX) {
+            // As nginx does with every file: open, fstat and a read of a small body from the
+            // page cache take microseconds, less than the thread switches of a trip to the
+            // blocking pool, which were most of a small download's cost.
+            open_file(&path, indexed_size, &indexed_mtime, prefetch)
+        } else {
+            tokio::task::spawn_blocking(move || {
+                open_file(&path, indexed_size, &indexed_mtime, prefetch)
+            })
+            .await
+            .map_err(AppError::internal)?
+        };
+        let (file, meta, prefetched) = match opened {
             Ok(opened) => opened,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(AppError::NotFound(format!(
@@ -546,10 +555,23 @@ impl PackageStore {
             }
             Err(e) => return Err(e.into()),
         };
+        if let Some(bytes) = prefetched {
+            return Ok(Opened {
+                file: tokio::fs::File::from_std(file),
+                pkg,
+                rehashed: false,
+                prefetched: Some(bytes),
+            });
+        }
         let file = tokio::fs::File::from_std(file);
         // fstat of the open file: what we check is what we serve.
         if meta.len() == pkg.size && mtime_of(&meta) == pkg.file_mtime {
-            return Ok((file, pkg));
+            return Ok(Opened {
+                file,
+                pkg,
+                rehashed: false,
+                prefetched: None,
+            });
         }
         // The clone shares the file's offset: hash from the start, and leave it at the start.
         let std_file = file.try_clone().await?.into_std().await;
@@ -584,8 +606,69 @@ impl PackageStore {
             file_mtime: facts.mtime,
             ..pkg
         };
-        Ok((file, pkg))
+        Ok(Opened {
+            file,
+            pkg,
+            rehashed: true,
+            prefetched: None,
+        })
     }
+}
+
+/// The most [`PackageStore::open`] reads ahead.
+pub const PREFETCH_MAX: u64 = 1024 * 1024;
+
+/// The most [`PackageStore::open`] reads without leaving the async thread.
+const INLINE_MAX: u64 = 256 * 1024;
+
+/// A package file opened, checked against its indexed size and time, and the prefetched bytes
+/// read when it is as indexed.
+fn open_file(
+    path: &Path,
+    indexed_size: u64,
+    indexed_mtime: &str,
+    prefetch: Option<(u64, u64)>,
+) -> std::io::Result<(std::fs::File, std::fs::Metadata, Option<Bytes>)> {
+    let mut file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    let unchanged = meta.len() == indexed_size && mtime_of(&meta) == indexed_mtime;
+    let bytes = match prefetch {
+        Some((start, len)) if unchanged && len <= PREFETCH_MAX => {
+            Some(read_at(&mut file, start, len)?)
+        }
+        _ => None,
+    };
+    Ok((file, meta, bytes))
+}
+
+/// A package's file, open for serving, with its facts as they are now.
+pub struct Opened {
+    /// At its start, or just after the prefetched bytes.
+    pub file: tokio::fs::File,
+    pub pkg: DriverPackage,
+    /// The file had changed since it was indexed: `pkg` holds its new size and hash.
+    pub rehashed: bool,
+    /// The bytes asked for, read with the open.
+    pub prefetched: Option<Bytes>,
+}
+
+/// Read exactly `len` bytes at `start`. A file shorter than that is an error, not a short read:
+/// the size was checked and the response promises `len` bytes.
+pub fn read_at(file: &mut std::fs::File, start: u64, len: u64) -> std::io::Result<Bytes> {
+    use std::io::{Read, Seek};
+    // Always seek, also to 0: the file may have been read to re-hash it.
+    file.seek(std::io::SeekFrom::Start(start))?;
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(len).read_to_end(&mut buf)?;
+    if (buf.len() as u64) < len {
+        // The file shrank under us after its size was sent: cut the response short rather
+        // than pad it, so the client sees an error and not wrong bytes.
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the package file shrank while it was served",
+        ));
+    }
+    Ok(Bytes::from(buf))
 }
 
 fn duplicate(platform: Platform, version: DriverVersion) -> AppError {
