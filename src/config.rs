@@ -86,6 +86,11 @@ pub struct Config {
     /// connection); a slower client is cut off, so slow clients cannot hold connections open.
     #[arg(long, env = "PSSERVER_HEADER_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_timeout_secs: u64,
+
+    /// Seconds a request body may pause between two pieces (an upload over a slow link is fine;
+    /// one that stops is answered 408 and its connection closed).
+    #[arg(long, env = "PSSERVER_BODY_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, utoipa::ToSchema)]
@@ -152,6 +157,7 @@ impl Config {
             control_plane: ControlPlane::Any,
             seed_file: None,
             header_timeout_secs: 30,
+            body_timeout_secs: 60,
         }
     }
 

@@ -56,6 +56,9 @@ pub enum AppError {
     Unprocessable(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The client stopped sending its body (`--body-timeout-secs`).
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// The disk is full: writes fail, reads go on (RFC 4918 §11.5).
@@ -96,6 +99,7 @@ impl AppError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -112,6 +116,7 @@ impl AppError {
             Self::MethodNotAllowed(_) => "MethodNotAllowed",
             Self::Unprocessable(_) => "ImpossibleState",
             Self::PayloadTooLarge(_) => "PayloadTooLarge",
+            Self::RequestTimeout(_) => "RequestTimeout",
             Self::UnsupportedMediaType(_) => "UnsupportedMediaType",
             Self::InsufficientStorage(_) => "InsufficientStorage",
             Self::Unavailable(_) => "ServiceUnavailable",
@@ -126,6 +131,39 @@ impl AppError {
             other => other.to_string(),
         }
     }
+}
+
+/// Whether a body read failed because the client stopped sending (the request body timeout of
+/// `crate::per_request`), anywhere in the error's chain of causes.
+pub fn body_timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// The error for an upload whose body could not be read to its end.
+pub fn upload_cut_short(error: &(dyn std::error::Error + 'static)) -> AppError {
+    if body_timed_out(error) {
+        return body_timeout();
+    }
+    AppError::bad_request(
+        "UploadInterrupted",
+        format!("the upload was cut short: {error}"),
+    )
+}
+
+/// The error for a body that stopped arriving.
+pub fn body_timeout() -> AppError {
+    AppError::RequestTimeout(
+        "the request body stopped arriving; the server waits --body-timeout-secs \
+         (bodyTimeoutSecs in /_emu/info) between two pieces"
+            .to_owned(),
+    )
 }
 
 impl IntoResponse for AppError {

@@ -62,8 +62,13 @@ async fn not_found(uri: axum::http::Uri) -> AppError {
 /// inner service, a boxed future and a state clone per request; one layer did the work of five
 /// at a third of the cost). In order: the header-size limit, the journal and the metrics, the
 /// readiness gate, and fault injection innermost, so that an injected fault is journalled and
-/// counted like any answer.
+/// counted like any answer. Request bodies get their idle timeout here too.
 async fn per_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // A body that stops arriving fails its read after `--body-timeout-secs` (the handler
+    // answers 408): a stalled client cannot hold a request, and a task, for ever.
+    let timeout = std::time::Duration::from_secs(state.config.body_timeout_secs);
+    let request = request
+        .map(|body| axum::body::Body::new(tower_http::timeout::TimeoutBody::new(timeout, body)));
     let journal = emu::journal::Pending::begin(&request);
     let counted = metrics::Pending::begin(&request);
     let response = if let Some(refused) = server::header_fields_too_large(&request) {

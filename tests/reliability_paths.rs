@@ -274,6 +274,8 @@ async fn api_routes_refuse_every_trick_with_a_4xx() {
     ];
     let mut positions = api_positions(API);
     positions.extend(api_positions(ALIAS));
+    // The control plane's one route with an id.
+    positions.push(at("DELETE", |t| format!("/_emu/faults/{t}")));
     let sent = run_corpus(&app, &positions, &real).await;
     assert!(sent > 40 * positions.len(), "only {sent} requests sent");
 

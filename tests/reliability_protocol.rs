@@ -457,3 +457,57 @@ fn slow_clients_are_cut_off_by_the_header_timeout_while_others_are_served() {
         assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
     }
 }
+
+#[test]
+fn a_body_that_stops_arriving_is_answered_408_while_others_are_served() {
+    let server = Server::start(&["--body-timeout-secs", "1"]);
+    let watch = HealthWatch::start(&server);
+    let auth = common::basic(ADMIN.0, ADMIN.1);
+    let stalls = [
+        (
+            "a JSON body",
+            format!(
+                "POST /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nAuthorization: {auth}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"hostName\":"
+            ),
+        ),
+        (
+            "an upload",
+            format!(
+                "POST /MigrateApi/2019.8/driverPackages?platform=windows-x64&version=9.0.0.1 HTTP/1.1\r\n\
+                 Host: p\r\nAuthorization: {auth}\r\nContent-Type: application/octet-stream\r\n\
+                 Content-Length: 100000\r\n\r\nPK\x03\x04"
+            ),
+        ),
+    ];
+    for (what, head) in &stalls {
+        let started = Instant::now();
+        let mut stream = connect(&server);
+        stream.write_all(head.as_bytes()).expect("write");
+        // No half-close: the client keeps the connection and simply stops sending.
+        let reply = read_reply(&mut stream);
+        let took = started.elapsed();
+        assert_eq!(reply.status, Some(408), "{what}: {:?}", reply.head);
+        assert!(
+            reply.full.contains("\"RequestTimeout\""),
+            "{what}: {}",
+            reply.full
+        );
+        assert!(
+            took < Duration::from_secs(5),
+            "{what}: answered after {took:?} (timeout 1 s)"
+        );
+    }
+    watch.assert_prompt(Duration::from_secs(1));
+    // No half-written package is left behind, and the server lists what it had.
+    let mut stream = connect(&server);
+    stream
+        .write_all(
+            format!("GET /MigrateApi/2019.8/driverPackages HTTP/1.1\r\nHost: p\r\nAuthorization: {auth}\r\n\r\n")
+                .as_bytes(),
+        )
+        .expect("write");
+    let reply = read_reply(&mut stream);
+    assert_eq!(reply.status, Some(200), "{:?}", reply.head);
+    assert!(!reply.full.contains("9.0.0.1"), "{}", reply.full);
+}

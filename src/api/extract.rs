@@ -51,6 +51,9 @@ fn too_large() -> AppError {
 }
 
 fn json_rejection(rejection: JsonRejection) -> AppError {
+    if crate::error::body_timed_out(&rejection) {
+        return crate::error::body_timeout();
+    }
     let detail = rejection.body_text();
     match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => too_large(),

@@ -454,6 +454,14 @@ pub struct EmuConfig {
     journal_size: u64,
     control_plane: crate::config::ControlPlane,
     seed_file: Option<String>,
+    /// Seconds a client has to send a request's headers (`--header-timeout-secs`).
+    header_timeout_secs: u64,
+    /// Seconds a request body may pause before the request is answered 408
+    /// (`--body-timeout-secs`).
+    body_timeout_secs: u64,
+    /// `self-signed` or `certificate` when the server speaks HTTPS; null for plain HTTP.
+    #[schema(examples("self-signed"))]
+    tls: Option<String>,
 }
 
 /// What a reset did.

@@ -371,7 +371,13 @@ pub async fn upload_or_rescan(
     }
     let pkg = state
         .store
-        .upload(&state.db, platform, version, body.into_data_stream())
+        .upload(
+            &state.db,
+            platform,
+            version,
+            body.into_data_stream()
+                .map_err(|e| crate::error::upload_cut_short(&e)),
+        )
         .await?;
     tracing::info!(by = %caller.user, package = %pkg.id, %platform, %version, size = pkg.size, "driver package uploaded");
     let latest = state.db.catalog().await?.latest(platform);

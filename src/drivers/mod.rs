@@ -411,7 +411,8 @@ impl PackageStore {
 
     /// Store an uploaded package: stream to a temporary file while hashing and counting, check it
     /// is a zip for this platform and version, fsync, rename into place, then commit its row.
-    pub async fn upload<S, E>(
+    /// The stream's errors (see [`crate::error::upload_cut_short`]) end the upload.
+    pub async fn upload<S>(
         &self,
         db: &Db,
         platform: Platform,
@@ -419,8 +420,7 @@ impl PackageStore {
         body: S,
     ) -> Result<DriverPackage>
     where
-        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        S: Stream<Item = Result<Bytes>> + Unpin,
     {
         let too_large = || {
             AppError::PayloadTooLarge(format!(
@@ -450,12 +450,7 @@ impl PackageStore {
         let mut size = 0u64;
         let mut body = body;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| {
-                AppError::bad_request(
-                    "UploadInterrupted",
-                    format!("the upload was cut short: {e}"),
-                )
-            })?;
+            let chunk = chunk?;
             size += chunk.len() as u64;
             if size > self.max_upload {
                 return Err(too_large());

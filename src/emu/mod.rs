@@ -142,6 +142,9 @@ pub async fn info(State(state): State<AppState>, _: ControlPlaneAdmin) -> Result
             "journalSize": c.journal_size,
             "controlPlane": c.control_plane,
             "seedFile": c.seed_file.as_ref().map(|p| p.display().to_string()),
+            "headerTimeoutSecs": c.header_timeout_secs,
+            "bodyTimeoutSecs": c.body_timeout_secs,
+            "tls": if c.tls_self_signed { Some("self-signed") } else if c.tls_cert.is_some() { Some("certificate") } else { None },
         },
         "settings": state.settings(),
     }))

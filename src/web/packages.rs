@@ -201,7 +201,7 @@ async fn receive(
                     ))
                     .into());
                 }
-                let stream = Box::pin(field.map_err(|e| e.to_string()));
+                let stream = Box::pin(field.map_err(|e| crate::error::upload_cut_short(&e)));
                 let pkg = state
                     .store
                     .upload(&state.db, platform, version, stream)
