@@ -1585,6 +1585,42 @@ async fn a_file_changed_in_place_with_the_same_size_and_time_is_not_served_as_th
     assert_served_as(&app, &id, &same_size, &old_etag).await;
 }
 
+#[tokio::test]
+async fn a_small_package_kept_in_memory_is_read_again_when_its_file_is_rewritten() {
+    // The file's time is an hour old when it is indexed, so size and time are trusted; it is
+    // downloaded (and kept in memory), then rewritten in place with its size and time put back.
+    let (_repo_dir, repo) = copy_samples();
+    let path = repo.join("windows-x64/8.0.0.12.package");
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    let repo_for_config = repo.clone();
+    let (app, _state, _dir) =
+        common::test_app_with(move |c| c.driver_packages = repo_for_config).await;
+    let original = std::fs::read(&path).unwrap();
+    let id = id_of(&app, "windows-x64", "8.0.0.12").await;
+    for _ in 0..2 {
+        assert_eq!(send(&app, get(&content_uri(&id))).await.body, original);
+    }
+    let mut same_size = original.clone();
+    same_size[original.len() / 3] ^= 0xff;
+    overwrite(&path, &same_size, true);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        hour_ago
+    );
+    let served = send(&app, get(&content_uri(&id))).await;
+    assert_ne!(
+        served.body, original,
+        "the kept bytes were served after the rewrite"
+    );
+    assert_eq!(served.body, same_size);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Traversal: no client-supplied path reaches the file system
 // ---------------------------------------------------------------------------------------------

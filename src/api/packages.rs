@@ -22,8 +22,8 @@ use crate::auth::Admin;
 use crate::domain::model::DriverPackage;
 use crate::domain::platform::Platform;
 use crate::domain::version::DriverVersion;
-use crate::drivers::RescanReport;
 use crate::drivers::range::{self, Conditions, Plan, Representation};
+use crate::drivers::{Content, RescanReport};
 use crate::error::{AppError, Result};
 use crate::state::AppState;
 
@@ -551,7 +551,7 @@ async fn serve(
     }
     .filter(|&(_, len)| len <= CHUNK);
     let opened = state.store.open(&state.db, pkg, prefetch).await?;
-    let (file, pkg, prefetched) = (opened.file, opened.pkg, opened.prefetched);
+    let (content, pkg) = (opened.content, opened.pkg);
     let (etag, plan) = if opened.rehashed {
         plan_for(&pkg)
     } else {
@@ -600,22 +600,37 @@ async fn serve(
                 Body::empty()
             } else {
                 state.metrics.download_started(status == StatusCode::PARTIAL_CONTENT);
-                let file = file.into_std().await;
                 let sent = state.metrics.bytes_sent();
-                if len <= CHUNK {
-                    // A small file or range: read before answering (with the open, as a rule),
-                    // so that the headers and the body leave together, as one whole body.
-                    let bytes = match prefetched {
-                        Some(bytes) if bytes.len() as u64 == len => bytes,
-                        _ => read_chunk(file, start, len).await?.1,
-                    };
-                    sent.inc_by(len);
-                    Body::from(bytes)
-                } else {
-                    // Counted as the body streams, so a download cut short counts what it sent.
-                    Body::from_stream(file_stream(file, start, len).inspect_ok(move |chunk| {
-                        sent.inc_by(chunk.len() as u64);
-                    }))
+                match content {
+                    // Read with the open (or kept from before) for the plan made before it,
+                    // which held: the file is as indexed.
+                    Content::Bytes(bytes) if bytes.len() as u64 == len => {
+                        sent.inc_by(len);
+                        Body::from(bytes)
+                    }
+                    Content::Bytes(_) => {
+                        return Err(AppError::internal(
+                            "the bytes read with the open do not match the range to send",
+                        ));
+                    }
+                    Content::File(file) => {
+                        let file = file.into_std().await;
+                        if len <= CHUNK {
+                            // A small body: read before answering, so that the headers and the
+                            // body leave together.
+                            let bytes = read_chunk(file, start, len).await?.1;
+                            sent.inc_by(len);
+                            Body::from(bytes)
+                        } else {
+                            // Counted as the body streams, so a download cut short counts what
+                            // it sent.
+                            Body::from_stream(file_stream(file, start, len).inspect_ok(
+                                move |chunk| {
+                                    sent.inc_by(chunk.len() as u64);
+                                },
+                            ))
+                        }
+                    }
                 }
             };
             builder.body(body)

@@ -38,6 +38,8 @@ pub struct PackageStore {
     in_flight: Arc<Mutex<HashMap<String, usize>>>,
     /// One rescan at a time, so that two never add or remove the same package twice.
     rescan_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The bytes of small packages, kept after they were read whole.
+    small: Arc<SmallFiles>,
 }
 
 /// What a rescan found: file names under the driver-package directory.
@@ -163,6 +165,7 @@ impl PackageStore {
             max_upload: config.max_upload_bytes(),
             in_flight: Arc::default(),
             rescan_lock: Arc::default(),
+            small: Arc::default(),
         }
     }
 
@@ -528,6 +531,23 @@ impl PackageStore {
     ) -> Result<Opened> {
         let path = self.path_of(&pkg)?;
         let (indexed_size, indexed_mtime) = (pkg.size, pkg.file_mtime.clone());
+        if let Some((start, len)) = prefetch
+            && pkg.size <= INLINE_MAX
+            && let Some(bytes) = self.small.get(&pkg)
+            // A small package read before: one stat shows whether the file is still as
+            // indexed (the same check as below, without opening it).
+            && let Ok(meta) = std::fs::metadata(&path)
+            && meta.len() == indexed_size
+            && mtime_of(&meta) == indexed_mtime
+            && bytes.read_from == Identity::of(&meta)
+            && let Some(range) = slice(&bytes.bytes, start, len)
+        {
+            return Ok(Opened {
+                content: Content::Bytes(range),
+                pkg,
+                rehashed: false,
+            });
+        }
         let opened = if prefetch.is_some_and(|(_, len)| len <= INLINE_MAX) {
             // As nginx does with every file: open, fstat and a read of a small body from the
             // page cache take microseconds, less than the thread switches of a trip to the
@@ -551,21 +571,22 @@ impl PackageStore {
             Err(e) => return Err(e.into()),
         };
         if let Some(bytes) = prefetched {
+            if bytes.len() as u64 == pkg.size {
+                self.small.put(&pkg, Identity::of(&meta), bytes.clone());
+            }
             return Ok(Opened {
-                file: tokio::fs::File::from_std(file),
+                content: Content::Bytes(bytes),
                 pkg,
                 rehashed: false,
-                prefetched: Some(bytes),
             });
         }
         let file = tokio::fs::File::from_std(file);
         // fstat of the open file: what we check is what we serve.
         if meta.len() == pkg.size && mtime_of(&meta) == pkg.file_mtime {
             return Ok(Opened {
-                file,
+                content: Content::File(file),
                 pkg,
                 rehashed: false,
-                prefetched: None,
             });
         }
         // The clone shares the file's offset: hash from the start, and leave it at the start.
@@ -602,10 +623,9 @@ impl PackageStore {
             ..pkg
         };
         Ok(Opened {
-            file,
+            content: Content::File(file),
             pkg,
             rehashed: true,
-            prefetched: None,
         })
     }
 }
@@ -636,15 +656,98 @@ fn open_file(
     Ok((file, meta, bytes))
 }
 
-/// A package's file, open for serving, with its facts as they are now.
+/// A package ready to serve, with its facts as they are now.
 pub struct Opened {
-    /// At its start, or just after the prefetched bytes.
-    pub file: tokio::fs::File,
+    pub content: Content,
     pub pkg: DriverPackage,
-    /// The file had changed since it was indexed: `pkg` holds its new size and hash.
+    /// The file had changed since it was indexed: `pkg` holds its new size and hash (and the
+    /// content is the file).
     pub rehashed: bool,
-    /// The bytes asked for, read with the open.
-    pub prefetched: Option<Bytes>,
+}
+
+pub enum Content {
+    /// The bytes asked for (`prefetch`), read with the open or kept from an earlier read.
+    Bytes(Bytes),
+    /// The open file, for the caller to read.
+    File(tokio::fs::File),
+}
+
+/// `len` bytes at `start` of `bytes`, without copying, if they are all there.
+fn slice(bytes: &Bytes, start: u64, len: u64) -> Option<Bytes> {
+    let start = usize::try_from(start).ok()?;
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    (end <= bytes.len()).then(|| bytes.slice(start..end))
+}
+
+/// The bytes of small packages (at most [`INLINE_MAX`] each) with the facts they were read
+/// with: a download of one is a stat and a reference count, not an open and a copy. An entry
+/// serves only while the index has the same hash, size and time for the package and the file
+/// on disk shows that size and time (the check a file that is opened gets), and the same inode
+/// and change time: a file rewritten in place with its size and modification time put back is
+/// read again.
+#[derive(Debug, Default)]
+struct SmallFiles(Mutex<HashMap<Uuid, (FileFacts, Kept)>>);
+
+#[derive(Debug, Clone)]
+struct Kept {
+    read_from: Identity,
+    bytes: Bytes,
+}
+
+/// Which file, and which version of it: the inode and the change time, which every write
+/// moves and no client can set back. None where the platform does not tell (nothing is kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity(Option<(u64, i64, i64)>);
+
+impl Identity {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Self(Some((meta.ino(), meta.ctime(), meta.ctime_nsec())))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = meta;
+            Self(None)
+        }
+    }
+}
+
+/// How many bytes [`SmallFiles`] holds at most before it starts again from nothing.
+const SMALL_FILES_MAX: usize = 64 * 1024 * 1024;
+
+impl SmallFiles {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (FileFacts, Kept)>> {
+        // Entries are inserted whole: a panic elsewhere cannot leave one half-written.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, pkg: &DriverPackage) -> Option<Kept> {
+        let files = self.lock();
+        let (facts, kept) = files.get(&pkg.id)?;
+        (facts.size == pkg.size && facts.sha256 == pkg.sha256 && facts.mtime == pkg.file_mtime)
+            .then(|| kept.clone())
+    }
+
+    fn put(&self, pkg: &DriverPackage, read_from: Identity, bytes: Bytes) {
+        if pkg.size > INLINE_MAX || read_from.0.is_none() {
+            return;
+        }
+        let facts = FileFacts {
+            size: pkg.size,
+            sha256: pkg.sha256.clone(),
+            mtime: pkg.file_mtime.clone(),
+        };
+        let mut files = self.lock();
+        let held: usize = files.values().map(|(_, kept)| kept.bytes.len()).sum();
+        if held + bytes.len() > SMALL_FILES_MAX {
+            files.clear();
+        }
+        files.insert(pkg.id, (facts, Kept { read_from, bytes }));
+    }
 }
 
 /// Read exactly `len` bytes at `start`. A file shorter than that is an error, not a short read:
