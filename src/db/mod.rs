@@ -63,40 +63,28 @@ pub struct Db {
 /// A write transaction: a connection of the write pool inside `BEGIN IMMEDIATE`. Dropping it
 /// uncommitted rolls back, as sqlx's does; either way the generation moves on.
 pub struct WriteTx {
-    tx: Option<Transaction<'static, Sqlite>>,
-    generation: Arc<AtomicU64>,
+    tx: Transaction<'static, Sqlite>,
+    _moves_on: NextGeneration,
 }
 
 impl WriteTx {
-    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
-        match self.tx.take() {
-            Some(tx) => tx.commit().await,
-            None => Ok(()),
-        }
-        // `self` drops here: the generation moves on before the writer answers anyone.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        let Self { tx, _moves_on } = self;
+        tx.commit().await
+        // `_moves_on` drops here: the generation moves on before the writer answers anyone.
     }
 }
 
 impl std::ops::Deref for WriteTx {
     type Target = SqliteConnection;
     fn deref(&self) -> &SqliteConnection {
-        self.tx
-            .as_deref()
-            .expect("a WriteTx holds its transaction until commit")
+        &self.tx
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
-        self.tx
-            .as_deref_mut()
-            .expect("a WriteTx holds its transaction until commit")
-    }
-}
-
-impl Drop for WriteTx {
-    fn drop(&mut self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        &mut self.tx
     }
 }
 
@@ -104,7 +92,7 @@ impl Drop for WriteTx {
 /// alone); the generation moves on when it is dropped.
 pub struct WriteConn {
     conn: PoolConnection<Sqlite>,
-    generation: Arc<AtomicU64>,
+    _moves_on: NextGeneration,
 }
 
 impl std::ops::Deref for WriteConn {
@@ -120,9 +108,12 @@ impl std::ops::DerefMut for WriteConn {
     }
 }
 
-impl Drop for WriteConn {
+/// Moves the database generation on when dropped, with the write it belongs to.
+struct NextGeneration(Arc<AtomicU64>);
+
+impl Drop for NextGeneration {
     fn drop(&mut self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.0.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -184,8 +175,8 @@ impl Db {
     /// Start a write transaction that holds the write lock from its first statement.
     pub async fn begin_write(&self) -> Result<WriteTx> {
         Ok(WriteTx {
-            tx: Some(self.write.begin_with("BEGIN IMMEDIATE").await?),
-            generation: Arc::clone(&self.generation),
+            tx: self.write.begin_with("BEGIN IMMEDIATE").await?,
+            _moves_on: NextGeneration(Arc::clone(&self.generation)),
         })
     }
 
@@ -193,7 +184,7 @@ impl Db {
     pub async fn write_conn(&self) -> Result<WriteConn> {
         Ok(WriteConn {
             conn: self.write.acquire().await?,
-            generation: Arc::clone(&self.generation),
+            _moves_on: NextGeneration(Arc::clone(&self.generation)),
         })
     }
 
