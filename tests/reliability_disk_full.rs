@@ -178,6 +178,55 @@ fn a_full_disk_fails_writes_with_507_keeps_reads_and_recovers() {
         .collect();
     assert_eq!(left.len(), 1, "files in the upload directory: {left:?}");
 
+    // The same upload from the operator pages: the form again, with the reason, and a 507.
+    let (status, _, page) = api.send(c.get(server.url("/migrate/driver-packages")));
+    assert_eq!(status, 200);
+    let page = String::from_utf8_lossy(&page).into_owned();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.get(..64))
+        .expect("the upload form's CSRF token")
+        .to_owned();
+    let boundary = "full-disk-form";
+    let mut form = Vec::new();
+    for (name, value) in [
+        ("csrf", csrf.as_str()),
+        ("platform", "windows-x64"),
+        ("version", "9.1.0.3"),
+    ] {
+        form.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    form.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"drivers.package\"\r\nContent-Type: application/zip\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    form.extend_from_slice(&big_package(512 * 1024));
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let (status, _, page) = api.send(
+        c.post(server.url("/migrate/driver-packages"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(form),
+    );
+    let page = String::from_utf8_lossy(&page);
+    assert_eq!(status, 507, "the page upload: {page}");
+    assert!(
+        page.contains("full") && page.contains("name=\"csrf\""),
+        "the form again with the reason: {page}"
+    );
+    let left = std::fs::read_dir(&upload_dir).unwrap().count();
+    assert_eq!(left, 1, "the page upload left files behind");
+
     // Database writes: sources and agent reports. SQLite may still have room in pages it holds,
     // so keep writing until the disk says no: every answer is a success or a 507, never a 500,
     // and the 507 comes.
