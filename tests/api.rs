@@ -878,3 +878,81 @@ async fn not_ready_until_prepared() {
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.header("x-request-id").is_some());
 }
+
+/// A report of the state already stored takes a one-statement path (`db::sources`); it must
+/// answer exactly what the full path would: only the report's time moves, nothing is logged,
+/// the token is checked, a left-out controller service keeps the stored one.
+#[tokio::test]
+async fn a_report_of_the_stored_state_only_moves_its_time() {
+    let (app, _, _dir) = test_app().await;
+    let (_, reg) = register(&app, "steady-1").await;
+    let id = reg["id"].as_str().unwrap().to_owned();
+    let token = reg["agentToken"].as_str().unwrap().to_owned();
+    let state = json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "running"});
+    let first = report(&app, &id, &token, state.clone()).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let first: Value = first.json();
+    assert_eq!(first["serverSyncRequired"], true, "{first}");
+    let events_before =
+        get_json(&app, &format!("{API}/events?sourceId={id}")).await["totalCount"].clone();
+
+    let strip = |mut v: Value| {
+        let o = v.as_object_mut().unwrap();
+        o.remove("lastReportAt");
+        o.remove("updatedAt");
+        v
+    };
+    for (body, by_agent) in [
+        (state.clone(), true),
+        // Without the controller service: the stored one stays.
+        (
+            json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11"}),
+            true,
+        ),
+        (state.clone(), false),
+    ] {
+        let reply = if by_agent {
+            report(&app, &id, &token, body).await
+        } else {
+            send(
+                &app,
+                admin_json("PUT", &format!("{API}/sources/{id}/driverState"))
+                    .body(json_body(body))
+                    .unwrap(),
+            )
+            .await
+        };
+        assert_eq!(reply.status, StatusCode::OK);
+        let again: Value = reply.json();
+        assert!(
+            again["lastReportAt"].as_str().unwrap() > first["lastReportAt"].as_str().unwrap(),
+            "{again}"
+        );
+        assert_eq!(strip(again.clone()), strip(first.clone()));
+        // What the answer says is what is stored.
+        assert_eq!(get_json(&app, &format!("{API}/sources/{id}")).await, again);
+    }
+    assert_eq!(
+        get_json(&app, &format!("{API}/events?sourceId={id}")).await["totalCount"],
+        events_before,
+        "a report that changes nothing logs nothing"
+    );
+
+    // The token is checked on this path too, and a change still takes the full path.
+    let wrong = report(&app, &id, "psa_wrong", state.clone()).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let changed = report(
+        &app,
+        &id,
+        &token,
+        json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "installed"}),
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::OK);
+    assert_eq!(changed.json()["controllerService"], "installed");
+    assert_ne!(
+        get_json(&app, &format!("{API}/events?sourceId={id}")).await["totalCount"],
+        events_before,
+        "the controller change is logged"
+    );
+}
