@@ -66,9 +66,14 @@ async fn not_found(uri: axum::http::Uri) -> AppError {
 async fn per_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
     // A body that stops arriving fails its read after `--body-timeout-secs` (the handler
     // answers 408): a stalled client cannot hold a request, and a task, for ever.
-    let timeout = std::time::Duration::from_secs(state.config.body_timeout_secs);
-    let request = request
-        .map(|body| axum::body::Body::new(tower_http::timeout::TimeoutBody::new(timeout, body)));
+    // Only a request with a body gets the wrapper (an allocation on every poll otherwise).
+    let request = if axum::body::HttpBody::is_end_stream(request.body()) {
+        request
+    } else {
+        let timeout = std::time::Duration::from_secs(state.config.body_timeout_secs);
+        request
+            .map(|body| axum::body::Body::new(tower_http::timeout::TimeoutBody::new(timeout, body)))
+    };
     let journal = emu::journal::Pending::begin(&request);
     let counted = metrics::Pending::begin(&request);
     let response = if let Some(refused) = server::header_fields_too_large(&request) {
