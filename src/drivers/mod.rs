@@ -533,14 +533,14 @@ impl PackageStore {
         let (indexed_size, indexed_mtime) = (pkg.size, pkg.file_mtime.clone());
         if let Some((start, len)) = prefetch
             && pkg.size <= INLINE_MAX
-            && let Some(bytes) = self.small.get(&pkg)
+            && let Some(kept) = self.small.get(&pkg)
             // A small package read before: one stat shows whether the file is still as
             // indexed (the same check as below, without opening it).
             && let Ok(meta) = std::fs::metadata(&path)
             && meta.len() == indexed_size
             && mtime_of(&meta) == indexed_mtime
-            && bytes.read_from == Identity::of(&meta)
-            && let Some(range) = slice(&bytes.bytes, start, len)
+            && kept.read_from == Identity::of(&meta)
+            && let Some(range) = slice(&kept.bytes, start, len)
         {
             return Ok(Opened {
                 content: Content::Bytes(range),
