@@ -64,6 +64,11 @@ struct ActionLabel {
     action: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
@@ -80,6 +85,7 @@ pub struct Metrics {
     operations: Family<StatusLabel, Gauge>,
     tasks: Family<StateLabel, Gauge>,
     faults: Family<ActionLabel, Counter>,
+    polls: Family<ResultLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -135,6 +141,12 @@ impl Metrics {
             "Faults injected by /_emu/faults rules, by action",
             faults.clone(),
         );
+        let polls = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "poll_answers",
+            "Answers to GET sources/{id} and operations/{id}: from memory (hit) or read (miss)",
+            polls.clone(),
+        );
         Self {
             registry,
             requests,
@@ -145,7 +157,14 @@ impl Metrics {
             operations,
             tasks,
             faults,
+            polls,
         }
+    }
+
+    /// A status poll answered from memory (`hit`) or read from the database (`miss`).
+    pub fn poll_answered(&self, from_memory: bool) {
+        let result = if from_memory { "hit" } else { "miss" };
+        self.polls.get_or_create(&ResultLabel { result }).inc();
     }
 
     fn observe(&self, method: &'static str, route: String, status: u16, seconds: f64) {

@@ -328,3 +328,26 @@ async fn metrics_need_an_administrator() {
     .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn polls_between_writes_are_answered_from_memory() {
+    let (app, _, _dir) = test_app().await;
+    let body = json!({"hostName": "poll-1", "osFamily": "windows", "ipAddress": "10.0.0.9"});
+    let created = call(&app, "POST", &format!("{API}/sources"), Some(body.clone())).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let poll = format!("{API}/sources/{id}");
+    for _ in 0..3 {
+        assert_eq!(call(&app, "GET", &poll, None).await.status, StatusCode::OK);
+    }
+    // Any write moves the generation: the next poll reads again, the one after does not.
+    let other = json!({"hostName": "poll-2", "osFamily": "windows", "ipAddress": "10.0.0.10"});
+    call(&app, "POST", &format!("{API}/sources"), Some(other)).await;
+    for _ in 0..2 {
+        assert_eq!(call(&app, "GET", &poll, None).await.status, StatusCode::OK);
+    }
+    let m = scrape(&app).await;
+    let answers = |result| value(&m, "psserver_poll_answers_total", &[("result", result)]);
+    assert_eq!(answers("miss"), 2.0);
+    assert_eq!(answers("hit"), 3.0);
+}

@@ -86,8 +86,10 @@ where
 {
     let generation = state.db.generation();
     if let Some(body) = state.views.get(&key, generation) {
+        state.metrics.poll_answered(true);
         return Ok(answer(body));
     }
+    state.metrics.poll_answered(false);
     let view = compute.await?;
     let body = Bytes::from(serde_json::to_vec(&view).map_err(AppError::internal)?);
     state.views.put(key, generation, body.clone());
