@@ -14,6 +14,16 @@ use crate::domain::platform::{ControllerService, OsFamily};
 use crate::domain::version::DriverVersion;
 use crate::error::{AppError, Result};
 
+/// The columns of a [`SourceRow`], in one place for every query that reads one (a macro, so
+/// that `concat!` keeps the SQL a static string).
+macro_rules! source_columns {
+    () => {
+        "id, machine_id, host_name, os_family, platform, ip_address, added_by, controller_service,
+         installed_version, running_version, server_sync_required, created_at, updated_at,
+         last_report_at, agent_token_sha256"
+    };
+}
+
 #[derive(sqlx::FromRow)]
 struct SourceRow {
     id: String,
@@ -66,12 +76,11 @@ impl SourceRow {
 }
 
 async fn find_row(conn: &mut SqliteConnection, id: Uuid) -> Result<Option<SourceRow>> {
-    Ok(sqlx::query_as(
-        "SELECT id, machine_id, host_name, os_family, platform, ip_address, added_by, controller_service,
-                installed_version, running_version, server_sync_required, created_at, updated_at, last_report_at,
-                agent_token_sha256
-         FROM sources WHERE id = ?",
-    )
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        source_columns!(),
+        " FROM sources WHERE id = ?"
+    ))
     .bind(id.to_string())
     .fetch_optional(conn)
     .await?)
@@ -109,12 +118,11 @@ pub async fn get(pool: &SqlitePool, id: Uuid) -> Result<Source> {
 }
 
 pub async fn list(pool: &SqlitePool, page: Page) -> Result<(Vec<Source>, u64)> {
-    let rows: Vec<SourceRow> = sqlx::query_as(
-        "SELECT id, machine_id, host_name, os_family, platform, ip_address, added_by, controller_service,
-                installed_version, running_version, server_sync_required, created_at, updated_at, last_report_at,
-                agent_token_sha256
-         FROM sources ORDER BY rowid LIMIT ? OFFSET ?",
-    )
+    let rows: Vec<SourceRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        source_columns!(),
+        " FROM sources ORDER BY rowid LIMIT ? OFFSET ?"
+    ))
     .bind(page.limit)
     .bind(page.offset)
     .fetch_all(pool)
@@ -316,18 +324,17 @@ async fn steady_report(
     };
     let version = |v: Option<DriverVersion>| v.map(|v| v.to_string());
     let mut conn = db.write_conn().await?;
-    let row: Option<SourceRow> = sqlx::query_as(
+    let row: Option<SourceRow> = sqlx::query_as(concat!(
         "UPDATE sources SET updated_at = ?1, last_report_at = ?1
-         WHERE id = ?2
-           AND (?3 IS NULL OR agent_token_sha256 = ?3)
-           AND installed_version IS ?4 AND running_version IS ?5
-           AND (?6 IS NULL OR controller_service = ?6)
-           AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.source_id = sources.id
-                           AND kind = 'RebootRequired' AND state = 'active')
-         RETURNING id, machine_id, host_name, os_family, platform, ip_address, added_by,
-                   controller_service, installed_version, running_version, server_sync_required,
-                   created_at, updated_at, last_report_at, agent_token_sha256",
-    )
+             WHERE id = ?2
+               AND (?3 IS NULL OR agent_token_sha256 = ?3)
+               AND installed_version IS ?4 AND running_version IS ?5
+               AND (?6 IS NULL OR controller_service = ?6)
+               AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.source_id = sources.id
+                               AND kind = 'RebootRequired' AND state = 'active')
+             RETURNING ",
+        source_columns!()
+    ))
     // As a read would give it back: stored times keep microseconds.
     .bind(ts(now.trunc_subsecs(6)))
     .bind(id.to_string())
