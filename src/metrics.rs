@@ -69,6 +69,11 @@ struct ResultLabel {
     result: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoredLabel {
+    stored: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
@@ -86,6 +91,7 @@ pub struct Metrics {
     tasks: Family<StateLabel, Gauge>,
     faults: Family<ActionLabel, Counter>,
     polls: Family<ResultLabel, Counter>,
+    reports: Family<StoredLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -147,6 +153,13 @@ impl Metrics {
             "Answers to GET sources/{id} and operations/{id}: from memory (hit) or read (miss)",
             polls.clone(),
         );
+        let reports = Family::<StoredLabel, Counter>::default();
+        registry.register(
+            "driver_state_reports",
+            "Driver-state reports stored: steady ones together with the others waiting \
+             (together), the rest in a transaction each (alone)",
+            reports.clone(),
+        );
         Self {
             registry,
             requests,
@@ -158,7 +171,14 @@ impl Metrics {
             tasks,
             faults,
             polls,
+            reports,
         }
+    }
+
+    /// A driver-state report stored, together with others (a steady one) or alone.
+    pub fn report_stored(&self, together: bool) {
+        let stored = if together { "together" } else { "alone" };
+        self.reports.get_or_create(&StoredLabel { stored }).inc();
     }
 
     /// A status poll answered from memory (`hit`) or read from the database (`miss`).

@@ -956,3 +956,105 @@ async fn a_report_of_the_stored_state_only_moves_its_time() {
         "the controller change is logged"
     );
 }
+
+/// Steady reports sent at once are stored together, in one statement (`db::steady`). Each must
+/// still be answered as if alone: its own source and time, a wrong token among them refused, a
+/// second report of one source stored too, a workload still shown, and the metrics telling how
+/// they were stored.
+#[tokio::test]
+async fn steady_reports_sent_at_once_are_stored_together_and_each_answered_right() {
+    let (app, _, _dir) = test_app().await;
+    let state = json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "running"});
+    let mut agents = Vec::new();
+    for i in 0..12 {
+        let (_, reg) = register(&app, &format!("together-{i}")).await;
+        let id = reg["id"].as_str().unwrap().to_owned();
+        let token = reg["agentToken"].as_str().unwrap().to_owned();
+        // The first report changes the state: the full path.
+        let first = report(&app, &id, &token, state.clone()).await;
+        assert_eq!(first.status, StatusCode::OK);
+        let at = first.json()["lastReportAt"].as_str().unwrap().to_owned();
+        agents.push((id, token, at));
+    }
+    let with_workload = &agents[4].0;
+    let t = send(
+        &app,
+        admin_json("POST", &format!("{API}/transformations"))
+            .body(json_body(json!({"sourceId": with_workload})))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(t.status, StatusCode::CREATED);
+    let transformation = t.json()["id"].as_str().unwrap().to_owned();
+
+    // Eleven agents report; the twelfth's source gets a report with another agent's token.
+    let mut sends: Vec<(String, String)> = agents[..11]
+        .iter()
+        .map(|(id, token, _)| (id.clone(), token.clone()))
+        .collect();
+    sends.push((agents[0].0.clone(), agents[0].1.clone())); // the same source twice
+    sends.push((agents[11].0.clone(), agents[2].1.clone())); // another agent's token
+    sends.push((uuid::Uuid::new_v4().to_string(), agents[3].1.clone())); // no such source
+    let replies = futures_util::future::join_all(
+        sends
+            .iter()
+            .map(|(id, token)| report(&app, id, token, state.clone())),
+    )
+    .await;
+
+    for (i, reply) in replies.iter().enumerate() {
+        if i >= 12 {
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "report {i}");
+            continue;
+        }
+        assert_eq!(reply.status, StatusCode::OK, "report {i}");
+        let answer = reply.json();
+        let (id, _, before) = &agents[i % 11];
+        assert_eq!(answer["id"], json!(id), "report {i} answers its own source");
+        assert!(
+            answer["lastReportAt"].as_str().unwrap() > before.as_str(),
+            "report {i}: {answer}"
+        );
+        let links = answer["links"].as_array().unwrap();
+        let shows_workload = links.iter().any(|l| {
+            l["rel"] == "transformation"
+                && l["href"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("/transformations/{transformation}"))
+        });
+        assert_eq!(shows_workload, id == with_workload, "report {i}: {answer}");
+    }
+    // What is stored is the newest answer of each source; the refused one moved nothing.
+    let refused = &agents[11];
+    let stored = get_json(&app, &format!("{API}/sources/{}", refused.0)).await;
+    assert_eq!(
+        stored["lastReportAt"],
+        json!(refused.2),
+        "a refused report stores nothing"
+    );
+    for (i, (id, _, before)) in agents[..11].iter().enumerate() {
+        let stored = get_json(&app, &format!("{API}/sources/{id}")).await;
+        let newest = replies[..12]
+            .iter()
+            .map(common::Reply::json)
+            .filter(|answer| answer["id"] == json!(id))
+            .map(|answer| answer["lastReportAt"].as_str().unwrap().to_owned())
+            .max()
+            .unwrap();
+        assert_eq!(stored["lastReportAt"], json!(newest), "source {i}");
+        assert!(stored["lastReportAt"].as_str().unwrap() > before.as_str());
+    }
+
+    // All eleven went together; the second report of one source, alone or in the next batch.
+    let metrics = send(&app, admin("GET", "/metrics").body(Body::empty()).unwrap()).await;
+    let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+    let count = |stored: &str| -> u64 {
+        let prefix = format!("psserver_driver_state_reports_total{{stored=\"{stored}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    assert_eq!(count("alone"), 12 + 12 - count("together"), "{text}");
+    assert!(count("together") >= 11, "{text}");
+}

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{API, admin, basic, json_body, send, test_app, test_app_with};
 use psserver::config::ReplicationSpeed;
+use psserver::drivers::package::build_bytes;
 use serde_json::{Value, json};
 
 async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> common::Reply {
@@ -147,6 +148,33 @@ async fn reset_clears_everything_and_scopes_clear_their_part() {
     let reply = call(&app, "POST", "/_emu/state/reset?scope=everything", None).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.error_code(), "InvalidScope");
+    // An upload that a full reset takes away again.
+    let upload = admin(
+        "POST",
+        &format!("{API}/driverPackages?platform=windows-x64&version=9.9.9.9"),
+    )
+    .header("content-type", "application/zip")
+    .body(Body::from(build_bytes(
+        "windows-x64".parse().unwrap(),
+        "9.9.9.9".parse().unwrap(),
+    )))
+    .unwrap();
+    assert_eq!(send(&app, upload).await.status, StatusCode::CREATED);
+    let latest = || {
+        let app = app.clone();
+        async move {
+            let reply = call(
+                &app,
+                "GET",
+                &format!("{API}/driverPackages/latest?platform=windows-x64"),
+                None,
+            )
+            .await;
+            reply.json()["version"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(latest().await, "9.9.9.9");
+    assert_eq!(count("/driverPackages").await, 5);
     let reply = call(&app, "POST", "/_emu/state/reset", None).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(count("/sources").await, 0);
@@ -154,8 +182,9 @@ async fn reset_clears_everything_and_scopes_clear_their_part() {
     assert_eq!(
         count("/driverPackages").await,
         4,
-        "the sample packages stay"
+        "the sample packages stay, the upload is gone"
     );
+    assert_ne!(latest().await, "9.9.9.9");
 }
 
 #[tokio::test]

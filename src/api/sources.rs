@@ -203,14 +203,29 @@ impl SourceView {
 }
 
 async fn view(state: &AppState, base: ApiBase, source: Source) -> Result<SourceView> {
+    view_of(state, base, source, true).await
+}
+
+/// The source's view; `may_have_workload` false when the caller knows there is no
+/// transformation, which saves the workload's read.
+async fn view_of(
+    state: &AppState,
+    base: ApiBase,
+    source: Source,
+    may_have_workload: bool,
+) -> Result<SourceView> {
     let latest = state
         .db
         .catalog()
         .await?
         .latest(source.platform)
         .map(|p| p.version);
-    let mut conn = state.db.read.acquire().await?;
-    let workload = Workload::load(&mut conn, source.id).await?;
+    let workload = if may_have_workload {
+        let mut conn = state.db.read.acquire().await?;
+        Workload::load(&mut conn, source.id).await?
+    } else {
+        Workload::default()
+    };
     Ok(SourceView::new(base, source, latest, &workload))
 }
 
@@ -558,20 +573,29 @@ pub async fn report_driver_state(
         Some(token_sha256) => db::sources::ReportedBy::Agent { token_sha256 },
         None => db::sources::ReportedBy::User,
     };
-    let source =
+    let answer =
         db::sources::report_driver_state(&state.db, id, by, reported, controller, Utc::now())
             .await?;
     let by = match &reporter {
         Reporter::Agent(_) => "agent",
         Reporter::User(caller) => caller.user.as_str(),
     };
+    state.metrics.report_stored(answer.steady);
     let show = |v: Option<DriverVersion>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
-    tracing::info!(
-        source = %id,
-        by,
-        installed = %show(reported.installed),
-        running = %show(reported.running),
-        "driver state reported"
-    );
-    Ok(axum::Json(view(&state, base, source).await?))
+    if answer.steady {
+        // Every agent says "nothing changed" every few minutes: a line each at info would bury
+        // the changes.
+        tracing::debug!(source = %id, by, "driver state reported, unchanged");
+    } else {
+        tracing::info!(
+            source = %id,
+            by,
+            installed = %show(reported.installed),
+            running = %show(reported.running),
+            "driver state reported"
+        );
+    }
+    Ok(axum::Json(
+        view_of(&state, base, answer.source, answer.may_have_workload).await?,
+    ))
 }

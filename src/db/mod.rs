@@ -5,18 +5,23 @@
 //! instead of meeting "database is locked". Readers use their own pool and never block the writer.
 //!
 //! Every write bumps [`Db::generation`] once it is committed, before the writer answers: a view
-//! computed at generation N is still true while the generation is N (see `crate::views`).
+//! computed at generation N is still true while the generation is N (see `crate::api::cache`).
+//! Writes to the package index also move the catalog's own generation (see [`Db::catalog`]), so
+//! that the many writes that leave the index alone (reports, tasks, operations) do not make every
+//! download and source view read the index again.
 
 pub mod events;
 pub mod packages;
 pub mod pages;
 pub mod replications;
+#[macro_use]
 pub mod sources;
+mod steady;
 pub mod tasks;
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -58,6 +63,11 @@ pub struct Db {
     write: SqlitePool,
     generation: Arc<AtomicU64>,
     catalog: Arc<packages::CatalogCache>,
+    /// Moves on with every write that touched the package index.
+    catalog_generation: Arc<AtomicU64>,
+    /// Set by a write that touches the package index, until its connection is released.
+    packages_written: Arc<AtomicBool>,
+    steady: steady::SteadyReports,
 }
 
 /// A write transaction: a connection of the write pool inside `BEGIN IMMEDIATE`. Dropping it
@@ -65,13 +75,38 @@ pub struct Db {
 pub struct WriteTx {
     tx: Transaction<'static, Sqlite>,
     _moves_on: NextGeneration,
+    catalog: CatalogWrites,
+}
+
+/// What a write transaction needs to tell the catalog that it touched the package index.
+struct CatalogWrites {
+    generation: Arc<AtomicU64>,
+    written: Arc<AtomicBool>,
+    /// Set once the transaction touched the index: moves the catalog on when dropped.
+    moves_on: Option<NextGeneration>,
 }
 
 impl WriteTx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        let Self { tx, _moves_on } = self;
+        let Self {
+            tx,
+            _moves_on,
+            catalog: _catalog,
+        } = self;
         tx.commit().await
-        // `_moves_on` drops here: the generation moves on before the writer answers anyone.
+        // `_moves_on` and `catalog` drop here: the generations move on before the writer
+        // answers anyone.
+    }
+
+    /// Mark this transaction as a write to the package index (the functions of
+    /// [`packages`] that write call it): the catalog is read again after it.
+    pub(crate) fn changes_packages(&mut self) {
+        let c = &mut self.catalog;
+        // Also seen by the write pool's `after_release`, for a commit that lands after a
+        // cancelled request dropped this transaction.
+        c.written.store(true, Ordering::Release);
+        c.moves_on
+            .get_or_insert_with(|| NextGeneration(Arc::clone(&c.generation)));
     }
 }
 
@@ -128,7 +163,11 @@ impl Db {
             .foreign_keys(true)
             .pragma("temp_store", "memory");
         let generation = Arc::new(AtomicU64::new(0));
+        let catalog_generation = Arc::new(AtomicU64::new(0));
+        let packages_written = Arc::new(AtomicBool::new(false));
         let released = Arc::clone(&generation);
+        let released_catalog = Arc::clone(&catalog_generation);
+        let released_packages = Arc::clone(&packages_written);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
@@ -139,6 +178,9 @@ impl Db {
                 // A write whose request was cancelled mid-commit may land after its `WriteTx`
                 // dropped: the connection comes back here only once its work is done.
                 released.fetch_add(1, Ordering::AcqRel);
+                if released_packages.swap(false, Ordering::AcqRel) {
+                    released_catalog.fetch_add(1, Ordering::AcqRel);
+                }
                 Box::pin(leaves_no_transaction(conn))
             })
             .connect_with(options.clone())
@@ -151,9 +193,12 @@ impl Db {
             .await?;
         Ok(Self {
             read,
+            steady: steady::SteadyReports::start(write.clone(), Arc::clone(&generation)),
             write,
             generation,
             catalog: Arc::default(),
+            catalog_generation,
+            packages_written,
         })
     }
 
@@ -169,7 +214,8 @@ impl Db {
 
     /// The driver package index, from memory unless something was written since it was read.
     pub async fn catalog(&self) -> Result<Arc<packages::Catalog>> {
-        self.catalog.get(&self.read, self.generation()).await
+        let generation = self.catalog_generation.load(Ordering::Acquire);
+        self.catalog.get(&self.read, generation).await
     }
 
     /// Start a write transaction that holds the write lock from its first statement.
@@ -177,6 +223,11 @@ impl Db {
         Ok(WriteTx {
             tx: self.write.begin_with("BEGIN IMMEDIATE").await?,
             _moves_on: NextGeneration(Arc::clone(&self.generation)),
+            catalog: CatalogWrites {
+                generation: Arc::clone(&self.catalog_generation),
+                written: Arc::clone(&self.packages_written),
+                moves_on: None,
+            },
         })
     }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
-use super::{parse_col, parse_ts, parse_uuid, ts};
+use super::{WriteTx, parse_col, parse_ts, parse_uuid, ts};
 use crate::domain::model::{DriverPackage, PackageOrigin};
 use crate::domain::platform::Platform;
 use crate::domain::version::DriverVersion;
@@ -125,7 +125,7 @@ impl Catalog {
     }
 }
 
-/// The last [`Catalog`] read, with the database generation it was read at.
+/// The last [`Catalog`] read, with the catalog generation it was read at.
 #[derive(Debug, Default)]
 pub struct CatalogCache(std::sync::Mutex<Option<(u64, Arc<Catalog>)>>);
 
@@ -164,10 +164,12 @@ pub struct NewPackage<'a> {
 
 /// Insert a package row; a second package for the same platform and version is a conflict.
 pub async fn insert(
-    conn: &mut SqliteConnection,
+    tx: &mut WriteTx,
     new: &NewPackage<'_>,
     now: DateTime<Utc>,
 ) -> Result<DriverPackage> {
+    tx.changes_packages();
+    let conn: &mut SqliteConnection = tx;
     let id = Uuid::new_v4();
     let result = sqlx::query(
         "INSERT INTO driver_packages (id, platform, version, version_key, size, sha256, origin, file_name, file_mtime, created_at)
@@ -210,28 +212,40 @@ pub async fn insert(
 
 /// Record a package file's new size, hash and time after it changed on disk.
 pub async fn update_file_facts(
-    conn: &mut SqliteConnection,
+    tx: &mut WriteTx,
     id: Uuid,
     size: u64,
     sha256: &str,
     file_mtime: &str,
 ) -> Result<()> {
+    tx.changes_packages();
     sqlx::query("UPDATE driver_packages SET size = ?, sha256 = ?, file_mtime = ? WHERE id = ?")
         .bind(i64::try_from(size).map_err(AppError::internal)?)
         .bind(sha256)
         .bind(file_mtime)
         .bind(id.to_string())
-        .execute(conn)
+        .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-pub async fn delete(conn: &mut SqliteConnection, id: Uuid) -> Result<()> {
+pub async fn delete(tx: &mut WriteTx, id: Uuid) -> Result<()> {
+    tx.changes_packages();
     sqlx::query("DELETE FROM driver_packages WHERE id = ?")
         .bind(id.to_string())
-        .execute(conn)
+        .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Unlist every uploaded package (a reset); the rows they were.
+pub async fn delete_uploads(tx: &mut WriteTx) -> Result<Vec<DriverPackage>> {
+    let uploads = by_origin(tx, PackageOrigin::Upload).await?;
+    tx.changes_packages();
+    sqlx::query("DELETE FROM driver_packages WHERE origin = 'upload'")
+        .execute(&mut **tx)
+        .await?;
+    Ok(uploads)
 }
 
 /// Every package row of an origin (for rescans and the start-up reconciliation).

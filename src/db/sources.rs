@@ -5,6 +5,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use super::events::{self, kind};
+use super::steady::SteadyReport;
 use super::tasks;
 use super::{Db, parse_col, parse_ts, parse_uuid, ts};
 use crate::domain::driver::{self, DriverChange, DriverState, TaskDecision};
@@ -25,8 +26,8 @@ macro_rules! source_columns {
 }
 
 #[derive(sqlx::FromRow)]
-struct SourceRow {
-    id: String,
+pub(super) struct SourceRow {
+    pub(super) id: String,
     machine_id: Option<String>,
     host_name: String,
     os_family: String,
@@ -277,11 +278,11 @@ pub async fn report_driver_state(
     reported: DriverState,
     controller: Option<ControllerService>,
     now: DateTime<Utc>,
-) -> Result<Source> {
+) -> Result<ReportAnswer> {
     if !reported.reboot_pending()
-        && let Some(source) = steady_report(db, id, &by, reported, controller, now).await?
+        && let Some(stored) = steady_report(db, id, &by, reported, controller, now).await?
     {
-        return Ok(source);
+        return Ok(stored);
     }
     let mut tx = db.begin_write().await?;
     let row = find_row(&mut tx, id).await?;
@@ -301,15 +302,29 @@ pub async fn report_driver_state(
     let controller = controller.unwrap_or(source.controller_service);
     let source = record(&mut tx, source, reported, controller, Reported::Now, now).await?;
     tx.commit().await?;
-    Ok(source)
+    Ok(ReportAnswer {
+        source,
+        may_have_workload: true,
+        steady: false,
+    })
+}
+
+/// A source after its driver-state report.
+pub struct ReportAnswer {
+    pub source: Source,
+    /// False when the source is known to have no transformation, so its answer needs no
+    /// workload read.
+    pub may_have_workload: bool,
+    /// Stored as a steady report: nothing but the report's time changed.
+    pub steady: bool,
 }
 
 /// A report of the state already stored, with no reboot pending and no active reboot task: the
 /// full path (`record`) would find no change to log and no task to touch, and store only the
-/// report's time. Most reports are this one (an agent saying that nothing changed), so it is one
-/// statement instead of a transaction of five round trips to the writer's thread. `None` when it
-/// is not such a report, or the token is wrong, or there is no such source: the full path then
-/// decides, and answers the error.
+/// report's time. Most reports are this one (an agent saying that nothing changed), so they are
+/// stored together with the others waiting (see [`super::steady`]). `None` when it is not such a
+/// report, or the token is wrong, or there is no such source: the full path then decides, and
+/// answers the error.
 async fn steady_report(
     db: &Db,
     id: Uuid,
@@ -317,34 +332,28 @@ async fn steady_report(
     reported: DriverState,
     controller: Option<ControllerService>,
     now: DateTime<Utc>,
-) -> Result<Option<Source>> {
-    let token = match by {
-        ReportedBy::Agent { token_sha256 } => Some(*token_sha256),
-        ReportedBy::User => None,
-    };
+) -> Result<Option<ReportAnswer>> {
     let version = |v: Option<DriverVersion>| v.map(|v| v.to_string());
-    let mut conn = db.write_conn().await?;
-    let row: Option<SourceRow> = sqlx::query_as(concat!(
-        "UPDATE sources SET updated_at = ?1, last_report_at = ?1
-             WHERE id = ?2
-               AND (?3 IS NULL OR agent_token_sha256 = ?3)
-               AND installed_version IS ?4 AND running_version IS ?5
-               AND (?6 IS NULL OR controller_service = ?6)
-               AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.source_id = sources.id
-                               AND kind = 'RebootRequired' AND state = 'active')
-             RETURNING ",
-        source_columns!()
-    ))
-    // As a read would give it back: stored times keep microseconds.
-    .bind(ts(now.trunc_subsecs(6)))
-    .bind(id.to_string())
-    .bind(token)
-    .bind(version(reported.installed))
-    .bind(version(reported.running))
-    .bind(controller.map(ControllerService::as_str))
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.map(SourceRow::into_source).transpose()
+    let report = SteadyReport {
+        id: id.to_string(),
+        token: match by {
+            ReportedBy::Agent { token_sha256 } => Some((*token_sha256).to_owned()),
+            ReportedBy::User => None,
+        },
+        installed: version(reported.installed),
+        running: version(reported.running),
+        controller: controller.map(ControllerService::as_str),
+        // As a read would give it back: stored times keep microseconds.
+        now: ts(now.trunc_subsecs(6)),
+    };
+    let Some(stored) = db.steady.store(report).await else {
+        return Ok(None);
+    };
+    Ok(Some(ReportAnswer {
+        source: stored.row.into_source()?,
+        may_have_workload: stored.has_transformation,
+        steady: true,
+    }))
 }
 
 /// Emulate a reboot of the machine from outside: the installed driver becomes the running one.

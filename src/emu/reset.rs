@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use super::ControlPlaneAdmin;
 use crate::api::extract::{Query, truncate};
 use crate::db::packages;
-use crate::domain::model::PackageOrigin;
 use crate::error::{AppError, Result};
 use crate::state::AppState;
 
@@ -149,10 +148,7 @@ pub async fn run(state: &AppState, scope: Scope) -> Result<()> {
             sqlx::query("DELETE FROM events").execute(&mut *tx).await?;
         }
         if scope == Scope::All {
-            uploads = packages::by_origin(&mut tx, PackageOrigin::Upload).await?;
-            sqlx::query("DELETE FROM driver_packages WHERE origin = 'upload'")
-                .execute(&mut *tx)
-                .await?;
+            uploads = packages::delete_uploads(&mut tx).await?;
         }
         tx.commit().await?;
     }
