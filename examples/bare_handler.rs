@@ -7,6 +7,10 @@
 use axum::http::header;
 use axum::response::IntoResponse;
 
+// The same allocator as `psserver`, so that it is not what the ratio measures either.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
