@@ -180,6 +180,13 @@ impl IntoResponse for AppError {
                 HeaderValue::from_static(r#"Basic realm="PlateSpin Migrate", charset="UTF-8""#),
             );
         }
+        if matches!(self, Self::PayloadTooLarge(_) | Self::RequestTimeout(_)) {
+            // The body was not read to its end, so the connection cannot carry another request:
+            // say so (RFC 9112 §9.6), or a client reuses it and meets a closed socket.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }

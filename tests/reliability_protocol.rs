@@ -232,7 +232,10 @@ fn an_oversized_header_gets_431_or_a_closed_connection_and_the_server_stays_up()
 /// The status and body of a response read on a raw connection (headers, then Content-Length
 /// bytes).
 fn status_and_json(stream: &mut TcpStream) -> (u16, serde_json::Value) {
-    let reply = read_reply(stream);
+    status_and_json_of(&read_reply(stream))
+}
+
+fn status_and_json_of(reply: &RawReply) -> (u16, serde_json::Value) {
     let status = reply
         .status
         .unwrap_or_else(|| panic!("no response: {:?}", reply.head));
@@ -277,9 +280,20 @@ fn an_oversized_json_body_gets_413_with_a_json_error() {
             body.len()
         );
         stream.write_all(head.as_bytes()).expect("write");
-        let (status, json) = status_and_json(&mut stream);
+        let reply = read_reply(&mut stream);
+        let (status, json) = status_and_json_of(&reply);
         assert_eq!(status, 413, "{method} {path}: {json}");
         assert_eq!(json["error"]["code"], "PayloadTooLarge", "{method} {path}");
+        // The body is left unread: the answer must say the connection ends, or a client would
+        // send its next request on it and meet a closed socket.
+        assert!(
+            reply
+                .head
+                .to_ascii_lowercase()
+                .contains("\r\nconnection: close\r\n"),
+            "{method} {path}: {}",
+            reply.head
+        );
     }
     // A client that streams the whole body without waiting may see its connection closed
     // before it reads the answer; when it does read one, it is the 413.
