@@ -231,10 +231,6 @@ fn an_oversized_header_gets_431_or_a_closed_connection_and_the_server_stays_up()
 
 /// The status and body of a response read on a raw connection (headers, then Content-Length
 /// bytes).
-fn status_and_json(stream: &mut TcpStream) -> (u16, serde_json::Value) {
-    status_and_json_of(&read_reply(stream))
-}
-
 fn status_and_json_of(reply: &RawReply) -> (u16, serde_json::Value) {
     let status = reply
         .status
