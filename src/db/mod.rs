@@ -67,6 +67,8 @@ pub struct Db {
     catalog_generation: Arc<AtomicU64>,
     /// Set by a write that touches the package index, until its connection is released.
     packages_written: Arc<AtomicBool>,
+    /// Set when write work may still land after its `WriteTx` or `WriteConn` was dropped.
+    in_doubt: Arc<AtomicBool>,
     steady: steady::SteadyReports,
 }
 
@@ -76,6 +78,7 @@ pub struct WriteTx {
     tx: Transaction<'static, Sqlite>,
     _moves_on: NextGeneration,
     catalog: CatalogWrites,
+    in_doubt: InDoubt,
 }
 
 /// What a write transaction needs to tell the catalog that it touched the package index.
@@ -92,8 +95,12 @@ impl WriteTx {
             tx,
             _moves_on,
             catalog: _catalog,
+            mut in_doubt,
         } = self;
-        tx.commit().await
+        let committed = tx.commit().await;
+        // Done, either way: nothing of this transaction lands later.
+        in_doubt.settle();
+        committed
         // `_moves_on` and `catalog` drop here: the generations move on before the writer
         // answers anyone.
     }
@@ -128,6 +135,14 @@ impl std::ops::DerefMut for WriteTx {
 pub struct WriteConn {
     conn: PoolConnection<Sqlite>,
     _moves_on: NextGeneration,
+    in_doubt: InDoubt,
+}
+
+impl WriteConn {
+    /// The statements run on it are done: nothing lands after it is dropped.
+    pub fn settle(&mut self) {
+        self.in_doubt.settle();
+    }
 }
 
 impl std::ops::Deref for WriteConn {
@@ -140,6 +155,26 @@ impl std::ops::Deref for WriteConn {
 impl std::ops::DerefMut for WriteConn {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
         &mut self.conn
+    }
+}
+
+/// Dropped unsettled (a request cancelled while its write was in flight, or a transaction
+/// dropped uncommitted), it tells the write pool's `after_release` to move the generation once
+/// more when the connection comes back, its work done. A settled write does not, so the poll
+/// right after a write reads the database once, not twice.
+struct InDoubt(Option<Arc<AtomicBool>>);
+
+impl InDoubt {
+    fn settle(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for InDoubt {
+    fn drop(&mut self) {
+        if let Some(flag) = &self.0 {
+            flag.store(true, Ordering::Release);
+        }
     }
 }
 
@@ -168,6 +203,8 @@ impl Db {
         let released = Arc::clone(&generation);
         let released_catalog = Arc::clone(&catalog_generation);
         let released_packages = Arc::clone(&packages_written);
+        let in_doubt = Arc::new(AtomicBool::new(false));
+        let released_in_doubt = Arc::clone(&in_doubt);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
@@ -177,7 +214,9 @@ impl Db {
             .after_release(move |conn, _| {
                 // A write whose request was cancelled mid-commit may land after its `WriteTx`
                 // dropped: the connection comes back here only once its work is done.
-                released.fetch_add(1, Ordering::AcqRel);
+                if released_in_doubt.swap(false, Ordering::AcqRel) {
+                    released.fetch_add(1, Ordering::AcqRel);
+                }
                 if released_packages.swap(false, Ordering::AcqRel) {
                     released_catalog.fetch_add(1, Ordering::AcqRel);
                 }
@@ -193,7 +232,12 @@ impl Db {
             .await?;
         Ok(Self {
             read,
-            steady: steady::SteadyReports::start(write.clone(), Arc::clone(&generation)),
+            steady: steady::SteadyReports::start(
+                write.clone(),
+                Arc::clone(&generation),
+                Arc::clone(&in_doubt),
+            ),
+            in_doubt,
             write,
             generation,
             catalog: Arc::default(),
@@ -228,6 +272,7 @@ impl Db {
                 written: Arc::clone(&self.packages_written),
                 moves_on: None,
             },
+            in_doubt: InDoubt(Some(Arc::clone(&self.in_doubt))),
         })
     }
 
@@ -236,6 +281,7 @@ impl Db {
         Ok(WriteConn {
             conn: self.write.acquire().await?,
             _moves_on: NextGeneration(Arc::clone(&self.generation)),
+            in_doubt: InDoubt(Some(Arc::clone(&self.in_doubt))),
         })
     }
 

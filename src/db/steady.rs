@@ -15,13 +15,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::sources::SourceRow;
-use super::{NextGeneration, WriteConn};
+use super::{InDoubt, NextGeneration, WriteConn};
 
 /// The most reports one statement stores. A batch is whatever is waiting, up to this.
 const BATCH_MAX: usize = 64;
@@ -67,9 +67,9 @@ pub(super) struct SteadyReports {
 
 impl SteadyReports {
     /// Start the storing task on the current runtime. It ends when the last `Db` is dropped.
-    pub fn start(write: SqlitePool, generation: Arc<AtomicU64>) -> Self {
+    pub fn start(write: SqlitePool, generation: Arc<AtomicU64>, in_doubt: Arc<AtomicBool>) -> Self {
         let (queue, pending) = mpsc::channel(4 * BATCH_MAX);
-        tokio::spawn(store_batches(write, generation, pending));
+        tokio::spawn(store_batches(write, generation, in_doubt, pending));
         Self { queue }
     }
 
@@ -85,11 +85,12 @@ impl SteadyReports {
 async fn store_batches(
     write: SqlitePool,
     generation: Arc<AtomicU64>,
+    in_doubt: Arc<AtomicBool>,
     mut pending: mpsc::Receiver<Pending>,
 ) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
     while pending.recv_many(&mut batch, BATCH_MAX).await > 0 {
-        let mut stored = match store_batch(&write, &generation, &batch).await {
+        let mut stored = match store_batch(&write, &generation, &in_doubt, &batch).await {
             Ok(stored) => stored,
             Err(e) => {
                 tracing::debug!(error = %e, reports = batch.len(), "steady reports not stored together");
@@ -107,6 +108,7 @@ async fn store_batches(
 async fn store_batch(
     write: &SqlitePool,
     generation: &Arc<AtomicU64>,
+    in_doubt: &Arc<AtomicBool>,
     batch: &[Pending],
 ) -> Result<HashMap<String, Stored>, sqlx::Error> {
     // One report per source: SQLite would apply only one of two joined rows, unsaid which.
@@ -154,8 +156,10 @@ async fn store_batch(
     let mut conn = WriteConn {
         conn: write.acquire().await?,
         _moves_on: NextGeneration(Arc::clone(generation)),
+        in_doubt: InDoubt(Some(Arc::clone(in_doubt))),
     };
     let rows: Vec<StoredRow> = query.build_query_as().fetch_all(&mut *conn).await?;
+    conn.settle();
     drop(conn); // the generation moves on before anyone is answered
     Ok(rows
         .into_iter()
