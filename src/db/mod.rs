@@ -60,16 +60,32 @@ async fn leaves_no_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool
 #[derive(Debug, Clone)]
 pub struct Db {
     pub read: SqlitePool,
-    write: SqlitePool,
-    generation: Arc<AtomicU64>,
+    write: Writer,
     catalog: Arc<packages::CatalogCache>,
     /// Moves on with every write that touched the package index.
     catalog_generation: Arc<AtomicU64>,
     /// Set by a write that touches the package index, until its connection is released.
     packages_written: Arc<AtomicBool>,
+    steady: steady::SteadyReports,
+}
+
+/// The write pool's one connection, with what every write moves on when it is done.
+#[derive(Debug, Clone)]
+struct Writer {
+    pool: SqlitePool,
+    generation: Arc<AtomicU64>,
     /// Set when write work may still land after its `WriteTx` or `WriteConn` was dropped.
     in_doubt: Arc<AtomicBool>,
-    steady: steady::SteadyReports,
+}
+
+impl Writer {
+    async fn conn(&self) -> Result<WriteConn, sqlx::Error> {
+        Ok(WriteConn {
+            conn: self.pool.acquire().await?,
+            _moves_on: NextGeneration(Arc::clone(&self.generation)),
+            in_doubt: InDoubt(Some(Arc::clone(&self.in_doubt))),
+        })
+    }
 }
 
 /// A write transaction: a connection of the write pool inside `BEGIN IMMEDIATE`. Dropping it
@@ -230,16 +246,15 @@ impl Db {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
+        let write = Writer {
+            pool: write,
+            generation,
+            in_doubt,
+        };
         Ok(Self {
             read,
-            steady: steady::SteadyReports::start(
-                write.clone(),
-                Arc::clone(&generation),
-                Arc::clone(&in_doubt),
-            ),
-            in_doubt,
+            steady: steady::SteadyReports::start(write.clone()),
             write,
-            generation,
             catalog: Arc::default(),
             catalog_generation,
             packages_written,
@@ -249,11 +264,11 @@ impl Db {
     /// How many writes were committed (or attempted) since the server started: equal numbers,
     /// equal data.
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        self.write.generation.load(Ordering::Acquire)
     }
 
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
-        MIGRATOR.run(&self.write).await
+        MIGRATOR.run(&self.write.pool).await
     }
 
     /// The driver package index, from memory unless something was written since it was read.
@@ -265,29 +280,25 @@ impl Db {
     /// Start a write transaction that holds the write lock from its first statement.
     pub async fn begin_write(&self) -> Result<WriteTx> {
         Ok(WriteTx {
-            tx: self.write.begin_with("BEGIN IMMEDIATE").await?,
-            _moves_on: NextGeneration(Arc::clone(&self.generation)),
+            tx: self.write.pool.begin_with("BEGIN IMMEDIATE").await?,
+            _moves_on: NextGeneration(Arc::clone(&self.write.generation)),
             catalog: CatalogWrites {
                 generation: Arc::clone(&self.catalog_generation),
                 written: Arc::clone(&self.packages_written),
                 moves_on: None,
             },
-            in_doubt: InDoubt(Some(Arc::clone(&self.in_doubt))),
+            in_doubt: InDoubt(Some(Arc::clone(&self.write.in_doubt))),
         })
     }
 
     /// The write connection, for single statements that commit on their own.
     pub async fn write_conn(&self) -> Result<WriteConn> {
-        Ok(WriteConn {
-            conn: self.write.acquire().await?,
-            _moves_on: NextGeneration(Arc::clone(&self.generation)),
-            in_doubt: InDoubt(Some(Arc::clone(&self.in_doubt))),
-        })
+        Ok(self.write.conn().await?)
     }
 
     pub async fn close(&self) {
         self.read.close().await;
-        self.write.close().await;
+        self.write.pool.close().await;
     }
 }
 

@@ -13,15 +13,12 @@
 //! second report of the same source in one batch) is not stored here either; the full path in
 //! [`super::sources`] decides it inside a transaction.
 
+use sqlx::{QueryBuilder, Sqlite};
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64};
-
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use super::Writer;
 use super::sources::SourceRow;
-use super::{InDoubt, NextGeneration, WriteConn};
 
 /// The most reports one statement stores. A batch is whatever is waiting, up to this.
 const BATCH_MAX: usize = 64;
@@ -67,9 +64,9 @@ pub(super) struct SteadyReports {
 
 impl SteadyReports {
     /// Start the storing task on the current runtime. It ends when the last `Db` is dropped.
-    pub fn start(write: SqlitePool, generation: Arc<AtomicU64>, in_doubt: Arc<AtomicBool>) -> Self {
+    pub fn start(write: Writer) -> Self {
         let (queue, pending) = mpsc::channel(4 * BATCH_MAX);
-        tokio::spawn(store_batches(write, generation, in_doubt, pending));
+        tokio::spawn(store_batches(write, pending));
         Self { queue }
     }
 
@@ -82,15 +79,10 @@ impl SteadyReports {
     }
 }
 
-async fn store_batches(
-    write: SqlitePool,
-    generation: Arc<AtomicU64>,
-    in_doubt: Arc<AtomicBool>,
-    mut pending: mpsc::Receiver<Pending>,
-) {
+async fn store_batches(write: Writer, mut pending: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
     while pending.recv_many(&mut batch, BATCH_MAX).await > 0 {
-        let mut stored = match store_batch(&write, &generation, &in_doubt, &batch).await {
+        let mut stored = match store_batch(&write, &batch).await {
             Ok(stored) => stored,
             Err(e) => {
                 tracing::debug!(error = %e, reports = batch.len(), "steady reports not stored together");
@@ -106,9 +98,7 @@ async fn store_batches(
 
 /// Store one batch; the rows written, by source id. Returns only once the generation has moved.
 async fn store_batch(
-    write: &SqlitePool,
-    generation: &Arc<AtomicU64>,
-    in_doubt: &Arc<AtomicBool>,
+    write: &Writer,
     batch: &[Pending],
 ) -> Result<HashMap<String, Stored>, sqlx::Error> {
     // One report per source: SQLite would apply only one of two joined rows, unsaid which.
@@ -153,11 +143,7 @@ async fn store_batch(
         source_columns!(),
         ", (SELECT id FROM transformations WHERE source_id = sources.id) AS transformation_id"
     ));
-    let mut conn = WriteConn {
-        conn: write.acquire().await?,
-        _moves_on: NextGeneration(Arc::clone(generation)),
-        in_doubt: InDoubt(Some(Arc::clone(in_doubt))),
-    };
+    let mut conn = write.conn().await?;
     let rows: Vec<StoredRow> = query.build_query_as().fetch_all(&mut *conn).await?;
     conn.settle();
     drop(conn); // the generation moves on before anyone is answered
