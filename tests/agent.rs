@@ -134,6 +134,22 @@ fn the_seed_story() {
     );
     // Not a terminal: no progress bar on stderr.
     assert_eq!(r.err, "");
+    // The agent asks for no body back (Prefer: return=minimal) and gets none.
+    let journal: Value = http()
+        .get(format!("http://{}/_emu/requests", server.addr))
+        .basic_auth(ADMIN.0, Some(ADMIN.1))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let reports: Vec<&Value> = journal["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "PUT" && r["path"].as_str().unwrap().ends_with("/driverState"))
+        .collect();
+    assert!(!reports.is_empty(), "{journal}");
+    assert!(reports.iter().all(|r| r["status"] == 204), "{reports:?}");
 
     let r = agent(&dir, &["status"]).ok();
     assert!(

@@ -54,6 +54,19 @@ async fn report(app: &axum::Router, id: &str, token: &str, body: Value) -> commo
     .await
 }
 
+/// A report as the agent sends it: `Prefer: return=minimal`.
+async fn report_minimal(app: &axum::Router, id: &str, token: &str, body: Value) -> common::Reply {
+    send(
+        app,
+        Request::put(format!("{API}/sources/{id}/driverState"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("prefer", "return=minimal")
+            .body(json_body(body))
+            .unwrap(),
+    )
+    .await
+}
+
 async fn get_json(app: &axum::Router, uri: &str) -> Value {
     let reply = send(app, admin("GET", uri).body(Body::empty()).unwrap()).await;
     assert_eq!(
@@ -1057,4 +1070,82 @@ async fn steady_reports_sent_at_once_are_stored_together_and_each_answered_right
     };
     assert_eq!(count("alone"), 12 + 12 - count("together"), "{text}");
     assert!(count("together") >= 11, "{text}");
+}
+
+#[tokio::test]
+async fn a_report_preferring_minimal_is_stored_and_answered_204_without_a_body() {
+    let (app, _, _dir) = test_app().await;
+    let running = json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "running"});
+    let mut agents = Vec::new();
+    for i in 0..8 {
+        let (_, reg) = register(&app, &format!("minimal-{i}")).await;
+        let id = reg["id"].as_str().unwrap().to_owned();
+        let token = reg["agentToken"].as_str().unwrap().to_owned();
+        // A change (the full path) with the preference: stored, no body either.
+        let first = report_minimal(&app, &id, &token, running.clone()).await;
+        assert_eq!(first.status, StatusCode::NO_CONTENT, "{:?}", first.body);
+        assert_eq!(first.header("preference-applied"), Some("return=minimal"));
+        assert!(first.body.is_empty());
+        let stored = get_json(&app, &format!("{API}/sources/{id}")).await;
+        assert_eq!(stored["driver"]["runningVersion"], json!("8.0.0.11"));
+        let at = stored["lastReportAt"].as_str().unwrap().to_owned();
+        agents.push((id, token, at));
+    }
+
+    // Steady reports at once, half of them wanting the source back, and two refused: another
+    // agent's token and an unknown source, which the minimal answer must not hide.
+    let honest = agents.len() - 1;
+    let mut sends: Vec<(String, String, bool)> = agents[..honest]
+        .iter()
+        .enumerate()
+        .map(|(i, (id, token, _))| (id.clone(), token.clone(), i % 2 == 0))
+        .collect();
+    sends.push((agents[honest].0.clone(), agents[1].1.clone(), true));
+    sends.push((uuid::Uuid::new_v4().to_string(), agents[2].1.clone(), true));
+    let replies = futures_util::future::join_all(sends.iter().map(|(id, token, minimal)| {
+        if *minimal {
+            futures_util::future::Either::Left(report_minimal(&app, id, token, running.clone()))
+        } else {
+            futures_util::future::Either::Right(report(&app, id, token, running.clone()))
+        }
+    }))
+    .await;
+    for (i, reply) in replies.iter().enumerate() {
+        if i >= honest {
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "report {i}");
+            continue;
+        }
+        let (id, _, before) = &agents[i];
+        if sends[i].2 {
+            assert_eq!(reply.status, StatusCode::NO_CONTENT, "report {i}");
+            assert!(reply.body.is_empty(), "report {i}");
+        } else {
+            assert_eq!(reply.status, StatusCode::OK, "report {i}");
+            assert_eq!(reply.header("preference-applied"), None);
+            assert_eq!(reply.json()["id"], json!(id));
+        }
+        let stored = get_json(&app, &format!("{API}/sources/{id}")).await;
+        assert!(
+            stored["lastReportAt"].as_str().unwrap() > before.as_str(),
+            "report {i} stored its time: {stored}"
+        );
+    }
+    let (id, _, before) = &agents[honest];
+    let stored = get_json(&app, &format!("{API}/sources/{id}")).await;
+    assert_eq!(
+        stored["lastReportAt"],
+        json!(before),
+        "the refused report stored nothing"
+    );
+
+    // Errors keep their bodies: a bad version is a 400 with its message.
+    let bad = report_minimal(
+        &app,
+        &agents[0].0,
+        &agents[0].1,
+        json!({"installedVersion": "8.x", "runningVersion": null}),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.error_code(), "InvalidVersion");
 }

@@ -179,6 +179,8 @@ impl Client {
             .http
             .put(url)
             .bearer_auth(&registration.agent_token)
+            // Only the status matters here: the server need not send the source back.
+            .header("prefer", "return=minimal")
             .json(&body);
         self.send(request, "the driver-state report", Auth::Token)?;
         Ok(())

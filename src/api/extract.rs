@@ -123,3 +123,126 @@ pub fn truncate(text: &str) -> String {
         format!("{}…", text.chars().take(MAX).collect::<String>())
     }
 }
+
+/// The client's `Prefer: return=…` (RFC 7240 §4.2): whether it wants the resource back or only
+/// the outcome. Agents send `return=minimal`: they act on the status alone, and a body no one
+/// reads was most of the cost of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReturnPreference {
+    /// No preference, or `return=representation`: the resource as the answer's body.
+    #[default]
+    Representation,
+    /// `return=minimal`: success without a body (`204 No Content`).
+    Minimal,
+}
+
+impl ReturnPreference {
+    /// The `Preference-Applied` value to send back, when the preference changed the answer.
+    pub fn applied(self) -> Option<&'static str> {
+        match self {
+            ReturnPreference::Minimal => Some("return=minimal"),
+            ReturnPreference::Representation => None,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ReturnPreference {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let fields = parts
+            .headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        Ok(return_preference(fields))
+    }
+}
+
+/// The `return` preference among the `Prefer` header fields, read as RFC 7240 §2 says: names
+/// are case-insensitive, the first occurrence of a preference counts, a value may be quoted, and
+/// what is not understood is ignored (a preference is never an error).
+pub fn return_preference<'a>(fields: impl IntoIterator<Item = &'a str>) -> ReturnPreference {
+    let preferences = fields
+        .into_iter()
+        .flat_map(|field| split_outside_quotes(field, ','));
+    for preference in preferences {
+        // The preference itself comes before its first `;` parameter.
+        let head = split_outside_quotes(preference, ';')[0];
+        let (name, value) = head.split_once('=').unwrap_or((head, ""));
+        if !name.trim().eq_ignore_ascii_case("return") {
+            continue;
+        }
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        return match value {
+            "minimal" => ReturnPreference::Minimal,
+            _ => ReturnPreference::Representation,
+        };
+    }
+    ReturnPreference::Representation
+}
+
+/// Split on `sep` where it is not inside a quoted string (which may hold `\"`).
+fn split_outside_quotes(text: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == sep && !quoted => {
+                parts.push(&text[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ReturnPreference, return_preference};
+    use ReturnPreference::{Minimal, Representation};
+
+    #[test]
+    fn the_return_preference_is_read_as_rfc_7240_says() {
+        let cases: &[(&[&str], ReturnPreference)] = &[
+            (&[], Representation),
+            (&[""], Representation),
+            (&["return=minimal"], Minimal),
+            (&["Return=minimal"], Minimal),
+            (&["RETURN = minimal"], Minimal),
+            (&["return=\"minimal\""], Minimal),
+            (&["return=representation"], Representation),
+            (&["return=MINIMAL"], Representation), // values are case-sensitive
+            (&["return"], Representation),
+            (&["return=minimal; foo=bar"], Minimal),
+            (&["respond-async, return=minimal"], Minimal),
+            (&["respond-async", "return=minimal"], Minimal),
+            (&["wait=10, return=minimal, handling=lenient"], Minimal),
+            // The first occurrence counts.
+            (&["return=representation, return=minimal"], Representation),
+            (&["return=minimal", "return=representation"], Minimal),
+            // A comma or a semicolon inside a quoted value splits nothing.
+            (&["foo=\"a, return=minimal\""], Representation),
+            (&["foo=\"a; b\", return=minimal"], Minimal),
+            (&["foo=\"a \\\" , return=minimal\""], Representation),
+            (&["returns=minimal"], Representation),
+            (&["x-return=minimal"], Representation),
+        ];
+        for (fields, expected) in cases {
+            assert_eq!(
+                return_preference(fields.iter().copied()),
+                *expected,
+                "{fields:?}"
+            );
+        }
+    }
+}

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{Json, Path, Query, parse_id, truncate};
+use super::extract::{Json, Path, Query, ReturnPreference, parse_id, truncate};
 use super::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, SourceList, Unauthorized, Unprocessable,
     UnsupportedMediaType,
@@ -530,17 +530,22 @@ impl FromRequestParts<AppState> for Reporter {
 /// `PUT sources/{id}/driverState`: the agent's report after each change, with the `agentToken`
 /// its registration answered (an operator may send one too). The server works out what changed:
 /// a pending reboot raises a reboot-notification task on Windows, a driver that starts running
-/// where none ran sets `serverSyncRequired`.
+/// where none ran sets `serverSyncRequired`. With `Prefer: return=minimal` (RFC 7240), as the
+/// agent sends it, the answer is `204 No Content`: the agent acts on the status alone.
 #[utoipa::path(
     put,
     path = "/sources/{id}/driverState",
     operation_id = "reportDriverState",
     tag = "sources",
     security(("agentToken" = []), ("basicAuth" = [])),
-    params(("id" = uuid::Uuid, Path, description = "The source's id")),
+    params(
+        ("id" = uuid::Uuid, Path, description = "The source's id"),
+        ("Prefer" = Option<String>, Header, description = "`return=minimal`: answer `204 No Content` instead of the source (RFC 7240)"),
+    ),
     request_body(content = DriverStateBody, example = json!({"installedVersion": "8.0.0.12", "runningVersion": "8.0.0.11", "controllerService": "running"})),
     responses(
         (status = 200, description = "The source with its new state", body = SourceView),
+        (status = 204, description = "Stored (`Prefer: return=minimal`); `Preference-Applied: return=minimal`"),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
@@ -552,9 +557,10 @@ pub async fn report_driver_state(
     State(state): State<AppState>,
     reporter: Reporter,
     base: ApiBase,
+    prefer: ReturnPreference,
     Path(id): Path<String>,
     Json(body): Json<DriverStateBody>,
-) -> Result<axum::Json<SourceView>> {
+) -> Result<Response> {
     let id = parse_id(&id, "source id")?;
     let reported = DriverState {
         installed: version_field(body.installed_version.as_deref(), "installedVersion")?,
@@ -573,9 +579,20 @@ pub async fn report_driver_state(
         Some(token_sha256) => db::sources::ReportedBy::Agent { token_sha256 },
         None => db::sources::ReportedBy::User,
     };
-    let answer =
-        db::sources::report_driver_state(&state.db, id, by, reported, controller, Utc::now())
-            .await?;
+    let wanted = match prefer {
+        ReturnPreference::Minimal => db::sources::Wanted::Nothing,
+        ReturnPreference::Representation => db::sources::Wanted::Source,
+    };
+    let answer = db::sources::report_driver_state(
+        &state.db,
+        id,
+        by,
+        reported,
+        controller,
+        Utc::now(),
+        wanted,
+    )
+    .await?;
     let by = match &reporter {
         Reporter::Agent(_) => "agent",
         Reporter::User(caller) => caller.user.as_str(),
@@ -595,7 +612,18 @@ pub async fn report_driver_state(
             "driver state reported"
         );
     }
-    Ok(axum::Json(
-        view_of(&state, base, answer.source, answer.may_have_workload).await?,
-    ))
+    match (prefer.applied(), answer.source) {
+        (Some(applied), _) => {
+            Ok((StatusCode::NO_CONTENT, [(PREFERENCE_APPLIED, applied)]).into_response())
+        }
+        (None, Some(source)) => {
+            let view = view_of(&state, base, source, answer.may_have_workload).await?;
+            Ok(axum::Json(view).into_response())
+        }
+        (None, None) => Err(AppError::internal("the stored report read back no source")),
+    }
 }
+
+/// RFC 7240 §3: which of the client's preferences shaped the answer.
+const PREFERENCE_APPLIED: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("preference-applied");

@@ -278,9 +278,10 @@ pub async fn report_driver_state(
     reported: DriverState,
     controller: Option<ControllerService>,
     now: DateTime<Utc>,
+    wanted: Wanted,
 ) -> Result<ReportAnswer> {
     if !reported.reboot_pending()
-        && let Some(stored) = steady_report(db, id, &by, reported, controller, now).await?
+        && let Some(stored) = steady_report(db, id, &by, reported, controller, now, wanted).await?
     {
         return Ok(stored);
     }
@@ -303,15 +304,26 @@ pub async fn report_driver_state(
     let source = record(&mut tx, source, reported, controller, Reported::Now, now).await?;
     tx.commit().await?;
     Ok(ReportAnswer {
-        source,
+        source: Some(source),
         may_have_workload: true,
         steady: false,
     })
 }
 
+/// What the reporter wants back from a stored report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    /// The source as stored (the answer's body).
+    Source,
+    /// Nothing but success (an agent's `Prefer: return=minimal`): a steady report then reads
+    /// nothing back from the row it updates.
+    Nothing,
+}
+
 /// A source after its driver-state report.
 pub struct ReportAnswer {
-    pub source: Source,
+    /// The source as stored; `None` only when [`Wanted::Nothing`] and nothing had to be read.
+    pub source: Option<Source>,
     /// False when the source is known to have no transformation, so its answer needs no
     /// workload read.
     pub may_have_workload: bool,
@@ -332,6 +344,7 @@ async fn steady_report(
     reported: DriverState,
     controller: Option<ControllerService>,
     now: DateTime<Utc>,
+    wanted: Wanted,
 ) -> Result<Option<ReportAnswer>> {
     let version = |v: Option<DriverVersion>| v.map(|v| v.to_string());
     let report = SteadyReport {
@@ -345,12 +358,13 @@ async fn steady_report(
         controller: controller.map(ControllerService::as_str),
         // As a read would give it back: stored times keep microseconds.
         now: ts(now.trunc_subsecs(6)),
+        wants_row: wanted == Wanted::Source,
     };
     let Some(stored) = db.steady.store(report).await else {
         return Ok(None);
     };
     Ok(Some(ReportAnswer {
-        source: stored.row.into_source()?,
+        source: stored.row.map(SourceRow::into_source).transpose()?,
         may_have_workload: stored.has_transformation,
         steady: true,
     }))

@@ -128,6 +128,7 @@ pub async fn load(state: &AppState) -> Result<usize> {
             driver,
             Some(s.controller_service),
             now,
+            sources::Wanted::Nothing,
         )
         .await?;
         let mut tx = state.db.begin_write().await?;
