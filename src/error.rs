@@ -166,14 +166,26 @@ pub fn body_timeout() -> AppError {
     )
 }
 
+/// A server-side failure (5xx) as its answer carries it to the log line about it: the full
+/// error, which the answer's body may hide.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub code: &'static str,
+    pub error: String,
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(code = self.code(), error = %self, "request failed");
-        }
         let body = ErrorBody::new(self.code(), self.public_message());
         let mut response = (status, axum::Json(body)).into_response();
+        if status.is_server_error() {
+            // Logged by the app's per-request middleware, which knows the request.
+            response.extensions_mut().insert(Failure {
+                code: self.code(),
+                error: self.to_string(),
+            });
+        }
         if matches!(self, Self::Unauthorized) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -32,16 +32,8 @@ use crate::error::AppError;
 
 /// The whole HTTP surface. `main` serves it; tests call it with `oneshot`.
 pub fn app(state: AppState) -> Router {
-    let router = Router::new()
-        .nest(api::BASE, api::routes())
-        .nest(api::BASE_ALIAS, api::routes())
-        // The root answers with and without its trailing slash.
-        .route(&format!("{}/", api::BASE), axum::routing::get(api::root))
-        .route(
-            &format!("{}/", api::BASE_ALIAS),
-            axum::routing::get(api::root),
-        )
-        .nest("/_emu", emu::routes())
+    let router = api::routes()
+        .merge(emu::routes())
         .route("/metrics", axum::routing::get(metrics::scrape))
         .merge(web::routes())
         .fallback(not_found)
@@ -54,8 +46,11 @@ pub fn app(state: AppState) -> Router {
     server::with_http_layers(router)
 }
 
-async fn not_found(uri: axum::http::Uri) -> AppError {
-    AppError::NotFound(format!("nothing at {}", api::extract::truncate(uri.path())))
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if api::is_api_path(uri.path()) {
+        return api::unknown_api_path(uri).await;
+    }
+    AppError::NotFound(format!("nothing at {}", api::extract::truncate(uri.path()))).into_response()
 }
 
 /// Every request's bookkeeping, as one middleware (each `from_fn` layer costs a clone of the
@@ -76,6 +71,9 @@ async fn per_request(State(state): State<AppState>, request: Request, next: Next
     };
     let journal = emu::journal::Pending::begin(&request);
     let counted = metrics::Pending::begin(&request);
+    // For the log line of a failure (cheap clones: the parts are shared bytes).
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let request_id = request.headers().get("x-request-id").cloned();
     let response = if let Some(refused) = server::header_fields_too_large(&request) {
         refused
     } else if state.is_ready() || request.uri().path().starts_with("/_emu/") {
@@ -84,9 +82,33 @@ async fn per_request(State(state): State<AppState>, request: Request, next: Next
         // Until the database is migrated and the packages indexed, only `/_emu` answers.
         AppError::Unavailable("the server is starting; see /_emu/ready".into()).into_response()
     };
+    if response.status().is_server_error() {
+        log_failure(&method, &uri, request_id.as_ref(), &response);
+    }
     counted.finish(&state.metrics, &response);
     if let Some(journal) = journal {
         journal.finish(&state.journal, &response);
     }
     response
+}
+
+/// One log line for an answer of 5xx, with the error behind it. A read's request span is off at
+/// the default level (see `server::with_http_layers`), so the line then says which request it was.
+fn log_failure(
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    request_id: Option<&axum::http::HeaderValue>,
+    response: &Response,
+) {
+    // Only an error of ours: an injected fault has its own line ("fault injected").
+    let Some(error::Failure { code, error }) = response.extensions().get::<error::Failure>() else {
+        return;
+    };
+    let status = response.status().as_u16();
+    if tracing::Span::current().is_disabled() {
+        let request_id = request_id.and_then(|v| v.to_str().ok()).unwrap_or("-");
+        tracing::error!(%method, path = %uri.path(), request_id = %request_id, status, code, error = %error, "request failed");
+    } else {
+        tracing::error!(status, code, error = %error, "request failed");
+    }
 }

@@ -1149,3 +1149,96 @@ async fn a_report_preferring_minimal_is_stored_and_answered_204_without_a_body()
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.error_code(), "InvalidVersion");
 }
+
+/// The log lines written while `f` runs on this thread, at info (the server's default level).
+async fn log_of<F: std::future::Future<Output = ()>>(f: F) -> String {
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    f.await;
+    drop(guard);
+    String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_request_is_logged_once_with_what_it_was_and_why() {
+    let (app, state, _dir) = test_app().await;
+    // Break the database under the server: every read of the sources fails.
+    sqlx::query("ALTER TABLE sources RENAME TO sources_gone")
+        .execute(&state.db.read)
+        .await
+        .unwrap();
+    let log = log_of(async {
+        let reply = send(
+            &app,
+            admin("GET", &format!("{API}/sources"))
+                .header("x-request-id", "read-that-failed")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+        let reply = send(
+            &app,
+            admin("POST", &format!("{API}/sources"))
+                .header("x-request-id", "write-that-failed")
+                .body(json_body(json!({"hostName": "h", "osFamily": "windows", "platform": "windows-x64", "ipAddress": "10.0.0.1"})))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+        // A read that succeeds logs nothing at info.
+        let reply = send(&app, admin("GET", &format!("{API}/platforms")).body(Body::empty()).unwrap()).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    })
+    .await;
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("request failed"))
+        .collect();
+    assert_eq!(failed.len(), 2, "{log}");
+    // The read names itself: its span is off at info.
+    for expected in [
+        "ERROR",
+        "method=GET",
+        "path=/MigrateApi/2019.8/sources",
+        "request_id=read-that-failed",
+        "status=500",
+        "no such table: sources",
+    ] {
+        assert!(
+            failed[0].contains(expected),
+            "{expected:?} in {}",
+            failed[0]
+        );
+    }
+    // The write's span says what it was.
+    for expected in [
+        "ERROR",
+        "request{method=POST path=/MigrateApi/2019.8/sources request_id=write-that-failed}",
+        "status=500",
+    ] {
+        assert!(
+            failed[1].contains(expected),
+            "{expected:?} in {}",
+            failed[1]
+        );
+    }
+    assert!(!log.contains("/platforms"), "{log}");
+}

@@ -37,8 +37,12 @@ macro_rules! route_table {
         $vis const $routes: &[(&str, &[&str])] =
             &[$(($path, &[stringify!($method) $(, stringify!($more))*])),*];
 
-        fn $add(router: axum::Router<AppState>) -> axum::Router<AppState> {
-            router$(.route($path, axum::routing::$method($handler)$(.$more($more_handler))*))*
+        /// Add every route of the table under `base` (a path prefix, or "").
+        fn $add(router: axum::Router<AppState>, base: &str) -> axum::Router<AppState> {
+            router$(.route(
+                &format!("{base}{}", $path),
+                axum::routing::$method($handler)$(.$more($more_handler))*,
+            ))*
         }
     };
 }
@@ -71,16 +75,30 @@ route_table! {
     "/operations/{id}" => get(operations::get),
 }
 
-/// The API's routes, relative to a base; mounted at both bases by `crate::app`.
+/// The API's routes at both bases, as full paths in one router. (Nested at each base, every
+/// request paid for a second router: a rewritten URI, a second lookup and a service clone, a
+/// tenth of a cached poll's instructions.) Paths under a base that match no route are
+/// [`unknown_api_path`], which the app's fallback calls.
 pub fn routes() -> Router<AppState> {
-    add_routes(Router::new())
-        .fallback(unknown_api_path)
-        .method_not_allowed_fallback(method_not_allowed)
+    let mut router = Router::new();
+    for base in [BASE, BASE_ALIAS] {
+        // The root answers with and without its trailing slash.
+        router = add_routes(router, base).route(base, axum::routing::get(root::root));
+    }
+    router.method_not_allowed_fallback(method_not_allowed)
+}
+
+/// Whether a path is under one of the API's bases.
+pub fn is_api_path(path: &str) -> bool {
+    [BASE, BASE_ALIAS].iter().any(|base| {
+        path.strip_prefix(base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 /// A path under the API that the emulator does not implement: 404, marked for the journal's
 /// list of unimplemented requests.
-async fn unknown_api_path(uri: axum::http::Uri) -> axum::response::Response {
+pub async fn unknown_api_path(uri: axum::http::Uri) -> axum::response::Response {
     use axum::response::IntoResponse;
     let mut response = AppError::NotFound(format!(
         "no API resource at {}",
@@ -107,12 +125,8 @@ pub struct ApiBase(pub &'static str);
 impl<S: Send + Sync> FromRequestParts<S> for ApiBase {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        // Nested routers see the full original URI here.
-        let path = parts
-            .extensions
-            .get::<axum::extract::OriginalUri>()
-            .map_or_else(|| parts.uri.path().to_owned(), |u| u.path().to_owned());
-        Ok(ApiBase(if path.starts_with(BASE_ALIAS) {
+        // The API's routes are not nested: the URI is the one requested.
+        Ok(ApiBase(if parts.uri.path().starts_with(BASE_ALIAS) {
             BASE_ALIAS
         } else {
             BASE

@@ -40,8 +40,9 @@ crate::api::route_table! {
     "/requests/unimplemented" => get(unimplemented),
 }
 
+/// The control plane's routes, under `/_emu`.
 pub fn routes() -> Router<AppState> {
-    add_routes(Router::new())
+    add_routes(Router::new(), "/_emu")
 }
 
 /// Live: the process answers. No credentials needed.
