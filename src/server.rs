@@ -31,8 +31,13 @@ pub fn with_http_layers(router: axum::Router) -> axum::Router {
         let (method, path) = (request.method(), request.uri().path());
         // A read logs nothing at info unless it fails (and `per_request` then names it), so its
         // span is at debug: formatting it for nothing was a seventh of a cached poll's
-        // instructions. Writes keep theirs at info, for the changes they log.
-        if method == Method::GET || method == Method::HEAD {
+        // instructions. So is an agent's report: most change nothing and log at debug, and the
+        // line of one that changes something names its request. Other writes keep theirs at
+        // info, for the changes they log.
+        let quiet = method == Method::GET
+            || method == Method::HEAD
+            || (method == Method::PUT && path.ends_with("/driverState"));
+        if quiet {
             tracing::debug_span!("request", %method, path = %path, request_id = %id)
         } else {
             tracing::info_span!("request", %method, path = %path, request_id = %id)

@@ -1242,3 +1242,41 @@ async fn a_failed_request_is_logged_once_with_what_it_was_and_why() {
     }
     assert!(!log.contains("/platforms"), "{log}");
 }
+
+#[tokio::test]
+async fn a_report_that_changes_something_logs_one_line_naming_its_request() {
+    let (app, _, _dir) = test_app().await;
+    let (_, reg) = register(&app, "logged").await;
+    let (id, token) = (
+        reg["id"].as_str().unwrap(),
+        reg["agentToken"].as_str().unwrap(),
+    );
+    let state = json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "running"});
+    let log = log_of(async {
+        for request_id in ["report-changes", "report-steady"] {
+            let reply = send(
+                &app,
+                Request::put(format!("{API}/sources/{id}/driverState"))
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("prefer", "return=minimal")
+                    .header("x-request-id", request_id)
+                    .body(json_body(state.clone()))
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::NO_CONTENT);
+        }
+    })
+    .await;
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    for expected in [
+        "INFO",
+        "driver state reported",
+        &format!("source={id}"),
+        "installed=8.0.0.11",
+        "request_id=report-changes",
+    ] {
+        assert!(lines[0].contains(expected), "{expected:?} in {}", lines[0]);
+    }
+}

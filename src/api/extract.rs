@@ -163,12 +163,18 @@ impl<S: Send + Sync> FromRequestParts<S> for ReturnPreference {
 /// are case-insensitive, the first occurrence of a preference counts, a value may be quoted, and
 /// what is not understood is ignored (a preference is never an error).
 pub fn return_preference<'a>(fields: impl IntoIterator<Item = &'a str>) -> ReturnPreference {
-    let preferences = fields
-        .into_iter()
-        .flat_map(|field| split_outside_quotes(field, ','));
+    let preferences = fields.into_iter().flat_map(|field| OutsideQuotes {
+        rest: Some(field),
+        sep: ',',
+    });
     for preference in preferences {
         // The preference itself comes before its first `;` parameter.
-        let head = split_outside_quotes(preference, ';')[0];
+        let head = OutsideQuotes {
+            rest: Some(preference),
+            sep: ';',
+        }
+        .next()
+        .unwrap_or("");
         let (name, value) = head.split_once('=').unwrap_or((head, ""));
         if !name.trim().eq_ignore_ascii_case("return") {
             continue;
@@ -186,24 +192,52 @@ pub fn return_preference<'a>(fields: impl IntoIterator<Item = &'a str>) -> Retur
     ReturnPreference::Representation
 }
 
-/// Split on `sep` where it is not inside a quoted string (which may hold `\"`).
-fn split_outside_quotes(text: &str, sep: char) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let (mut start, mut quoted, mut escaped) = (0, false, false);
-    for (i, c) in text.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            c if c == sep && !quoted => {
-                parts.push(&text[start..i]);
-                start = i + c.len_utf8();
+/// The pieces of a text split on `sep` where it is not inside a quoted string (which may hold
+/// `\"`).
+struct OutsideQuotes<'a> {
+    rest: Option<&'a str>,
+    sep: char,
+}
+
+impl<'a> Iterator for OutsideQuotes<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let text = self.rest?;
+        let (mut quoted, mut escaped) = (false, false);
+        for (i, c) in text.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                c if c == self.sep && !quoted => {
+                    self.rest = Some(&text[i + c.len_utf8()..]);
+                    return Some(&text[..i]);
+                }
+                _ => {}
             }
-            _ => {}
         }
+        self.rest = None;
+        Some(text)
     }
-    parts.push(&text[start..]);
-    parts
+}
+
+/// The request's id (`X-Request-Id`, which every request gets), for a log line written where
+/// the request's span is off at the default level.
+pub struct RequestIdHeader(pub Option<axum::http::HeaderValue>);
+
+impl RequestIdHeader {
+    pub fn as_str(&self) -> &str {
+        self.0.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-")
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestIdHeader {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestIdHeader(parts.headers.get("x-request-id").cloned()))
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{Json, Path, Query, ReturnPreference, parse_id, truncate};
+use super::extract::{Json, Path, Query, RequestIdHeader, ReturnPreference, parse_id, truncate};
 use super::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, SourceList, Unauthorized, Unprocessable,
     UnsupportedMediaType,
@@ -558,6 +558,7 @@ pub async fn report_driver_state(
     reporter: Reporter,
     base: ApiBase,
     prefer: ReturnPreference,
+    request_id: RequestIdHeader,
     Path(id): Path<String>,
     Json(body): Json<DriverStateBody>,
 ) -> Result<Response> {
@@ -604,11 +605,13 @@ pub async fn report_driver_state(
         // the changes.
         tracing::debug!(source = %id, by, "driver state reported, unchanged");
     } else {
+        // The request's span is off at info for reports (see `server::with_http_layers`).
         tracing::info!(
             source = %id,
             by,
             installed = %show(reported.installed),
             running = %show(reported.running),
+            request_id = %request_id.as_str(),
             "driver state reported"
         );
     }
