@@ -85,6 +85,16 @@ impl SteadyReports {
 async fn store_batches(write: Writer, mut pending: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
     while pending.recv_many(&mut batch, BATCH_MAX).await > 0 {
+        if batch.len() < BATCH_MAX {
+            // Let the requests read meanwhile reach the queue before the batch leaves: one more
+            // pass of the scheduler, and bigger batches.
+            tokio::task::yield_now().await;
+            while batch.len() < BATCH_MAX
+                && let Ok(p) = pending.try_recv()
+            {
+                batch.push(p);
+            }
+        }
         let mut stored = match store_batch(&write, &batch).await {
             Ok(stored) => stored,
             Err(e) => {
