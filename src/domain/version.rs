@@ -54,12 +54,12 @@ impl FromStr for DriverVersion {
         if text.is_empty() {
             return Err(VersionError::Empty);
         }
-        let pieces: Vec<&str> = text.split('.').collect();
-        if pieces.len() != 4 {
-            return Err(VersionError::PartCount(pieces.len()));
+        let count = text.split('.').count();
+        if count != 4 {
+            return Err(VersionError::PartCount(count));
         }
         let mut parts = [0u16; 4];
-        for (slot, piece) in parts.iter_mut().zip(pieces) {
+        for (slot, piece) in parts.iter_mut().zip(text.split('.')) {
             if piece.is_empty() {
                 return Err(VersionError::EmptyPart);
             }
@@ -78,8 +78,15 @@ impl FromStr for DriverVersion {
 
 impl fmt::Display for DriverVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let [a, b, c, d] = self.0;
-        write!(f, "{a}.{b}.{c}.{d}")
+        // Every report formats its versions: itoa is a fraction of `write!`'s machinery.
+        let mut digits = itoa::Buffer::new();
+        for (i, part) in self.0.into_iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            f.write_str(digits.format(part))?;
+        }
+        Ok(())
     }
 }
 
