@@ -38,10 +38,6 @@ pub fn app(state: AppState) -> Router {
         .merge(web::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), per_request))
-        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
-            axum::http::HeaderName::from_static("x-psserver-version"),
-            axum::http::HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
-        ))
         .with_state(state);
     server::with_http_layers(router)
 }

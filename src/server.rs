@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
@@ -43,16 +44,24 @@ pub fn with_http_layers(router: axum::Router) -> axum::Router {
             tracing::info_span!("request", %method, path = %path, request_id = %id)
         }
     }
-    // Outermost first: set the id, trace inside it, copy it to the response.
-    router
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    // Outermost first: set the id, trace inside it, copy it to the response, stamp the version.
+    // One stack around the whole router, not `Router::layer`, which wraps every route anew: a
+    // boxed clone of each layer and a boxed future per layer and request.
+    let service = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RequestIds))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(span as fn(&Request<axum::body::Body>) -> Span)
                 // A failure is logged once, with its error, by `per_request`.
                 .on_failure(()),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID, RequestIds))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-psserver-version"),
+            axum::http::HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+        ))
+        .service(router);
+    axum::Router::new().fallback_service(service)
 }
 
 /// Request ids shaped like v4 UUIDs, made without a system call: a v4 UUID per request asks the
