@@ -24,9 +24,10 @@ pub use config::Config;
 pub use state::AppState;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
+use axum::routing::Route;
+use tower::Service;
 
 use crate::error::AppError;
 
@@ -37,7 +38,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", axum::routing::get(metrics::scrape))
         .merge(web::routes())
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), per_request))
+        .layer(PerRequestLayer(state.clone()))
         .with_state(state);
     server::with_http_layers(router)
 }
@@ -49,12 +50,12 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     AppError::NotFound(format!("nothing at {}", api::extract::truncate(uri.path()))).into_response()
 }
 
-/// Every request's bookkeeping, as one middleware (each `from_fn` layer costs a clone of the
-/// inner service, a boxed future and a state clone per request; one layer did the work of five
-/// at a third of the cost). In order: the header-size limit, the journal and the metrics, the
+/// Every request's bookkeeping, as one middleware around each route ([`PerRequestLayer`]; each
+/// layer costs a clone of the route and a boxed future per request, so one does the work of
+/// five). In order: the header-size limit, the journal and the metrics, the
 /// readiness gate, and fault injection innermost, so that an injected fault is journalled and
 /// counted like any answer. Request bodies get their idle timeout here too.
-async fn per_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn per_request(state: AppState, request: Request, route: Route) -> Response {
     // A body that stops arriving fails its read after `--body-timeout-secs` (the handler
     // answers 408): a stalled client cannot hold a request, and a task, for ever.
     // Only a request with a body gets the wrapper (an allocation on every poll otherwise).
@@ -73,7 +74,14 @@ async fn per_request(State(state): State<AppState>, request: Request, next: Next
     let response = if let Some(refused) = server::header_fields_too_large(&request) {
         refused
     } else if state.is_ready() || request.uri().path().starts_with("/_emu/") {
-        emu::faults::inject(&state, request, next).await
+        emu::faults::inject(&state, request, |request| async move {
+            let mut route = route;
+            match <Route as Service<Request>>::call(&mut route, request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        })
+        .await
     } else {
         // Until the database is migrated and the packages indexed, only `/_emu` answers.
         AppError::Unavailable("the server is starting; see /_emu/ready".into()).into_response()
@@ -86,6 +94,50 @@ async fn per_request(State(state): State<AppState>, request: Request, next: Next
         journal.finish(&state.journal, &response);
     }
     response
+}
+
+/// [`per_request`] around every route. A layer of its own rather than axum's `from_fn`, which
+/// boxes the route once more for every request.
+#[derive(Clone)]
+struct PerRequestLayer(AppState);
+
+impl tower::Layer<Route> for PerRequestLayer {
+    type Service = PerRequest;
+
+    fn layer(&self, route: Route) -> PerRequest {
+        PerRequest {
+            state: self.0.clone(),
+            route,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct PerRequest {
+    state: AppState,
+    route: Route,
+}
+
+impl tower::Service<Request> for PerRequest {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        <Route as Service<Request>>::poll_ready(&mut self.route, cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // The route made ready goes with the request; a clone stays for the next one.
+        let fresh = self.route.clone();
+        let ready = std::mem::replace(&mut self.route, fresh);
+        let state = self.state.clone();
+        Box::pin(async move { Ok(per_request(state, request, ready).await) })
+    }
 }
 
 /// One log line for an answer of 5xx, with the error behind it. A read's request span is off at

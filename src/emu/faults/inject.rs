@@ -7,7 +7,6 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -26,13 +25,17 @@ pub const FAULT_HEADER: &str = "x-psserver-fault";
 
 /// Apply the first fault rule that fires, on everything but the control plane (the innermost
 /// step of `crate::per_request`).
-pub async fn inject(state: &AppState, request: Request, next: Next) -> Response {
+pub async fn inject<F, Fut>(state: &AppState, request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let path = request.uri().path();
     if path == "/_emu" || path.starts_with("/_emu/") || path == "/metrics" {
-        return next.run(request).await;
+        return next(request).await;
     }
     let Some(fault) = state.faults.decide(request.method(), path) else {
-        return next.run(request).await;
+        return next(request).await;
     };
     tracing::info!(rule = %fault.rule, action = fault.action.as_str(), "fault injected");
     state.metrics.fault_injected(fault.action);
@@ -44,11 +47,11 @@ pub async fn inject(state: &AppState, request: Request, next: Next) -> Response 
         }
     }
     let mut response = match fault.action {
-        Action::Delay => next.run(request).await,
+        Action::Delay => next(request).await,
         Action::Error => error_response(&fault),
         Action::Drop => return dropped(),
         Action::Truncate => {
-            let response = next.run(request).await;
+            let response = next(request).await;
             let (parts, body) = response.into_parts();
             Response::from_parts(parts, cut_short(body, fault.truncate_after))
         }
