@@ -43,6 +43,18 @@ async fn register(app: &axum::Router, machine_id: &str) -> (StatusCode, Value) {
     (reply.status, reply.json())
 }
 
+/// Register an agent's machine: its source id and agent token.
+async fn register_agent(app: &axum::Router, machine_id: &str) -> (String, String) {
+    let (_, reg) = register(app, machine_id).await;
+    let field = |name: &str| {
+        reg[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {name} in {reg}"))
+            .to_owned()
+    };
+    (field("id"), field("agentToken"))
+}
+
 async fn report(app: &axum::Router, id: &str, token: &str, body: Value) -> common::Reply {
     send(
         app,
@@ -898,9 +910,7 @@ async fn not_ready_until_prepared() {
 #[tokio::test]
 async fn a_report_of_the_stored_state_only_moves_its_time() {
     let (app, _, _dir) = test_app().await;
-    let (_, reg) = register(&app, "steady-1").await;
-    let id = reg["id"].as_str().unwrap().to_owned();
-    let token = reg["agentToken"].as_str().unwrap().to_owned();
+    let (id, token) = register_agent(&app, "steady-1").await;
     let state = json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "running"});
     let first = report(&app, &id, &token, state.clone()).await;
     assert_eq!(first.status, StatusCode::OK);
@@ -980,9 +990,7 @@ async fn steady_reports_sent_at_once_are_stored_together_and_each_answered_right
     let state = json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "running"});
     let mut agents = Vec::new();
     for i in 0..12 {
-        let (_, reg) = register(&app, &format!("together-{i}")).await;
-        let id = reg["id"].as_str().unwrap().to_owned();
-        let token = reg["agentToken"].as_str().unwrap().to_owned();
+        let (id, token) = register_agent(&app, &format!("together-{i}")).await;
         // The first report changes the state: the full path.
         let first = report(&app, &id, &token, state.clone()).await;
         assert_eq!(first.status, StatusCode::OK);
@@ -1078,9 +1086,7 @@ async fn a_report_preferring_minimal_is_stored_and_answered_204_without_a_body()
     let running = json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "running"});
     let mut agents = Vec::new();
     for i in 0..8 {
-        let (_, reg) = register(&app, &format!("minimal-{i}")).await;
-        let id = reg["id"].as_str().unwrap().to_owned();
-        let token = reg["agentToken"].as_str().unwrap().to_owned();
+        let (id, token) = register_agent(&app, &format!("minimal-{i}")).await;
         // A change (the full path) with the preference: stored, no body either.
         let first = report_minimal(&app, &id, &token, running.clone()).await;
         assert_eq!(first.status, StatusCode::NO_CONTENT, "{:?}", first.body);
@@ -1246,11 +1252,7 @@ async fn a_failed_request_is_logged_once_with_what_it_was_and_why() {
 #[tokio::test]
 async fn a_report_that_changes_something_logs_one_line_naming_its_request() {
     let (app, _, _dir) = test_app().await;
-    let (_, reg) = register(&app, "logged").await;
-    let (id, token) = (
-        reg["id"].as_str().unwrap(),
-        reg["agentToken"].as_str().unwrap(),
-    );
+    let (id, token) = register_agent(&app, "logged").await;
     let state = json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "running"});
     let log = log_of(async {
         for request_id in ["report-changes", "report-steady"] {

@@ -183,18 +183,17 @@ async fn store_batch(
             .collect()
     } else {
         let ids: Vec<String> = query.build_query_scalar().fetch_all(&mut *conn).await?;
-        ids.into_iter()
-            // Whether it has a transformation is unknown, and no one asks.
-            .map(|id| {
-                (
-                    id,
-                    Stored {
-                        row: None,
-                        has_transformation: true,
-                    },
-                )
-            })
-            .collect()
+        // Whether a source has a transformation is unknown here, and no one asks.
+        let stored = |id| {
+            (
+                id,
+                Stored {
+                    row: None,
+                    has_transformation: true,
+                },
+            )
+        };
+        ids.into_iter().map(stored).collect()
     };
     conn.settle();
     drop(conn); // the generation moves on before anyone is answered
