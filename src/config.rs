@@ -39,6 +39,13 @@ pub struct Config {
     #[arg(long, env = "PSSERVER_MAX_UPLOAD_MB", default_value_t = 512)]
     pub max_upload_mb: u64,
 
+    /// Memory for driver package bytes kept after a download, in MiB (0: none kept). A package
+    /// downloaded whole is kept, and its next downloads and ranges are served from memory
+    /// without reading the file; the least recently used go first when the total would exceed
+    /// this.
+    #[arg(long, env = "PSSERVER_PACKAGE_CACHE_MB", default_value_t = 256)]
+    pub package_cache_mb: u64,
+
     /// Password of the `administrator` user.
     #[arg(long, env = "PSSERVER_ADMIN_PASSWORD", default_value = DEFAULT_PASSWORD, hide_default_value = true)]
     pub admin_password: String,
@@ -146,6 +153,7 @@ impl Config {
             database_url: None,
             driver_packages: driver_packages.into(),
             max_upload_mb: 512,
+            package_cache_mb: 256,
             admin_password: DEFAULT_PASSWORD.to_owned(),
             operator_password: None,
             log_format: LogFormat::Text,
@@ -174,6 +182,10 @@ impl Config {
 
     pub fn max_upload_bytes(&self) -> u64 {
         self.max_upload_mb.saturating_mul(1024 * 1024)
+    }
+
+    pub fn package_cache_bytes(&self) -> u64 {
+        self.package_cache_mb.saturating_mul(1024 * 1024)
     }
 
     /// Refuse a configuration that would expose the default password beyond this machine.

@@ -87,6 +87,7 @@ pub struct Metrics {
     downloads: Family<KindLabel, Counter>,
     bytes_sent: Counter,
     operations_active: Gauge,
+    package_cache_bytes: Gauge,
     operations: Family<StatusLabel, Gauge>,
     tasks: Family<StateLabel, Gauge>,
     faults: Family<ActionLabel, Counter>,
@@ -133,6 +134,12 @@ impl Metrics {
             "Operations queued or running in this process",
             operations_active.clone(),
         );
+        let package_cache_bytes = Gauge::default();
+        registry.register(
+            "package_cache_bytes",
+            "Bytes of driver packages kept in memory for downloads (--package-cache-mb)",
+            package_cache_bytes.clone(),
+        );
         let operations = Family::<StatusLabel, Gauge>::default();
         registry.register(
             "operations",
@@ -167,6 +174,7 @@ impl Metrics {
             downloads,
             bytes_sent,
             operations_active,
+            package_cache_bytes,
             operations,
             tasks,
             faults,
@@ -225,6 +233,7 @@ impl Metrics {
     /// The exposition, with the gauges set from `counts`.
     pub fn render(&self, counts: &Counts) -> Result<String, std::fmt::Error> {
         self.operations_active.set(counts.operations_active);
+        self.package_cache_bytes.set(counts.package_cache_bytes);
         for (state, n) in &counts.tasks {
             self.tasks.get_or_create(&StateLabel { state }).set(*n);
         }
@@ -243,6 +252,7 @@ impl Metrics {
 #[derive(Debug, Default)]
 pub struct Counts {
     pub operations_active: i64,
+    pub package_cache_bytes: i64,
     pub tasks: Vec<(&'static str, i64)>,
     pub operations: Vec<(&'static str, i64)>,
 }
@@ -334,6 +344,7 @@ pub async fn scrape(State(state): State<AppState>, _: ControlPlaneAdmin) -> Resu
     let active = crate::replication::running_tokens(&state).len();
     let counts = Counts {
         operations_active: i64::try_from(active).unwrap_or(i64::MAX),
+        package_cache_bytes: i64::try_from(state.store.kept_bytes()).unwrap_or(i64::MAX),
         tasks: complete(&TASK_STATES, &tasks),
         operations: complete(&OPERATION_STATUSES, &operations),
     };
@@ -359,6 +370,7 @@ mod tests {
         let text = m
             .render(&Counts {
                 operations_active: 2,
+                package_cache_bytes: 4096,
                 tasks: complete(&TASK_STATES, &[("active".into(), 3)]),
                 operations: Vec::new(),
             })
@@ -370,6 +382,7 @@ mod tests {
             r#"psserver_driver_downloads_total{kind="full"} 1"#,
             "psserver_driver_download_bytes_sent_total 1234",
             "psserver_operations_active 2",
+            "psserver_package_cache_bytes 4096",
             r#"psserver_tasks{state="active"} 3"#,
             r#"psserver_tasks{state="resolved"} 0"#,
             "# EOF",

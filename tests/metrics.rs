@@ -250,6 +250,8 @@ async fn metrics_count_requests_downloads_operations_and_tasks() {
         value(&m, "psserver_driver_download_bytes_sent_total", &[]),
         size as f64
     );
+    // The package downloaded whole is kept in memory for the next downloads.
+    assert_eq!(value(&m, "psserver_package_cache_bytes", &[]), size as f64);
     assert_eq!(value(&m, "psserver_operations_active", &[]), 0.0);
     let finished: f64 = ["succeeded", "succeededWithWarnings"]
         .iter()

@@ -1585,12 +1585,24 @@ async fn a_file_changed_in_place_with_the_same_size_and_time_is_not_served_as_th
     assert_served_as(&app, &id, &same_size, &old_etag).await;
 }
 
-#[tokio::test]
-async fn a_small_package_kept_in_memory_is_read_again_when_its_file_is_rewritten() {
-    // The file's time is an hour old when it is indexed, so size and time are trusted; it is
-    // downloaded (and kept in memory), then rewritten in place with its size and time put back.
-    let (_repo_dir, repo) = copy_samples();
-    let path = repo.join("windows-x64/8.0.0.12.package");
+/// A repository copy with a package of about `size` bytes (`windows-x64` 8.0.0.30), whose file
+/// time is an hour old when it is indexed (so size and time are trusted), and an app on it
+/// configured by `configure`. Gives the app, its state, the package's file, bytes and id.
+async fn app_with_package_of(
+    size: usize,
+    configure: impl FnOnce(&mut psserver::config::Config) + Send + 'static,
+) -> (
+    Router,
+    psserver::AppState,
+    Vec<tempfile::TempDir>,
+    PathBuf,
+    Vec<u8>,
+    String,
+) {
+    let (repo_dir, repo) = copy_samples();
+    let path = repo.join("windows-x64/8.0.0.30.package");
+    let bytes = large_package("windows-x64", "8.0.0.30", size);
+    std::fs::write(&path, &bytes).unwrap();
     let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     std::fs::File::options()
         .write(true)
@@ -1599,26 +1611,126 @@ async fn a_small_package_kept_in_memory_is_read_again_when_its_file_is_rewritten
         .set_modified(hour_ago)
         .unwrap();
     let repo_for_config = repo.clone();
-    let (app, _state, _dir) =
-        common::test_app_with(move |c| c.driver_packages = repo_for_config).await;
-    let original = std::fs::read(&path).unwrap();
-    let id = id_of(&app, "windows-x64", "8.0.0.12").await;
+    let (app, state, dir) = common::test_app_with(move |c| {
+        c.driver_packages = repo_for_config;
+        configure(c);
+    })
+    .await;
+    let id = id_of(&app, "windows-x64", "8.0.0.30").await;
+    (app, state, vec![repo_dir, dir], path, bytes, id)
+}
+
+/// A package downloaded whole (and so kept in memory), then rewritten in place with its size
+/// and time put back: the next whole download and range must show the new bytes.
+async fn kept_bytes_follow_a_rewrite(size: usize) {
+    let (app, state, _dirs, path, original, id) = app_with_package_of(size, |_| ()).await;
+    let uri = content_uri(&id);
     for _ in 0..2 {
-        assert_eq!(send(&app, get(&content_uri(&id))).await.body, original);
+        assert_eq!(send(&app, get(&uri)).await.body, original);
     }
+    assert!(
+        state.store.kept_bytes() >= original.len() as u64,
+        "a package downloaded whole is kept"
+    );
+    // Ranges are served from the kept bytes.
+    let mid = original.len() / 2;
+    let range = format!("bytes={}-{}", mid - 100, mid + 99);
+    let part = send(&app, get_with(&uri, &[("range", &range)])).await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.body, &original[mid - 100..mid + 100]);
+
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
     let mut same_size = original.clone();
-    same_size[original.len() / 3] ^= 0xff;
+    same_size[mid] ^= 0xff;
     overwrite(&path, &same_size, true);
     assert_eq!(
         std::fs::metadata(&path).unwrap().modified().unwrap(),
-        hour_ago
+        modified
     );
-    let served = send(&app, get(&content_uri(&id))).await;
+    let part = send(&app, get_with(&uri, &[("range", &range)])).await;
     assert_ne!(
-        served.body, original,
+        part.body,
+        &original[mid - 100..mid + 100],
         "the kept bytes were served after the rewrite"
     );
+    assert_eq!(part.body, &same_size[mid - 100..mid + 100]);
+    let served = send(&app, get(&uri)).await;
     assert_eq!(served.body, same_size);
+}
+
+#[tokio::test]
+async fn a_small_package_kept_in_memory_is_read_again_when_its_file_is_rewritten() {
+    // Read on the async thread, with the open.
+    kept_bytes_follow_a_rewrite(100 * 1024).await;
+}
+
+#[tokio::test]
+async fn a_large_package_kept_in_memory_is_read_again_when_its_file_is_rewritten() {
+    // Larger than what is read on the async thread and than one streamed piece.
+    kept_bytes_follow_a_rewrite(3 * 1024 * 1024).await;
+}
+
+#[tokio::test]
+async fn concurrent_first_downloads_of_a_large_package_all_get_it_and_keep_one_copy() {
+    let (app, state, _dirs, _path, bytes, id) = app_with_package_of(3 * 1024 * 1024, |_| ()).await;
+    let uri = content_uri(&id);
+    let downloads = (0..8).map(|_| {
+        let app = app.clone();
+        let uri = uri.clone();
+        tokio::spawn(async move { send(&app, get(&uri)).await })
+    });
+    for download in downloads {
+        let reply = download.await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(reply.body == bytes, "a download differs from the file");
+    }
+    assert_eq!(state.store.kept_bytes(), bytes.len() as u64);
+}
+
+#[tokio::test]
+async fn with_no_package_memory_downloads_and_ranges_read_the_file() {
+    let (app, state, _dirs, _path, bytes, id) =
+        app_with_package_of(3 * 1024 * 1024, |c| c.package_cache_mb = 0).await;
+    let uri = content_uri(&id);
+    for _ in 0..2 {
+        let reply = send(&app, get(&uri)).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(reply.body == bytes, "the download differs from the file");
+    }
+    let tail = send(&app, get_with(&uri, &[("range", "bytes=1048570-")])).await;
+    assert_eq!(tail.status, StatusCode::PARTIAL_CONTENT);
+    assert!(
+        tail.body == bytes[1_048_570..],
+        "the range differs from the file"
+    );
+    assert_eq!(state.store.kept_bytes(), 0);
+}
+
+#[tokio::test]
+async fn package_memory_holds_its_budget_dropping_the_least_recently_used() {
+    // 4 MiB: room for one of the two 3 MiB packages at a time.
+    let (app, state, _dirs, path, bytes, id) =
+        app_with_package_of(3 * 1024 * 1024, |c| c.package_cache_mb = 4).await;
+    // Another package in the repository, as old, found by a rescan.
+    let other = large_package("windows-x64", "8.0.0.31", 3 * 1024 * 1024);
+    let other_path = path.with_file_name("8.0.0.31.package");
+    std::fs::write(&other_path, &other).unwrap();
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&other_path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    assert_eq!(send(&app, rescan()).await.status, StatusCode::OK);
+    let other_uri = content_uri(&id_of(&app, "windows-x64", "8.0.0.31").await);
+    for _ in 0..2 {
+        for (uri, expected) in [(content_uri(&id), &bytes), (other_uri.clone(), &other)] {
+            let reply = send(&app, get(&uri)).await;
+            assert!(reply.body == *expected, "{uri} differs from its file");
+            assert_eq!(state.store.kept_bytes(), expected.len() as u64);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -446,6 +446,8 @@ pub struct EmuConfig {
     data_dir: String,
     driver_packages: String,
     max_upload_mb: u64,
+    /// MiB of memory for the bytes of packages downloaded whole (`--package-cache-mb`).
+    package_cache_mb: u64,
     #[schema(examples("***"))]
     admin_password: String,
     operator_password: Option<String>,

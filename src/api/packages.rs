@@ -548,8 +548,7 @@ async fn serve(
         Plan::Full => Some((0, pkg.size)),
         Plan::Partial { start, end } => Some((start, end - start + 1)),
         Plan::NotModified | Plan::Unsatisfiable => None,
-    }
-    .filter(|&(_, len)| len <= CHUNK);
+    };
     let opened = state.store.open(&state.db, pkg, prefetch).await?;
     let (content, pkg) = (opened.content, opened.pkg);
     let (fixed, plan) = if opened.rehashed {

@@ -4,6 +4,7 @@
 //! File names are always made by the server (from a platform, a parsed version or a SHA-256):
 //! no path a client sends ever reaches the file system.
 
+mod kept;
 pub mod package;
 pub mod range;
 
@@ -27,6 +28,7 @@ use crate::domain::model::{DriverPackage, PackageOrigin};
 use crate::domain::platform::Platform;
 use crate::domain::version::DriverVersion;
 use crate::error::{AppError, Result};
+use kept::{Identity, KeptFiles};
 
 #[derive(Debug, Clone)]
 pub struct PackageStore {
@@ -38,8 +40,11 @@ pub struct PackageStore {
     in_flight: Arc<Mutex<HashMap<String, usize>>>,
     /// One rescan at a time, so that two never add or remove the same package twice.
     rescan_lock: Arc<tokio::sync::Mutex<()>>,
-    /// The bytes of small packages, kept after they were read whole.
-    small: Arc<SmallFiles>,
+    /// The bytes of packages read whole, served again without reading the file.
+    kept: Arc<KeptFiles>,
+    /// One whole read of a package to keep at a time: concurrent first downloads of a large
+    /// package wait for the first one's read instead of each reading it into memory.
+    load_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What a rescan found: file names under the driver-package directory.
@@ -165,8 +170,14 @@ impl PackageStore {
             max_upload: config.max_upload_bytes(),
             in_flight: Arc::default(),
             rescan_lock: Arc::default(),
-            small: Arc::default(),
+            kept: Arc::new(KeptFiles::new(config.package_cache_bytes())),
+            load_lock: Arc::default(),
         }
+    }
+
+    /// Bytes of packages kept in memory now.
+    pub fn kept_bytes(&self) -> u64 {
+        self.kept.held()
     }
 
     pub fn max_upload(&self) -> u64 {
@@ -520,38 +531,42 @@ impl PackageStore {
     /// Open a package's file for serving. If the file changed since it was indexed, it is
     /// re-hashed first, so a download never carries the old size, tag or digest.
     ///
-    /// `prefetch` (a start and a length of at most [`PREFETCH_MAX`]) also reads those bytes in the
-    /// same trip to the blocking pool, when the file is as indexed: a small download then costs
-    /// one thread switch there and back instead of two.
+    /// `want` (a start and a length) are the bytes to send. They come as [`Content::Bytes`] when
+    /// the file is as indexed and they are kept in memory ([`KeptFiles`]), or small
+    /// (at most [`PREFETCH_MAX`]: read with the open, in one trip to the blocking pool or none),
+    /// or the whole package and it fits the memory budget (read whole and kept). Otherwise the
+    /// content is the open file, for the caller to stream.
     pub async fn open(
         &self,
         db: &Db,
         pkg: DriverPackage,
-        prefetch: Option<(u64, u64)>,
+        want: Option<(u64, u64)>,
     ) -> Result<Opened> {
         let path = self.path_of(&pkg)?;
-        let (indexed_size, indexed_mtime) = (pkg.size, pkg.file_mtime.clone());
-        if let Some((start, len)) = prefetch
-            && pkg.size <= INLINE_MAX
-            && let Some(kept) = self.small.get(&pkg)
-            // A small package read before: one stat shows whether the file is still as
-            // indexed (the same check as below, without opening it).
-            && let Ok(meta) = std::fs::metadata(&path)
-            && meta.len() == indexed_size
-            && mtime_of(&meta) == indexed_mtime
-            && kept.read_from == Identity::of(&meta)
-            && let Some(range) = slice(&kept.bytes, start, len)
-        {
-            return Ok(Opened {
-                content: Content::Bytes(range),
-                pkg,
-                rehashed: false,
-            });
+        if let Some(opened) = self.kept_range(&pkg, &path, want) {
+            return Ok(opened);
         }
-        let opened = if prefetch.is_some_and(|(_, len)| len <= INLINE_MAX) {
+        let (indexed_size, indexed_mtime) = (pkg.size, pkg.file_mtime.clone());
+        let whole = want == Some((0, pkg.size));
+        let mut _loading = None;
+        let read_now = match want {
             // As nginx does with every file: open, fstat and a read of a small body from the
             // page cache take microseconds, less than the thread switches of a trip to the
             // blocking pool, which were most of a small download's cost.
+            Some((_, len)) if len <= INLINE_MAX => Some(true),
+            Some(_) if whole && self.kept.fits(pkg.size) => {
+                _loading = Some(self.load_lock.lock().await);
+                // Read and kept by the download this one waited for.
+                if let Some(opened) = self.kept_range(&pkg, &path, want) {
+                    return Ok(opened);
+                }
+                Some(false)
+            }
+            Some((_, len)) if len <= PREFETCH_MAX => Some(false),
+            _ => None,
+        };
+        let prefetch = want.filter(|_| read_now.is_some());
+        let opened = if read_now == Some(true) {
             open_file(&path, indexed_size, &indexed_mtime, prefetch)
         } else {
             tokio::task::spawn_blocking(move || {
@@ -560,7 +575,12 @@ impl PackageStore {
             .await
             .map_err(AppError::internal)?
         };
-        let (file, meta, prefetched) = match opened {
+        let OpenFile {
+            file,
+            meta,
+            read,
+            unchanged_by_read,
+        } = match opened {
             Ok(opened) => opened,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(AppError::NotFound(format!(
@@ -570,9 +590,9 @@ impl PackageStore {
             }
             Err(e) => return Err(e.into()),
         };
-        if let Some(bytes) = prefetched {
-            if bytes.len() as u64 == pkg.size {
-                self.small.put(&pkg, Identity::of(&meta), bytes.clone());
+        if let Some(bytes) = read {
+            if unchanged_by_read {
+                self.kept.put(&pkg, Identity::of(&meta), bytes.clone());
             }
             return Ok(Opened {
                 content: Content::Bytes(bytes),
@@ -628,32 +648,73 @@ impl PackageStore {
             rehashed: true,
         })
     }
+
+    /// The bytes `want` of a package kept in memory, if the file on disk is still the one they
+    /// were read from: one stat, the same check an opened file gets, plus its inode and change
+    /// time.
+    fn kept_range(
+        &self,
+        pkg: &DriverPackage,
+        path: &Path,
+        want: Option<(u64, u64)>,
+    ) -> Option<Opened> {
+        let (start, len) = want?;
+        let kept = self.kept.get(pkg)?;
+        let meta = std::fs::metadata(path).ok()?;
+        let as_read = meta.len() == pkg.size
+            && mtime_of(&meta) == pkg.file_mtime
+            && kept.read_from == Identity::of(&meta);
+        if !as_read {
+            return None;
+        }
+        Some(Opened {
+            content: Content::Bytes(slice(&kept.bytes, start, len)?),
+            pkg: pkg.clone(),
+            rehashed: false,
+        })
+    }
 }
 
-/// The most [`PackageStore::open`] reads ahead.
+/// The largest range [`PackageStore::open`] reads along with the open; longer ones (of packages
+/// not kept in memory) are streamed from the file.
 pub const PREFETCH_MAX: u64 = 1024 * 1024;
 
 /// The most [`PackageStore::open`] reads without leaving the async thread.
 const INLINE_MAX: u64 = 256 * 1024;
 
-/// A package file opened, checked against its indexed size and time, and the prefetched bytes
-/// read when it is as indexed.
+/// A package file opened and checked against its indexed size and time.
+struct OpenFile {
+    file: std::fs::File,
+    meta: std::fs::Metadata,
+    /// The bytes asked for, read when the file is as indexed.
+    read: Option<Bytes>,
+    /// No write to the file was seen during the read (the same inode and change time after it):
+    /// the bytes may be kept.
+    unchanged_by_read: bool,
+}
+
+/// Open a package file, and read `prefetch` (a start and a length) when it is as indexed.
 fn open_file(
     path: &Path,
     indexed_size: u64,
     indexed_mtime: &str,
     prefetch: Option<(u64, u64)>,
-) -> std::io::Result<(std::fs::File, std::fs::Metadata, Option<Bytes>)> {
+) -> std::io::Result<OpenFile> {
     let mut file = std::fs::File::open(path)?;
     let meta = file.metadata()?;
     let unchanged = meta.len() == indexed_size && mtime_of(&meta) == indexed_mtime;
-    let bytes = match prefetch {
-        Some((start, len)) if unchanged && len <= PREFETCH_MAX => {
-            Some(read_at(&mut file, start, len)?)
-        }
+    let read = match prefetch {
+        Some((start, len)) if unchanged => Some(read_at(&mut file, start, len)?),
         _ => None,
     };
-    Ok((file, meta, bytes))
+    let unchanged_by_read =
+        read.is_some() && Identity::of(&file.metadata()?) == Identity::of(&meta);
+    Ok(OpenFile {
+        file,
+        meta,
+        read,
+        unchanged_by_read,
+    })
 }
 
 /// A package ready to serve, with its facts as they are now.
@@ -677,77 +738,6 @@ fn slice(bytes: &Bytes, start: u64, len: u64) -> Option<Bytes> {
     let start = usize::try_from(start).ok()?;
     let end = start.checked_add(usize::try_from(len).ok()?)?;
     (end <= bytes.len()).then(|| bytes.slice(start..end))
-}
-
-/// The bytes of small packages (at most [`INLINE_MAX`] each) with the facts they were read
-/// with: a download of one is a stat and a reference count, not an open and a copy. An entry
-/// serves only while the index has the same hash, size and time for the package and the file
-/// on disk shows that size and time (the check a file that is opened gets), and the same inode
-/// and change time: a file rewritten in place with its size and modification time put back is
-/// read again.
-#[derive(Debug, Default)]
-struct SmallFiles(Mutex<HashMap<Uuid, (FileFacts, Kept)>>);
-
-#[derive(Debug, Clone)]
-struct Kept {
-    read_from: Identity,
-    bytes: Bytes,
-}
-
-/// Which file, and which version of it: the inode and the change time, which every write
-/// moves and no client can set back. None where the platform does not tell (nothing is kept).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Identity(Option<(u64, i64, i64)>);
-
-impl Identity {
-    fn of(meta: &std::fs::Metadata) -> Self {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            Self(Some((meta.ino(), meta.ctime(), meta.ctime_nsec())))
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = meta;
-            Self(None)
-        }
-    }
-}
-
-/// How many bytes [`SmallFiles`] holds at most before it starts again from nothing.
-const SMALL_FILES_MAX: usize = 64 * 1024 * 1024;
-
-impl SmallFiles {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (FileFacts, Kept)>> {
-        // Entries are inserted whole: a panic elsewhere cannot leave one half-written.
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn get(&self, pkg: &DriverPackage) -> Option<Kept> {
-        let files = self.lock();
-        let (facts, kept) = files.get(&pkg.id)?;
-        (facts.size == pkg.size && facts.sha256 == pkg.sha256 && facts.mtime == pkg.file_mtime)
-            .then(|| kept.clone())
-    }
-
-    fn put(&self, pkg: &DriverPackage, read_from: Identity, bytes: Bytes) {
-        if pkg.size > INLINE_MAX || read_from.0.is_none() {
-            return;
-        }
-        let facts = FileFacts {
-            size: pkg.size,
-            sha256: pkg.sha256.clone(),
-            mtime: pkg.file_mtime.clone(),
-        };
-        let mut files = self.lock();
-        let held: usize = files.values().map(|(_, kept)| kept.bytes.len()).sum();
-        if held + bytes.len() > SMALL_FILES_MAX {
-            files.clear();
-        }
-        files.insert(pkg.id, (facts, Kept { read_from, bytes }));
-    }
 }
 
 /// Read exactly `len` bytes at `start`. A file shorter than that is an error, not a short read:

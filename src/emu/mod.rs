@@ -137,6 +137,7 @@ pub async fn info(State(state): State<AppState>, _: ControlPlaneAdmin) -> Result
             "dataDir": c.data_dir.display().to_string(),
             "driverPackages": c.driver_packages.display().to_string(),
             "maxUploadMb": c.max_upload_mb,
+            "packageCacheMb": c.package_cache_mb,
             "adminPassword": "***",
             "operatorPassword": redact(c.operator_password.is_some()),
             "logFormat": format!("{:?}", c.log_format).to_lowercase(),
