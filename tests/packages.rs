@@ -1707,6 +1707,27 @@ async fn with_no_package_memory_downloads_and_ranges_read_the_file() {
 }
 
 #[tokio::test]
+async fn a_package_that_leaves_the_repository_leaves_memory() {
+    let (app, state, _dirs, path, bytes, id) = app_with_package_of(3 * 1024 * 1024, |_| ()).await;
+    assert_eq!(
+        send(&app, get(&content_uri(&id))).await.body.len(),
+        bytes.len()
+    );
+    assert_eq!(state.store.kept_bytes(), bytes.len() as u64);
+    std::fs::remove_file(&path).unwrap();
+    let report = send(&app, rescan()).await.json();
+    assert_eq!(
+        report["removed"],
+        serde_json::json!(["windows-x64 8.0.0.30"])
+    );
+    assert_eq!(state.store.kept_bytes(), 0);
+    assert_eq!(
+        send(&app, get(&content_uri(&id))).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
 async fn package_memory_holds_its_budget_dropping_the_least_recently_used() {
     // 4 MiB: room for one of the two 3 MiB packages at a time.
     let (app, state, _dirs, path, bytes, id) =

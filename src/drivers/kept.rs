@@ -155,6 +155,15 @@ impl KeptFiles {
         );
     }
 
+    /// Drop a package's bytes (it left the index): an id never asked for again would hold its
+    /// share of the budget until newer packages pushed it out.
+    pub fn forget(&self, id: Uuid) {
+        let mut inner = self.lock();
+        if let Some(gone) = inner.entries.remove(&id) {
+            inner.held -= gone.bytes.len() as u64;
+        }
+    }
+
     /// How many bytes are kept now.
     pub fn held(&self) -> u64 {
         self.lock().held
@@ -244,6 +253,10 @@ mod tests {
         // A package kept again replaces its entry, it is not counted twice.
         kept.put(&c, identity(), bytes(40));
         assert_eq!(kept.held(), 80);
+        // A package that leaves the index leaves memory.
+        kept.forget(c.id);
+        assert!(kept.get(&c).is_none());
+        assert_eq!(kept.held(), 40);
         // One that needs the whole budget empties it.
         let d = pkg(100);
         kept.put(&d, identity(), bytes(100));

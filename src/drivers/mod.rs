@@ -175,6 +175,11 @@ impl PackageStore {
         }
     }
 
+    /// Drop the bytes kept of a package that left the index.
+    pub fn forget_kept(&self, pkg: &DriverPackage) {
+        self.kept.forget(pkg.id);
+    }
+
     /// Bytes of packages kept in memory now.
     pub fn kept_bytes(&self) -> u64 {
         self.kept.held()
@@ -361,6 +366,7 @@ impl PackageStore {
                 let label = format!("{} {}", pkg.platform, pkg.version);
                 let mut tx = db.begin_write().await?;
                 packages::delete(&mut tx, pkg.id).await?;
+                self.kept.forget(pkg.id);
                 let message =
                     format!("Driver package {label} removed: its file left the sample repository");
                 events::insert(
@@ -407,6 +413,7 @@ impl PackageStore {
                 tracing::warn!(package = %label, "an uploaded package's file is missing; unlisting it");
                 let mut tx = db.begin_write().await?;
                 packages::delete(&mut tx, pkg.id).await?;
+                self.kept.forget(pkg.id);
                 let message = format!("Driver package {label} removed: its file is missing");
                 events::insert(
                     &mut tx,

@@ -153,6 +153,7 @@ pub async fn run(state: &AppState, scope: Scope) -> Result<()> {
         tx.commit().await?;
     }
     for pkg in uploads {
+        state.store.forget_kept(&pkg);
         if let Ok(path) = state.store.path_of(&pkg)
             && let Err(e) = tokio::fs::remove_file(&path).await
         {
