@@ -4,7 +4,7 @@
 //! them needs an administrator.
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -421,12 +421,11 @@ pub async fn upload_or_rescan(
 pub async fn content(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response> {
     let id = parse_id(&id, "driver package id")?;
     let pkg = state.db.catalog().await?.get(id)?;
-    serve(&state, pkg, &method, &headers).await
+    serve(&state, pkg, request.method(), request.headers()).await
 }
 
 /// Download a platform's latest package (as `driverPackages/{id}/content`)
@@ -451,8 +450,7 @@ pub async fn content(
 pub async fn latest_content(
     State(state): State<AppState>,
     Query(q): Query<PlatformQuery>,
-    method: Method,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response> {
     let platform = platform_param(q.platform.as_deref())?.ok_or_else(|| {
         AppError::bad_request(
@@ -466,7 +464,7 @@ pub async fn latest_content(
         .await?
         .latest(platform)
         .ok_or_else(|| AppError::NotFound(format!("there is no {platform} driver package")))?;
-    serve(&state, pkg, &method, &headers).await
+    serve(&state, pkg, request.method(), request.headers()).await
 }
 
 /// Download a package by platform and version (as `driverPackages/{id}/content`)
@@ -492,8 +490,7 @@ pub async fn latest_content(
 pub async fn content_by_version(
     State(state): State<AppState>,
     Path((platform, version)): Path<(String, String)>,
-    method: Method,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response> {
     let platform = parse_platform(&platform)?;
     let version = parse_version(&version)?;
@@ -507,7 +504,7 @@ pub async fn content_by_version(
                 "there is no {platform} driver package version {version}"
             ))
         })?;
-    serve(&state, pkg, &method, &headers).await
+    serve(&state, pkg, request.method(), request.headers()).await
 }
 
 /// Stream a package file with the validators and range support of SPEC 4.
@@ -556,39 +553,48 @@ async fn serve(
     } else {
         (fixed, plan)
     };
-    let mut builder = Response::builder()
-        .header(header::ETAG, fixed.etag_value.clone())
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CACHE_CONTROL, "no-cache")
-        // RFC 9530: the digest of the whole representation, also on partial responses.
-        .header("repr-digest", fixed.repr_digest.clone());
     let response = match plan {
-        Plan::NotModified => builder.status(StatusCode::NOT_MODIFIED).body(Body::empty()),
-        Plan::Unsatisfiable => builder
-            .status(StatusCode::RANGE_NOT_SATISFIABLE)
-            .header(header::CONTENT_RANGE, format!("bytes */{}", pkg.size))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(
-                serde_json::json!({"error": {"code": "RangeNotSatisfiable", "message": format!("the requested range is outside the package's {} bytes", pkg.size)}})
-                    .to_string(),
-            )),
+        Plan::NotModified => respond(
+            StatusCode::NOT_MODIFIED,
+            fixed.validators.clone(),
+            Body::empty(),
+        ),
+        Plan::Unsatisfiable => {
+            let mut headers = fixed.validators.clone();
+            headers.insert(
+                header::CONTENT_RANGE,
+                header_value(format!("bytes */{}", pkg.size))?,
+            );
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            let body = serde_json::json!({"error": {"code": "RangeNotSatisfiable", "message": format!("the requested range is outside the package's {} bytes", pkg.size)}});
+            respond(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                headers,
+                Body::from(body.to_string()),
+            )
+        }
         Plan::Full | Plan::Partial { .. } => {
+            let mut headers = fixed.content.clone();
             let (status, start, len) = match plan {
                 Plan::Partial { start, end } => {
-                    builder = builder.header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{}", pkg.size));
+                    headers.insert(
+                        header::CONTENT_RANGE,
+                        header_value(format!("bytes {start}-{end}/{}", pkg.size))?,
+                    );
                     (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
                 }
                 _ => (StatusCode::OK, 0, pkg.size),
             };
-            builder = builder
-                .status(status)
-                .header(header::CONTENT_TYPE, "application/zip")
-                .header(header::CONTENT_LENGTH, len)
-                .header(header::CONTENT_DISPOSITION, fixed.disposition.clone());
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
             let body = if method == Method::HEAD {
                 Body::empty()
             } else {
-                state.metrics.download_started(status == StatusCode::PARTIAL_CONTENT);
+                state
+                    .metrics
+                    .download_started(status == StatusCode::PARTIAL_CONTENT);
                 let sent = state.metrics.bytes_sent();
                 match content {
                     // Read with the open (or kept from before) for the plan made before it,
@@ -622,10 +628,21 @@ async fn serve(
                     }
                 }
             };
-            builder.body(body)
+            respond(status, headers, body)
         }
     };
-    response.map_err(AppError::internal)
+    Ok(response)
+}
+
+fn respond(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+fn header_value(text: String) -> Result<HeaderValue> {
+    HeaderValue::try_from(text).map_err(AppError::internal)
 }
 
 /// How much of a package one trip to the blocking pool reads. Each trip costs thread switches,
@@ -675,9 +692,12 @@ struct FixedHeaders {
     platform: Platform,
     version: DriverVersion,
     etag: String,
-    etag_value: HeaderValue,
-    repr_digest: HeaderValue,
-    disposition: HeaderValue,
+    /// The headers of every answer: `ETag`, `Accept-Ranges`, `Cache-Control` and `Repr-Digest`.
+    /// Cloned per response, which costs two allocations where inserting them one by one
+    /// hashed each name and grew the map twice.
+    validators: HeaderMap,
+    /// Those and the ones of an answer with content: `Content-Type`, `Content-Disposition`.
+    content: HeaderMap,
 }
 
 impl FixedHeaders {
@@ -705,20 +725,38 @@ impl FixedHeaders {
     }
 
     fn make(pkg: &DriverPackage) -> Result<Self> {
-        let value = |text: String| HeaderValue::try_from(text).map_err(AppError::internal);
         let digest = hex::decode(&pkg.sha256).map_err(AppError::internal)?;
         let etag = format!("\"{}\"", pkg.sha256);
+        // Room for what every response gets later (length, range, request id, version, date):
+        // the clones never grow.
+        let mut validators = HeaderMap::with_capacity(16);
+        validators.insert(header::ETAG, header_value(etag.clone())?);
+        validators.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        validators.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        // RFC 9530: the digest of the whole representation, also on partial responses.
+        validators.insert(
+            header::HeaderName::from_static("repr-digest"),
+            header_value(format!(
+                "sha-256=:{}:",
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            ))?,
+        );
+        let mut content = validators.clone();
+        content.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/zip"),
+        );
+        content.insert(
+            header::CONTENT_DISPOSITION,
+            header_value(format!("attachment; filename=\"{}\"", pkg.download_name()))?,
+        );
         Ok(Self {
             sha256: pkg.sha256.clone(),
             platform: pkg.platform,
             version: pkg.version,
-            etag_value: value(etag.clone())?,
             etag,
-            repr_digest: value(format!(
-                "sha-256=:{}:",
-                base64::engine::general_purpose::STANDARD.encode(digest)
-            ))?,
-            disposition: value(format!("attachment; filename=\"{}\"", pkg.download_name()))?,
+            validators,
+            content,
         })
     }
 }
