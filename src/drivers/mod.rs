@@ -42,9 +42,53 @@ pub struct PackageStore {
     rescan_lock: Arc<tokio::sync::Mutex<()>>,
     /// The bytes of packages read whole, served again without reading the file.
     kept: Arc<KeptFiles>,
-    /// One whole read of a package to keep at a time: concurrent first downloads of a large
-    /// package wait for the first one's read instead of each reading it into memory.
-    load_lock: Arc<tokio::sync::Mutex<()>>,
+    /// One whole read of a package to keep at a time, per package: concurrent first downloads
+    /// of a large package wait for the first one's read instead of each reading it into memory;
+    /// those of different packages do not wait for each other.
+    loading: Arc<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+/// The right to read a package whole (see `PackageStore::loading`); its entry goes when the
+/// last download that wanted it is done.
+struct Loading {
+    loading: Arc<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>,
+    id: Uuid,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Loading {
+    async fn of(
+        loading: &Arc<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>,
+        id: Uuid,
+    ) -> Self {
+        let lock = Arc::clone(
+            loading
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(id)
+                .or_default(),
+        );
+        Self {
+            loading: Arc::clone(loading),
+            id,
+            guard: Some(lock.lock_owned().await),
+        }
+    }
+}
+
+impl Drop for Loading {
+    fn drop(&mut self) {
+        let mut map = self
+            .loading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Held by the map and by this guard only: no other download waits for it. (Waiters
+        // take their reference under the same lock, so none can come in between.)
+        if map.get(&self.id).is_some_and(|l| Arc::strong_count(l) <= 2) {
+            map.remove(&self.id);
+        }
+        self.guard = None;
+    }
 }
 
 /// What a rescan found: file names under the driver-package directory.
@@ -171,7 +215,7 @@ impl PackageStore {
             in_flight: Arc::default(),
             rescan_lock: Arc::default(),
             kept: Arc::new(KeptFiles::new(config.package_cache_bytes())),
-            load_lock: Arc::default(),
+            loading: Arc::default(),
         }
     }
 
@@ -562,7 +606,7 @@ impl PackageStore {
             // blocking pool, which were most of a small download's cost.
             Some((_, len)) if len <= INLINE_MAX => Some(true),
             Some(_) if whole && self.kept.fits(pkg.size) => {
-                _loading = Some(self.load_lock.lock().await);
+                _loading = Some(Loading::of(&self.loading, pkg.id).await);
                 // Read and kept by the download this one waited for.
                 if let Some(opened) = self.kept_range(&pkg, &path, want) {
                     return Ok(opened);
@@ -780,4 +824,34 @@ async fn sync_dir(dir: &Path) -> Result<()> {
         .await
         .map_err(AppError::internal)??;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod loading_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn loads_of_one_package_take_turns_and_others_do_not_wait() {
+        let loading: Arc<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>> = Arc::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let first = Loading::of(&loading, a).await;
+        // Another package: at once.
+        let other = tokio::time::timeout(Duration::from_secs(1), Loading::of(&loading, b))
+            .await
+            .expect("a load of another package waited");
+        drop(other);
+        // The same package: only after the first is done.
+        let second = tokio::spawn({
+            let loading = Arc::clone(&loading);
+            async move { drop(Loading::of(&loading, a).await) }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!second.is_finished(), "two loads of one package at once");
+        // The waiter keeps the entry while the first finishes.
+        drop(first);
+        assert_eq!(loading.lock().unwrap().len(), 1);
+        second.await.unwrap();
+        assert!(loading.lock().unwrap().is_empty(), "entries left behind");
+    }
 }
