@@ -45,22 +45,22 @@ pub struct PackageStore {
     /// One whole read of a package to keep at a time, per package: concurrent first downloads
     /// of a large package wait for the first one's read instead of each reading it into memory;
     /// those of different packages do not wait for each other.
-    loading: Arc<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>,
+    loading: LoadLocks,
 }
+
+/// A lock per package being read whole (see `PackageStore::loading`).
+type LoadLocks = Arc<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>;
 
 /// The right to read a package whole (see `PackageStore::loading`); its entry goes when the
 /// last download that wanted it is done.
 struct Loading {
-    loading: Arc<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>,
+    loading: LoadLocks,
     id: Uuid,
     guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Loading {
-    async fn of(
-        loading: &Arc<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>,
-        id: Uuid,
-    ) -> Self {
+    async fn of(loading: &LoadLocks, id: Uuid) -> Self {
         let lock = Arc::clone(
             loading
                 .lock()
@@ -833,7 +833,7 @@ mod loading_tests {
 
     #[tokio::test]
     async fn loads_of_one_package_take_turns_and_others_do_not_wait() {
-        let loading: Arc<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>> = Arc::default();
+        let loading: LoadLocks = Arc::default();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         let first = Loading::of(&loading, a).await;
         // Another package: at once.
