@@ -1688,6 +1688,35 @@ async fn concurrent_first_downloads_of_a_large_package_all_get_it_and_keep_one_c
 }
 
 #[tokio::test]
+async fn a_package_too_large_to_read_first_streams_and_is_kept_beside_its_download() {
+    let (app, state, _dirs, _path, bytes, id) = app_with_package_of(9 * 1024 * 1024, |_| ()).await;
+    let uri = content_uri(&id);
+    let first = send(&app, get(&uri)).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(
+        first.body == bytes,
+        "the first download differs from the file"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while state.store.kept_bytes() < bytes.len() as u64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the package was never kept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(state.store.kept_bytes(), bytes.len() as u64);
+    let again = send(&app, get(&uri)).await;
+    assert!(
+        again.body == bytes,
+        "the kept download differs from the file"
+    );
+    let part = send(&app, get_with(&uri, &[("range", "bytes=5000000-5000099")])).await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert!(part.body == bytes[5_000_000..5_000_100]);
+}
+
+#[tokio::test]
 async fn with_no_package_memory_downloads_and_ranges_read_the_file() {
     let (app, state, _dirs, _path, bytes, id) =
         app_with_package_of(3 * 1024 * 1024, |c| c.package_cache_mb = 0).await;

@@ -76,6 +76,26 @@ impl Loading {
     }
 }
 
+impl Loading {
+    /// The right to read a package whole if no one is reading it now.
+    fn try_of(loading: &LoadLocks, id: Uuid) -> Option<Self> {
+        let lock = Arc::clone(
+            loading
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(id)
+                .or_default(),
+        );
+        // Taken: its holder removes the entry when done.
+        let guard = lock.try_lock_owned().ok()?;
+        Some(Self {
+            loading: Arc::clone(loading),
+            id,
+            guard: Some(guard),
+        })
+    }
+}
+
 impl Drop for Loading {
     fn drop(&mut self) {
         let mut map = self
@@ -585,8 +605,9 @@ impl PackageStore {
     /// `want` (a start and a length) are the bytes to send. They come as [`Content::Bytes`] when
     /// the file is as indexed and they are kept in memory ([`KeptFiles`]), or small
     /// (at most [`PREFETCH_MAX`]: read with the open, in one trip to the blocking pool or none),
-    /// or the whole package and it fits the memory budget (read whole and kept). Otherwise the
-    /// content is the open file, for the caller to stream.
+    /// or the whole package and it fits the memory budget (read whole and kept; above
+    /// [`READ_FIRST_MAX`], kept by a read beside the download, which streams from the file).
+    /// Otherwise the content is the open file, for the caller to stream.
     pub async fn open(
         &self,
         db: &Db,
@@ -605,6 +626,13 @@ impl PackageStore {
             // page cache take microseconds, less than the thread switches of a trip to the
             // blocking pool, which were most of a small download's cost.
             Some((_, len)) if len <= INLINE_MAX => Some(true),
+            // A large package is not read whole before its first byte leaves: that would be
+            // a second or more from a cold disk. It streams from the file, and is kept by a
+            // read beside it.
+            Some(_) if whole && self.kept.fits(pkg.size) && pkg.size > READ_FIRST_MAX => {
+                self.keep_in_background(&pkg, path.clone());
+                None
+            }
             Some(_) if whole && self.kept.fits(pkg.size) => {
                 _loading = Some(Loading::of(&self.loading, pkg.id).await);
                 // Read and kept by the download this one waited for.
@@ -700,6 +728,34 @@ impl PackageStore {
         })
     }
 
+    /// Read a package whole and keep it, in a task of its own; nothing if it is being read.
+    fn keep_in_background(&self, pkg: &DriverPackage, path: PathBuf) {
+        let Some(loading) = Loading::try_of(&self.loading, pkg.id) else {
+            return;
+        };
+        let (kept, pkg) = (Arc::clone(&self.kept), pkg.clone());
+        tokio::spawn(async move {
+            let (size, mtime) = (pkg.size, pkg.file_mtime.clone());
+            let read = tokio::task::spawn_blocking(move || {
+                open_file(&path, size, &mtime, Some((0, size)))
+            })
+            .await;
+            match read {
+                Ok(Ok(OpenFile {
+                    meta,
+                    read: Some(bytes),
+                    unchanged_by_read: true,
+                    ..
+                })) => kept.put(&pkg, Identity::of(&meta), bytes),
+                // Changed on disk, or unreadable: the downloads find out for themselves.
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::debug!(package = %pkg.id, error = %e, "package not kept"),
+                Err(e) => tracing::warn!(package = %pkg.id, error = %e, "package read failed"),
+            }
+            drop(loading);
+        });
+    }
+
     /// The bytes `want` of a package kept in memory, if the file on disk is still the one they
     /// were read from: one stat, the same check an opened file gets, plus its inode and change
     /// time.
@@ -729,6 +785,10 @@ impl PackageStore {
 /// The largest range [`PackageStore::open`] reads along with the open; longer ones (of packages
 /// not kept in memory) are streamed from the file.
 pub const PREFETCH_MAX: u64 = 1024 * 1024;
+
+/// The largest package read whole before its first download is answered (to be kept); larger
+/// ones are kept by a read beside their first download.
+const READ_FIRST_MAX: u64 = 8 * 1024 * 1024;
 
 /// The most [`PackageStore::open`] reads without leaving the async thread.
 const INLINE_MAX: u64 = 256 * 1024;
@@ -853,5 +913,18 @@ mod loading_tests {
         assert_eq!(loading.lock().unwrap().len(), 1);
         second.await.unwrap();
         assert!(loading.lock().unwrap().is_empty(), "entries left behind");
+    }
+
+    #[tokio::test]
+    async fn a_load_in_the_background_is_skipped_while_one_runs() {
+        let loading: LoadLocks = Arc::default();
+        let id = Uuid::new_v4();
+        let first = Loading::try_of(&loading, id).expect("no one is loading");
+        assert!(Loading::try_of(&loading, id).is_none());
+        // A failed try leaves the holder's entry alone.
+        assert_eq!(loading.lock().unwrap().len(), 1);
+        drop(first);
+        assert!(loading.lock().unwrap().is_empty());
+        assert!(Loading::try_of(&loading, id).is_some());
     }
 }
