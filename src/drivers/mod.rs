@@ -74,9 +74,7 @@ impl Loading {
             guard: Some(lock.lock_owned().await),
         }
     }
-}
 
-impl Loading {
     /// The right to read a package whole if no one is reading it now.
     fn try_of(loading: &LoadLocks, id: Uuid) -> Option<Self> {
         let lock = Arc::clone(
@@ -107,6 +105,7 @@ impl Drop for Loading {
         if map.get(&self.id).is_some_and(|l| Arc::strong_count(l) <= 2) {
             map.remove(&self.id);
         }
+        // Released while the map is locked, after the count above included it.
         self.guard = None;
     }
 }
