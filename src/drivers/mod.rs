@@ -60,37 +60,35 @@ struct Loading {
 }
 
 impl Loading {
+    /// Wait for the right to read a package whole.
     async fn of(loading: &LoadLocks, id: Uuid) -> Self {
-        let lock = Arc::clone(
-            loading
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .entry(id)
-                .or_default(),
-        );
-        Self {
-            loading: Arc::clone(loading),
-            id,
-            guard: Some(lock.lock_owned().await),
-        }
+        let guard = Self::lock_of(loading, id).lock_owned().await;
+        Self::held(loading, id, guard)
     }
 
     /// The right to read a package whole if no one is reading it now.
     fn try_of(loading: &LoadLocks, id: Uuid) -> Option<Self> {
-        let lock = Arc::clone(
-            loading
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .entry(id)
-                .or_default(),
-        );
         // Taken: its holder removes the entry when done.
-        let guard = lock.try_lock_owned().ok()?;
-        Some(Self {
+        let guard = Self::lock_of(loading, id).try_lock_owned().ok()?;
+        Some(Self::held(loading, id, guard))
+    }
+
+    /// The package's lock, made if it has none. Entries only the map holds are dropped here:
+    /// a download that stopped waiting (its client went away) leaves one behind.
+    fn lock_of(loading: &LoadLocks, id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = loading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.retain(|_, lock| Arc::strong_count(lock) > 1);
+        Arc::clone(map.entry(id).or_default())
+    }
+
+    fn held(loading: &LoadLocks, id: Uuid, guard: tokio::sync::OwnedMutexGuard<()>) -> Self {
+        Self {
             loading: Arc::clone(loading),
             id,
             guard: Some(guard),
-        })
+        }
     }
 }
 
@@ -925,5 +923,27 @@ mod loading_tests {
         drop(first);
         assert!(loading.lock().unwrap().is_empty());
         assert!(Loading::try_of(&loading, id).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_download_that_stops_waiting_leaves_no_entry_for_long() {
+        let loading: LoadLocks = Arc::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let first = Loading::of(&loading, a).await;
+        let waiter = tokio::spawn({
+            let loading = Arc::clone(&loading);
+            async move { drop(Loading::of(&loading, a).await) }
+        });
+        tokio::task::yield_now().await;
+        // The first sees a waiter and leaves the entry; the waiter then goes away.
+        drop(first);
+        waiter.abort();
+        assert!(waiter.await.is_err(), "the waiter ran to the end");
+        assert_eq!(loading.lock().unwrap().len(), 1);
+        // The next load (of any package) drops the stale entry.
+        let other = Loading::try_of(&loading, b).unwrap();
+        assert_eq!(loading.lock().unwrap().len(), 1);
+        drop(other);
+        assert!(loading.lock().unwrap().is_empty());
     }
 }
