@@ -33,14 +33,13 @@ use crate::error::AppError;
 
 /// The whole HTTP surface. `main` serves it; tests call it with `oneshot`.
 pub fn app(state: AppState) -> Router {
-    let router = api::routes()
+    api::routes()
         .merge(emu::routes())
         .route("/metrics", axum::routing::get(metrics::scrape))
         .merge(web::routes())
         .fallback(not_found)
         .layer(PerRequestLayer(state.clone()))
-        .with_state(state);
-    server::with_http_layers(router)
+        .with_state(state)
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
@@ -52,10 +51,28 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 
 /// Every request's bookkeeping, as one middleware around each route ([`PerRequestLayer`]; each
 /// layer costs a clone of the route and a boxed future per request, so one does the work of
-/// five). In order: the header-size limit, the journal and the metrics, the
-/// readiness gate, and fault injection innermost, so that an injected fault is journalled and
-/// counted like any answer. Request bodies get their idle timeout here too.
-async fn per_request(state: AppState, request: Request, route: Route) -> Response {
+/// nine). In order: the request id and the request's span, the header-size limit, the journal
+/// and the metrics, the readiness gate, and fault injection innermost, so that an injected fault
+/// is journalled and counted like any answer; last, the id and the server's version on the
+/// answer. Request bodies get their idle timeout here too.
+async fn per_request(state: AppState, mut request: Request, route: Route) -> Response {
+    use tracing::Instrument;
+    let request_id = server::request_id(&mut request);
+    let span = server::request_span(&request, &request_id);
+    let mut response = answer(state, request, route, &request_id)
+        .instrument(span)
+        .await;
+    server::stamp(&mut response, request_id);
+    response
+}
+
+/// [`per_request`] inside the request's span.
+async fn answer(
+    state: AppState,
+    request: Request,
+    route: Route,
+    request_id: &axum::http::HeaderValue,
+) -> Response {
     // A body that stops arriving fails its read after `--body-timeout-secs` (the handler
     // answers 408): a stalled client cannot hold a request, and a task, for ever.
     // Only a request with a body gets the wrapper (an allocation on every poll otherwise).
@@ -70,7 +87,6 @@ async fn per_request(state: AppState, request: Request, route: Route) -> Respons
     let counted = metrics::Pending::begin(&request);
     // For the log line of a failure (cheap clones: the parts are shared bytes).
     let (method, uri) = (request.method().clone(), request.uri().clone());
-    let request_id = request.headers().get("x-request-id").cloned();
     let response = if let Some(refused) = server::header_fields_too_large(&request) {
         refused
     } else if state.is_ready() || request.uri().path().starts_with("/_emu/") {
@@ -87,9 +103,14 @@ async fn per_request(state: AppState, request: Request, route: Route) -> Respons
         AppError::Unavailable("the server is starting; see /_emu/ready".into()).into_response()
     };
     if response.status().is_server_error() {
-        log_failure(&method, &uri, request_id.as_ref(), &response);
+        log_failure(&method, &uri, request_id, &response);
     }
-    counted.finish(&state.metrics, &response);
+    let took = counted.finish(&state.metrics, &response);
+    tracing::debug!(
+        status = response.status().as_u16(),
+        latency_ms = took.as_secs_f64() * 1000.0,
+        "finished processing request"
+    );
     if let Some(journal) = journal {
         journal.finish(&state.journal, &response);
     }
@@ -141,11 +162,11 @@ impl tower::Service<Request> for PerRequest {
 }
 
 /// One log line for an answer of 5xx, with the error behind it. A read's request span is off at
-/// the default level (see `server::with_http_layers`), so the line then says which request it was.
+/// the default level (see `server::request_span`), so the line then says which request it was.
 fn log_failure(
     method: &axum::http::Method,
     uri: &axum::http::Uri,
-    request_id: Option<&axum::http::HeaderValue>,
+    request_id: &axum::http::HeaderValue,
     response: &Response,
 ) {
     // Only an error of ours: an injected fault has its own line ("fault injected").
@@ -154,7 +175,7 @@ fn log_failure(
     };
     let status = response.status().as_u16();
     if tracing::Span::current().is_disabled() {
-        let request_id = request_id.and_then(|v| v.to_str().ok()).unwrap_or("-");
+        let request_id = request_id.to_str().unwrap_or("-");
         tracing::error!(%method, path = %uri.path(), request_id = %request_id, status, code, error = %error, "request failed");
     } else {
         tracing::error!(status, code, error = %error, "request failed");

@@ -312,13 +312,16 @@ impl Pending {
         }
     }
 
-    pub fn finish(self, metrics: &Metrics, response: &Response) {
+    /// Counts the answer; returns how long it took.
+    pub fn finish(self, metrics: &Metrics, response: &Response) -> std::time::Duration {
+        let took = self.started.elapsed();
         metrics.observe(
             self.method,
             self.route,
             response.status().as_u16(),
-            self.started.elapsed().as_secs_f64(),
+            took.as_secs_f64(),
         );
+        took
     }
 }
 

@@ -3,88 +3,73 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::http::{HeaderName, Method, Request};
+use axum::http::{HeaderName, HeaderValue, Method, Request};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use crate::config::Config;
 use crate::db::Db;
 use crate::state::AppState;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The request id header: kept from the client or made here, echoed on the response and named on
+/// every log line of the request.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const VERSION: HeaderName = HeaderName::from_static("x-psserver-version");
 
-/// Request ids (kept from the client or made here), echoed on the response and on every log line
-/// of the request.
-pub fn with_http_layers(router: axum::Router) -> axum::Router {
-    fn span(request: &Request<axum::body::Body>) -> Span {
-        let id = request
-            .extensions()
-            .get::<RequestId>()
-            .and_then(|id| id.header_value().to_str().ok())
-            .unwrap_or("-");
-        let (method, path) = (request.method(), request.uri().path());
-        // A read logs nothing at info unless it fails (and `per_request` then names it), so its
-        // span is at debug: formatting it for nothing was a seventh of a cached poll's
-        // instructions. So is an agent's report: most change nothing and log at debug, and the
-        // line of one that changes something names its request. Other writes keep theirs at
-        // info, for the changes they log.
-        let quiet = method == Method::GET
-            || method == Method::HEAD
-            || (method == Method::PUT && path.ends_with("/driverState"));
-        if quiet {
-            tracing::debug_span!("request", %method, path = %path, request_id = %id)
-        } else {
-            tracing::info_span!("request", %method, path = %path, request_id = %id)
-        }
+/// The request's id: the client's `x-request-id`, or a new one put on the request, so that the
+/// handler and the journal see the id the response will carry.
+pub fn request_id(request: &mut Request<axum::body::Body>) -> HeaderValue {
+    if let Some(id) = request.headers().get(REQUEST_ID) {
+        return id.clone();
     }
-    // Outermost first: set the id, trace inside it, copy it to the response, stamp the version.
-    // One stack around the whole router, not `Router::layer`, which wraps every route anew: a
-    // boxed clone of each layer and a boxed future per layer and request.
-    let service = tower::ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(REQUEST_ID, RequestIds))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(span as fn(&Request<axum::body::Body>) -> Span)
-                // A failure is logged once, with its error, by `per_request`.
-                .on_failure(()),
-        )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("x-psserver-version"),
-            axum::http::HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
-        ))
-        .service(router);
-    axum::Router::new().fallback_service(service)
+    let id = new_request_id();
+    request.headers_mut().insert(REQUEST_ID, id.clone());
+    id
+}
+
+/// The span every log line of a request is written in.
+pub fn request_span(request: &Request<axum::body::Body>, id: &HeaderValue) -> Span {
+    let id = id.to_str().unwrap_or("-");
+    let (method, path) = (request.method(), request.uri().path());
+    // A read logs nothing at info unless it fails (and `per_request` then names it), so its
+    // span is at debug: formatting it for nothing was a seventh of a cached poll's
+    // instructions. So is an agent's report: most change nothing and log at debug, and the
+    // line of one that changes something names its request. Other writes keep theirs at
+    // info, for the changes they log.
+    let quiet = method == Method::GET
+        || method == Method::HEAD
+        || (method == Method::PUT && path.ends_with("/driverState"));
+    if quiet {
+        tracing::debug_span!("request", %method, path = %path, request_id = %id)
+    } else {
+        tracing::info_span!("request", %method, path = %path, request_id = %id)
+    }
+}
+
+/// Every answer carries its request's id (unless the handler chose one) and the server's version.
+pub fn stamp(response: &mut axum::response::Response, id: HeaderValue) {
+    let headers = response.headers_mut();
+    headers.entry(REQUEST_ID).or_insert(id);
+    headers.insert(VERSION, HeaderValue::from_static(env!("CARGO_PKG_VERSION")));
 }
 
 /// Request ids shaped like v4 UUIDs, made without a system call: a v4 UUID per request asks the
 /// kernel for random bytes each time, a measurable share of a small request. A random base drawn
 /// once plus the request's number times an odd constant (a bijection on 128 bits): unique within
 /// the process, and as opaque as before to whoever reads them.
-#[derive(Clone, Copy)]
-struct RequestIds;
-
-impl MakeRequestId for RequestIds {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        static BASE: OnceLock<u128> = OnceLock::new();
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        const SPREAD: u128 = 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835;
-        let base = *BASE.get_or_init(|| uuid::Uuid::new_v4().as_u128());
-        let n = u128::from(NEXT.fetch_add(1, Ordering::Relaxed));
-        let bits = base.wrapping_add(n.wrapping_mul(SPREAD));
-        let id = uuid::Builder::from_random_bytes(bits.to_be_bytes()).into_uuid();
-        let mut text = uuid::Uuid::encode_buffer();
-        axum::http::HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
-            .ok()
-            .map(RequestId::new)
-    }
+fn new_request_id() -> HeaderValue {
+    static BASE: OnceLock<u128> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    const SPREAD: u128 = 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835;
+    let base = *BASE.get_or_init(|| uuid::Uuid::new_v4().as_u128());
+    let n = u128::from(NEXT.fetch_add(1, Ordering::Relaxed));
+    let bits = base.wrapping_add(n.wrapping_mul(SPREAD));
+    let id = uuid::Builder::from_random_bytes(bits.to_be_bytes()).into_uuid();
+    let mut text = uuid::Uuid::encode_buffer();
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
+        .expect("a hyphenated UUID is a valid header value")
 }
 
 /// The most a request's header fields may add up to (names, values and line overhead). hyper's

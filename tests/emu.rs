@@ -445,3 +445,54 @@ async fn loopback_only_refuses_other_addresses() {
     let reply = call(&local, "GET", "/_emu/info", None).await;
     assert_eq!(reply.status, StatusCode::OK);
 }
+
+/// Every answer, whatever answered it (a handler, the fallback, axum's 405), carries the request's
+/// id and the server's version; the client's id is kept, a missing one is made (UUID-shaped,
+/// new for each request), and the journal records the id the answer carried.
+#[tokio::test]
+async fn every_answer_carries_its_request_id_and_the_version() {
+    let (app, _, _dir) = test_app().await;
+    let kept = send(
+        &app,
+        admin("GET", &format!("{API}/sources"))
+            .header("x-request-id", "client-chose-this")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(kept.status, StatusCode::OK);
+    assert_eq!(kept.header("x-request-id"), Some("client-chose-this"));
+    let mut made = Vec::new();
+    for (method, path, status) in [
+        ("GET", "/no/such/page", StatusCode::NOT_FOUND),
+        ("GET", "/no/such/page", StatusCode::NOT_FOUND),
+        ("DELETE", "/metrics", StatusCode::METHOD_NOT_ALLOWED),
+        ("GET", "/_emu/ready", StatusCode::OK),
+    ] {
+        let reply = call(&app, method, path, None).await;
+        assert_eq!(reply.status, status, "{method} {path}");
+        assert_eq!(
+            reply.header("x-psserver-version"),
+            Some(env!("CARGO_PKG_VERSION")),
+            "{method} {path}"
+        );
+        let id = reply.header("x-request-id").expect("an id").to_owned();
+        let uuid = uuid::Uuid::parse_str(&id).expect("a UUID");
+        assert_eq!(uuid.get_version_num(), 4, "{id}");
+        made.push(id);
+    }
+    made.sort();
+    made.dedup();
+    assert_eq!(made.len(), 4, "each request gets its own id: {made:?}");
+    let journal = call(&app, "GET", "/_emu/requests", None).await.json();
+    let ids: Vec<&str> = journal["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["requestId"].as_str())
+        .collect();
+    assert!(ids.contains(&"client-chose-this"), "{journal}");
+    for id in &made {
+        assert!(ids.contains(&id.as_str()), "{id} in {journal}");
+    }
+}

@@ -605,7 +605,7 @@ pub async fn report_driver_state(
         // the changes.
         tracing::debug!(source = %id, by, "driver state reported, unchanged");
     } else {
-        // The request's span is off at info for reports (see `server::with_http_layers`).
+        // The request's span is off at info for reports (see `server::request_span`).
         tracing::info!(
             source = %id,
             by,
