@@ -51,29 +51,37 @@ impl FromStr for DriverVersion {
     type Err = VersionError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // One pass over the bytes: every download parses the version in its URL. A '.' is ASCII,
+        // so the pieces between dots are whole UTF-8 text.
         if text.is_empty() {
             return Err(VersionError::Empty);
         }
-        let count = text.split('.').count();
+        let count = text.bytes().filter(|&b| b == b'.').count() + 1;
         if count != 4 {
             return Err(VersionError::PartCount(count));
         }
         let mut parts = [0u16; 4];
         for (slot, piece) in parts.iter_mut().zip(text.split('.')) {
-            if piece.is_empty() {
-                return Err(VersionError::EmptyPart);
-            }
-            // ASCII digits only: `u16::from_str` would accept a leading '+', and we refuse
-            // signs, spaces and non-ASCII digits alike.
-            if !piece.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(VersionError::NotANumber(piece.to_owned()));
-            }
-            *slot = piece
-                .parse()
-                .map_err(|_| VersionError::Overflow(piece.to_owned()))?;
+            *slot = parse_part(piece)?;
         }
         Ok(Self(parts))
     }
+}
+
+/// One part: ASCII digits only. `u16::from_str` would accept a leading '+', and we refuse signs,
+/// spaces and non-ASCII digits alike.
+fn parse_part(piece: &str) -> Result<u16, VersionError> {
+    if piece.is_empty() {
+        return Err(VersionError::EmptyPart);
+    }
+    if !piece.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(VersionError::NotANumber(piece.to_owned()));
+    }
+    piece.bytes().try_fold(0u16, |n, digit| {
+        n.checked_mul(10)
+            .and_then(|n| n.checked_add(u16::from(digit - b'0')))
+            .ok_or_else(|| VersionError::Overflow(piece.to_owned()))
+    })
 }
 
 impl fmt::Display for DriverVersion {

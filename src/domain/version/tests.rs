@@ -97,8 +97,39 @@ proptest! {
         prop_assert!(vs[0] <= vs[1] && vs[1] <= vs[2] && vs[0] <= vs[2]);
     }
 
+    /// The one-pass parser answers exactly what the plain one (split, check, `u16::from_str`)
+    /// answers, on texts made mostly of digits and dots.
+    #[test]
+    fn parses_like_the_plain_parser(s in "[0-9.]{0,12}|[0-9]{1,6}(\\.[0-9+ a-]{0,6}){0,5}") {
+        prop_assert_eq!(s.parse::<DriverVersion>(), plain_parse(&s));
+    }
+
     #[test]
     fn arbitrary_text_never_panics(s in "\\PC{0,24}") {
         let _ = s.parse::<DriverVersion>();
     }
+}
+
+/// The parser as first written: the oracle for [`parses_like_the_plain_parser`].
+fn plain_parse(text: &str) -> Result<DriverVersion, VersionError> {
+    if text.is_empty() {
+        return Err(VersionError::Empty);
+    }
+    let pieces: Vec<&str> = text.split('.').collect();
+    if pieces.len() != 4 {
+        return Err(VersionError::PartCount(pieces.len()));
+    }
+    let mut parts = [0u16; 4];
+    for (slot, piece) in parts.iter_mut().zip(pieces) {
+        if piece.is_empty() {
+            return Err(VersionError::EmptyPart);
+        }
+        if !piece.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(VersionError::NotANumber(piece.to_owned()));
+        }
+        *slot = piece
+            .parse()
+            .map_err(|_| VersionError::Overflow(piece.to_owned()))?;
+    }
+    Ok(DriverVersion(parts))
 }
