@@ -12,7 +12,8 @@
 //! bounded (`--package-cache-mb`); the least recently used entries go first.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use uuid::Uuid;
@@ -21,16 +22,30 @@ use super::FileFacts;
 use crate::domain::model::DriverPackage;
 
 /// Which file, and which version of it: the inode and the change time, which every write
-/// moves and no client can set back. None where the platform does not tell (nothing is kept).
+/// moves and no client can set back, with the size and the modification time the index checks.
+/// None where the platform does not tell (nothing is kept).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Identity(Option<(u64, i64, i64)>);
+pub struct Identity(Option<FileVersion>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileVersion {
+    inode: u64,
+    changed: (i64, i64),
+    size: u64,
+    modified: (i64, i64),
+}
 
 impl Identity {
     pub fn of(meta: &std::fs::Metadata) -> Self {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            Self(Some((meta.ino(), meta.ctime(), meta.ctime_nsec())))
+            Self(Some(FileVersion {
+                inode: meta.ino(),
+                changed: (meta.ctime(), meta.ctime_nsec()),
+                size: meta.len(),
+                modified: (meta.mtime(), meta.mtime_nsec()),
+            }))
         }
         #[cfg(not(unix))]
         {
@@ -62,6 +77,7 @@ struct Inner {
 #[derive(Debug)]
 struct Entry {
     facts: FileFacts,
+    path: Arc<Path>,
     read_from: Identity,
     bytes: Bytes,
     used: u64,
@@ -70,6 +86,8 @@ struct Entry {
 /// A kept package: its bytes and the file version they were read from.
 #[derive(Debug, Clone)]
 pub struct Kept {
+    /// The file they were read from (the package's path, made once).
+    pub path: Arc<Path>,
     pub read_from: Identity,
     pub bytes: Bytes,
 }
@@ -106,15 +124,16 @@ impl KeptFiles {
         }
         entry.used = now;
         Some(Kept {
+            path: Arc::clone(&entry.path),
             read_from: entry.read_from,
             bytes: entry.bytes.clone(),
         })
     }
 
-    /// Keep a package's whole bytes, read from the file version `read_from`; the least recently
-    /// used entries make room. Bytes that are not the whole package, or more than the budget,
-    /// are not kept.
-    pub fn put(&self, pkg: &DriverPackage, read_from: Identity, bytes: Bytes) {
+    /// Keep a package's whole bytes, read from the file version `read_from` at `path`; the
+    /// least recently used entries make room. Bytes that are not the whole package, or more than
+    /// the budget, are not kept.
+    pub fn put(&self, pkg: &DriverPackage, path: PathBuf, read_from: Identity, bytes: Bytes) {
         let size = bytes.len() as u64;
         if size != pkg.size || !self.fits(size) || !read_from.is_known() {
             return;
@@ -148,6 +167,7 @@ impl KeptFiles {
             pkg.id,
             Entry {
                 facts,
+                path: path.into(),
                 read_from,
                 bytes,
                 used,
@@ -191,7 +211,12 @@ mod tests {
     }
 
     fn identity() -> Identity {
-        Identity(Some((1, 2, 3)))
+        Identity(Some(FileVersion {
+            inode: 1,
+            changed: (2, 3),
+            size: 4,
+            modified: (5, 6),
+        }))
     }
 
     fn bytes(size: u64) -> Bytes {
@@ -202,7 +227,7 @@ mod tests {
     fn a_kept_package_is_served_while_the_index_agrees() {
         let kept = KeptFiles::new(100);
         let p = pkg(10);
-        kept.put(&p, identity(), bytes(10));
+        kept.put(&p, "x".into(), identity(), bytes(10));
         assert_eq!(kept.get(&p).unwrap().bytes.len(), 10);
         assert_eq!(kept.get(&p).unwrap().read_from, identity());
         for changed in [
@@ -227,9 +252,9 @@ mod tests {
     fn only_whole_packages_within_the_budget_from_a_known_file_are_kept() {
         let kept = KeptFiles::new(100);
         let (part, big, unknown) = (pkg(10), pkg(101), pkg(10));
-        kept.put(&part, identity(), bytes(9));
-        kept.put(&big, identity(), bytes(101));
-        kept.put(&unknown, Identity(None), bytes(10));
+        kept.put(&part, "x".into(), identity(), bytes(9));
+        kept.put(&big, "x".into(), identity(), bytes(101));
+        kept.put(&unknown, "x".into(), Identity(None), bytes(10));
         assert!(kept.get(&part).is_none());
         assert!(kept.get(&big).is_none());
         assert!(kept.get(&unknown).is_none());
@@ -241,17 +266,17 @@ mod tests {
     fn the_least_recently_used_make_room() {
         let kept = KeptFiles::new(100);
         let (a, b, c) = (pkg(40), pkg(40), pkg(40));
-        kept.put(&a, identity(), bytes(40));
-        kept.put(&b, identity(), bytes(40));
+        kept.put(&a, "x".into(), identity(), bytes(40));
+        kept.put(&b, "x".into(), identity(), bytes(40));
         // `a` used after `b`: `b` is the one to go.
         assert!(kept.get(&a).is_some());
-        kept.put(&c, identity(), bytes(40));
+        kept.put(&c, "x".into(), identity(), bytes(40));
         assert!(kept.get(&a).is_some());
         assert!(kept.get(&b).is_none());
         assert!(kept.get(&c).is_some());
         assert_eq!(kept.held(), 80);
         // A package kept again replaces its entry, it is not counted twice.
-        kept.put(&c, identity(), bytes(40));
+        kept.put(&c, "x".into(), identity(), bytes(40));
         assert_eq!(kept.held(), 80);
         // A package that leaves the index leaves memory.
         kept.forget(c.id);
@@ -259,7 +284,7 @@ mod tests {
         assert_eq!(kept.held(), 40);
         // One that needs the whole budget empties it.
         let d = pkg(100);
-        kept.put(&d, identity(), bytes(100));
+        kept.put(&d, "x".into(), identity(), bytes(100));
         assert_eq!(kept.held(), 100);
         assert!(kept.get(&a).is_none() && kept.get(&c).is_none());
     }

@@ -133,11 +133,30 @@ pub struct FileFacts {
 /// in git's "racy clean" check, such a file is re-hashed when it is next served.
 const RACY_WINDOW: Duration = Duration::from_secs(2);
 
+/// A relative path of names only: segments between '/' that are not empty, `.` or `..`, and no
+/// '\\' (a separator elsewhere). What the server makes; checked with bytes, as every download
+/// checks it (`Path::components` costs more).
+fn is_plain_relative(name: &str) -> bool {
+    !name.contains('\\') && name.split('/').all(|part| !matches!(part, "" | "." | ".."))
+}
+
 fn mtime_of(meta: &std::fs::Metadata) -> String {
+    mtime_nanos(meta).map_or_else(|| "unknown".to_owned(), |n| n.to_string())
+}
+
+fn mtime_nanos(meta: &std::fs::Metadata) -> Option<u128> {
     meta.modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or_else(|| "unknown".to_owned(), |d| d.as_nanos().to_string())
+        .map(|d| d.as_nanos())
+}
+
+/// `mtime_of(meta) == recorded`, without making the text: every download checks it.
+fn mtime_is(meta: &std::fs::Metadata, recorded: &str) -> bool {
+    match mtime_nanos(meta) {
+        Some(nanos) => itoa::Buffer::new().format(nanos) == recorded,
+        None => recorded == "unknown",
+    }
 }
 
 /// The modification time to record for a file hashed at `hashed_at`. A racy time is recorded
@@ -254,10 +273,7 @@ impl PackageStore {
     /// to be a plain file name under its root, so a tampered database cannot point elsewhere.
     pub fn path_of(&self, pkg: &DriverPackage) -> Result<PathBuf> {
         let rel = Path::new(&pkg.file_name);
-        let plain = rel
-            .components()
-            .all(|c| matches!(c, std::path::Component::Normal(_)));
-        if !plain {
+        if !is_plain_relative(&pkg.file_name) {
             return Err(AppError::internal(format!(
                 "driver package {} has an unsafe file name {:?}",
                 pkg.id, pkg.file_name
@@ -611,10 +627,14 @@ impl PackageStore {
         pkg: DriverPackage,
         want: Option<(u64, u64)>,
     ) -> Result<Opened> {
-        let path = self.path_of(&pkg)?;
-        if let Some(opened) = self.kept_range(&pkg, &path, want) {
-            return Ok(opened);
+        if let Some(content) = self.kept_range(&pkg, want) {
+            return Ok(Opened {
+                content,
+                pkg,
+                rehashed: false,
+            });
         }
+        let path = self.path_of(&pkg)?;
         let (indexed_size, indexed_mtime) = (pkg.size, pkg.file_mtime.clone());
         let whole = want == Some((0, pkg.size));
         let mut _loading = None;
@@ -633,8 +653,12 @@ impl PackageStore {
             Some(_) if whole && self.kept.fits(pkg.size) => {
                 _loading = Some(Loading::of(&self.loading, pkg.id).await);
                 // Read and kept by the download this one waited for.
-                if let Some(opened) = self.kept_range(&pkg, &path, want) {
-                    return Ok(opened);
+                if let Some(content) = self.kept_range(&pkg, want) {
+                    return Ok(Opened {
+                        content,
+                        pkg,
+                        rehashed: false,
+                    });
                 }
                 Some(false)
             }
@@ -642,6 +666,7 @@ impl PackageStore {
             _ => None,
         };
         let prefetch = want.filter(|_| read_now.is_some());
+        let kept_path = path.clone();
         let opened = if read_now == Some(true) {
             open_file(&path, indexed_size, &indexed_mtime, prefetch)
         } else {
@@ -668,7 +693,8 @@ impl PackageStore {
         };
         if let Some(bytes) = read {
             if unchanged_by_read {
-                self.kept.put(&pkg, Identity::of(&meta), bytes.clone());
+                self.kept
+                    .put(&pkg, kept_path, Identity::of(&meta), bytes.clone());
             }
             return Ok(Opened {
                 content: Content::Bytes(bytes),
@@ -678,7 +704,7 @@ impl PackageStore {
         }
         let file = tokio::fs::File::from_std(file);
         // fstat of the open file: what we check is what we serve.
-        if meta.len() == pkg.size && mtime_of(&meta) == pkg.file_mtime {
+        if meta.len() == pkg.size && mtime_is(&meta, &pkg.file_mtime) {
             return Ok(Opened {
                 content: Content::File(file),
                 pkg,
@@ -733,6 +759,7 @@ impl PackageStore {
         let (kept, pkg) = (Arc::clone(&self.kept), pkg.clone());
         tokio::spawn(async move {
             let (size, mtime) = (pkg.size, pkg.file_mtime.clone());
+            let kept_path = path.clone();
             let read = tokio::task::spawn_blocking(move || {
                 open_file(&path, size, &mtime, Some((0, size)))
             })
@@ -743,7 +770,7 @@ impl PackageStore {
                     read: Some(bytes),
                     unchanged_by_read: true,
                     ..
-                })) => kept.put(&pkg, Identity::of(&meta), bytes),
+                })) => kept.put(&pkg, kept_path, Identity::of(&meta), bytes),
                 // Changed on disk, or unreadable: the downloads find out for themselves.
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::debug!(package = %pkg.id, error = %e, "package not kept"),
@@ -756,26 +783,16 @@ impl PackageStore {
     /// The bytes `want` of a package kept in memory, if the file on disk is still the one they
     /// were read from: one stat, the same check an opened file gets, plus its inode and change
     /// time.
-    fn kept_range(
-        &self,
-        pkg: &DriverPackage,
-        path: &Path,
-        want: Option<(u64, u64)>,
-    ) -> Option<Opened> {
+    fn kept_range(&self, pkg: &DriverPackage, want: Option<(u64, u64)>) -> Option<Content> {
         let (start, len) = want?;
         let kept = self.kept.get(pkg)?;
-        let meta = std::fs::metadata(path).ok()?;
-        let as_read = meta.len() == pkg.size
-            && mtime_of(&meta) == pkg.file_mtime
-            && kept.read_from == Identity::of(&meta);
-        if !as_read {
+        // The bytes were kept only from a file of the index's size and time, and the identity
+        // holds the size and the time too: an unchanged identity is a file still as indexed.
+        let meta = std::fs::metadata(&kept.path).ok()?;
+        if kept.read_from != Identity::of(&meta) {
             return None;
         }
-        Some(Opened {
-            content: Content::Bytes(slice(&kept.bytes, start, len)?),
-            pkg: pkg.clone(),
-            rehashed: false,
-        })
+        Some(Content::Bytes(slice(&kept.bytes, start, len)?))
     }
 }
 
@@ -810,7 +827,7 @@ fn open_file(
 ) -> std::io::Result<OpenFile> {
     let mut file = std::fs::File::open(path)?;
     let meta = file.metadata()?;
-    let unchanged = meta.len() == indexed_size && mtime_of(&meta) == indexed_mtime;
+    let unchanged = meta.len() == indexed_size && mtime_is(&meta, indexed_mtime);
     let read = match prefetch {
         Some((start, len)) if unchanged => Some(read_at(&mut file, start, len)?),
         _ => None,
@@ -945,5 +962,51 @@ mod loading_tests {
         assert_eq!(loading.lock().unwrap().len(), 1);
         drop(other);
         assert!(loading.lock().unwrap().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn only_names_under_the_root_are_plain() {
+        for name in [
+            "3f2a.package",
+            "linux-x64/9.0.0.2.package",
+            "a/b/c",
+            "..package",
+            "a..",
+        ] {
+            assert!(is_plain_relative(name), "{name}");
+        }
+        for name in [
+            "",
+            "/etc/passwd",
+            "../x.package",
+            "linux-x64/../../x",
+            "a/./b",
+            "./a",
+            "a//b",
+            "a/",
+            "..",
+            ".",
+            "..\\x.package",
+            "C:\\x",
+        ] {
+            assert!(!is_plain_relative(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_file_time_matches_its_recorded_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"x").unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        let recorded = mtime_of(&meta);
+        assert!(mtime_is(&meta, &recorded));
+        assert!(!mtime_is(&meta, &format!("{recorded}0")));
+        assert!(!mtime_is(&meta, "unknown"));
     }
 }
