@@ -23,6 +23,8 @@ pub mod web;
 pub use config::Config;
 pub use state::AppState;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
@@ -55,11 +57,16 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 /// and the metrics, the readiness gate, and fault injection innermost, so that an injected fault
 /// is journalled and counted like any answer; last, the id and the server's version on the
 /// answer. Request bodies get their idle timeout here too.
-async fn per_request(state: AppState, mut request: Request, route: Route) -> Response {
+async fn per_request(
+    state: AppState,
+    mut request: Request,
+    route: Route,
+    series: Arc<metrics::RouteSeries>,
+) -> Response {
     use tracing::Instrument;
     let request_id = server::request_id(&mut request);
     let span = server::request_span(&request, &request_id);
-    let mut response = answer(state, request, route, &request_id)
+    let mut response = answer(state, request, route, &series, &request_id)
         .instrument(span)
         .await;
     server::stamp(&mut response, request_id);
@@ -71,6 +78,7 @@ async fn answer(
     state: AppState,
     request: Request,
     route: Route,
+    series: &metrics::RouteSeries,
     request_id: &axum::http::HeaderValue,
 ) -> Response {
     // A body that stops arriving fails its read after `--body-timeout-secs` (the handler
@@ -83,7 +91,7 @@ async fn answer(
         request
             .map(|body| axum::body::Body::new(tower_http::timeout::TimeoutBody::new(timeout, body)))
     };
-    let journal = emu::journal::Pending::begin(&request);
+    let journal = emu::journal::Pending::begin(&request, request_id);
     let counted = metrics::Pending::begin(&request);
     // For the log line of a failure (cheap clones: the parts are shared bytes).
     let (method, uri) = (request.method().clone(), request.uri().clone());
@@ -105,7 +113,7 @@ async fn answer(
     if response.status().is_server_error() {
         log_failure(&method, &uri, request_id, &response);
     }
-    let took = counted.finish(&state.metrics, &response);
+    let took = counted.finish(&state.metrics, series, &response);
     tracing::debug!(
         status = response.status().as_u16(),
         latency_ms = took.as_secs_f64() * 1000.0,
@@ -129,6 +137,7 @@ impl tower::Layer<Route> for PerRequestLayer {
         PerRequest {
             state: self.0.clone(),
             route,
+            series: Arc::default(),
         }
     }
 }
@@ -137,6 +146,8 @@ impl tower::Layer<Route> for PerRequestLayer {
 struct PerRequest {
     state: AppState,
     route: Route,
+    /// The metrics series of this route's requests, shared by the clones made for each request.
+    series: Arc<metrics::RouteSeries>,
 }
 
 impl tower::Service<Request> for PerRequest {
@@ -156,8 +167,8 @@ impl tower::Service<Request> for PerRequest {
         // The route made ready goes with the request; a clone stays for the next one.
         let fresh = self.route.clone();
         let ready = std::mem::replace(&mut self.route, fresh);
-        let state = self.state.clone();
-        Box::pin(async move { Ok(per_request(state, request, ready).await) })
+        let (state, series) = (self.state.clone(), Arc::clone(&self.series));
+        Box::pin(async move { Ok(per_request(state, request, ready, series).await) })
     }
 }
 

@@ -84,7 +84,8 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: LatencyFamily,
-    downloads: Family<KindLabel, Counter>,
+    /// The two series of `downloads` (full, partial), found once: every download counts.
+    downloads_by_kind: [Counter; 2],
     bytes_sent: Counter,
     operations_active: Gauge,
     package_cache_bytes: Gauge,
@@ -171,7 +172,8 @@ impl Metrics {
             registry,
             requests,
             latency,
-            downloads,
+            downloads_by_kind: ["full", "partial"]
+                .map(|kind| downloads.get_or_create(&KindLabel { kind }).clone()),
             bytes_sent,
             operations_active,
             package_cache_bytes,
@@ -195,26 +197,39 @@ impl Metrics {
         self.polls.get_or_create(&ResultLabel { result }).inc();
     }
 
-    fn observe(&self, method: &'static str, route: String, status: u16, seconds: f64) {
-        self.latency
+    fn observe(&self, method: &'static str, route: &str, status: u16, seconds: f64) {
+        self.series(method, route, status).observe(seconds);
+    }
+
+    /// The counter and the histogram of requests with these labels.
+    fn series(&self, method: &'static str, route: &str, status: u16) -> Series {
+        let latency = self
+            .latency
             .get_or_create(&RouteLabels {
                 method,
-                route: route.clone(),
+                route: route.to_owned(),
             })
-            .observe(seconds);
-        self.requests
+            .clone();
+        let count = self
+            .requests
             .get_or_create(&RequestLabels {
                 method,
-                route,
+                route: route.to_owned(),
                 status,
             })
-            .inc();
+            .clone();
+        Series {
+            method,
+            status,
+            count,
+            latency,
+        }
     }
 
     /// A download begins (a GET with a body, whole or a range).
     pub fn download_started(&self, partial: bool) {
-        let kind = if partial { "partial" } else { "full" };
-        self.downloads.get_or_create(&KindLabel { kind }).inc();
+        let [full, part] = &self.downloads_by_kind;
+        if partial { part } else { full }.inc();
     }
 
     /// The counter a download stream adds its bytes to as it sends them.
@@ -291,8 +306,72 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// The route template; requests that no route matched (the fallbacks) share one label.
-fn route_label(matched: Option<&MatchedPath>) -> String {
-    matched.map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned())
+fn route_label(matched: Option<&MatchedPath>) -> &str {
+    matched.map_or("unmatched", MatchedPath::as_str)
+}
+
+/// One series of requests (a method, a route, a status): its counter and its latency histogram,
+/// handles onto the values in the families.
+struct Series {
+    method: &'static str,
+    status: u16,
+    count: Counter,
+    latency: Histogram,
+}
+
+impl Series {
+    fn observe(&self, seconds: f64) {
+        self.count.inc();
+        self.latency.observe(seconds);
+    }
+}
+
+/// The series of one route's requests, found in their families once. A family finds a series by
+/// hashing its labels (SipHash over the route's text) and takes a lock: a tenth of what a small
+/// download costs. Each route's middleware keeps one of these (`crate::PerRequestLayer`).
+#[derive(Default)]
+pub struct RouteSeries {
+    /// The route's label, and its series by method and status (a handful).
+    found: std::sync::Mutex<Option<(String, Vec<Series>)>>,
+}
+
+/// A route answers with few statuses; more than this are looked up each time instead of kept.
+const SERIES_PER_ROUTE: usize = 32;
+
+impl RouteSeries {
+    fn observe(
+        &self,
+        metrics: &Metrics,
+        method: &'static str,
+        route: &str,
+        status: u16,
+        seconds: f64,
+    ) {
+        let mut found = self
+            .found
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (label, series) = found.get_or_insert_with(|| (route.to_owned(), Vec::new()));
+        if label != route {
+            // Not the route this was made for (one middleware serving several templates): the
+            // families answer, as they always can.
+            drop(found);
+            metrics.observe(method, route, status, seconds);
+            return;
+        }
+        if let Some(known) = series
+            .iter()
+            .find(|s| s.status == status && s.method == method)
+        {
+            known.observe(seconds);
+            return;
+        }
+        let new = metrics.series(method, route, status);
+        new.observe(seconds);
+        if series.len() < SERIES_PER_ROUTE {
+            series.push(new);
+        }
+    }
 }
 
 /// A request being counted by route and status and timed to its response's head. Taken by
@@ -300,7 +379,7 @@ fn route_label(matched: Option<&MatchedPath>) -> String {
 pub struct Pending {
     started: Instant,
     method: &'static str,
-    route: String,
+    route: Option<MatchedPath>,
 }
 
 impl Pending {
@@ -308,16 +387,22 @@ impl Pending {
         Self {
             started: Instant::now(),
             method: method_label(request.method()),
-            route: route_label(request.extensions().get::<MatchedPath>()),
+            route: request.extensions().get::<MatchedPath>().cloned(),
         }
     }
 
-    /// Counts the answer; returns how long it took.
-    pub fn finish(self, metrics: &Metrics, response: &Response) -> std::time::Duration {
+    /// Counts the answer in its route's series; returns how long it took.
+    pub fn finish(
+        self,
+        metrics: &Metrics,
+        series: &RouteSeries,
+        response: &Response,
+    ) -> std::time::Duration {
         let took = self.started.elapsed();
-        metrics.observe(
+        series.observe(
+            metrics,
             self.method,
-            self.route,
+            route_label(self.route.as_ref()),
             response.status().as_u16(),
             took.as_secs_f64(),
         );
@@ -366,8 +451,14 @@ mod tests {
     #[test]
     fn the_exposition_has_counters_histograms_and_gauges() {
         let m = Metrics::new();
-        m.observe("GET", "/MigrateApi/2019.8/sources/{id}".into(), 200, 0.003);
-        m.observe("GET", "/MigrateApi/2019.8/sources/{id}".into(), 200, 0.2);
+        let series = RouteSeries::default();
+        let route = "/MigrateApi/2019.8/sources/{id}";
+        series.observe(&m, "GET", route, 200, 0.003);
+        series.observe(&m, "GET", route, 200, 0.2);
+        series.observe(&m, "GET", route, 404, 0.001);
+        series.observe(&m, "POST", route, 404, 0.001);
+        // A template other than the one the series were kept for still counts.
+        series.observe(&m, "GET", "/MigrateApi/2019.8/sources", 200, 0.001);
         m.download_started(false);
         m.bytes_sent().inc_by(1234);
         let text = m
@@ -380,8 +471,11 @@ mod tests {
             .expect("render");
         for line in [
             r#"psserver_http_requests_total{method="GET",route="/MigrateApi/2019.8/sources/{id}",status="200"} 2"#,
-            r#"psserver_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/MigrateApi/2019.8/sources/{id}"} 1"#,
-            r#"psserver_http_request_duration_seconds_count{method="GET",route="/MigrateApi/2019.8/sources/{id}"} 2"#,
+            r#"psserver_http_requests_total{method="GET",route="/MigrateApi/2019.8/sources/{id}",status="404"} 1"#,
+            r#"psserver_http_requests_total{method="POST",route="/MigrateApi/2019.8/sources/{id}",status="404"} 1"#,
+            r#"psserver_http_requests_total{method="GET",route="/MigrateApi/2019.8/sources",status="200"} 1"#,
+            r#"psserver_http_request_duration_seconds_count{method="GET",route="/MigrateApi/2019.8/sources/{id}"} 3"#,
+            r#"psserver_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/MigrateApi/2019.8/sources/{id}"} 2"#,
             r#"psserver_driver_downloads_total{kind="full"} 1"#,
             "psserver_driver_download_bytes_sent_total 1234",
             "psserver_operations_active 2",

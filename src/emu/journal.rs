@@ -1,11 +1,13 @@
 //! A bounded journal of the requests the emulator received (`GET /_emu/requests`), and of those
 //! to API paths it does not implement. Memory stays flat: the oldest entries give way.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::extract::Request;
+use axum::http::{HeaderValue, Method};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -20,7 +22,9 @@ pub struct Entry {
     pub seq: u64,
     pub at: DateTime<Utc>,
     pub request_id: Option<String>,
-    pub method: String,
+    // The standard methods are static text: no allocation for them on every request.
+    #[schema(value_type = String)]
+    pub method: Cow<'static, str>,
     pub path: String,
     pub query: Option<String>,
     pub status: u16,
@@ -142,6 +146,24 @@ impl Journal {
     }
 }
 
+fn method_text(method: &Method) -> Cow<'static, str> {
+    const STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    match STANDARD.iter().find(|m| *m == method) {
+        Some(standard) => Cow::Borrowed(standard.as_str()),
+        None => Cow::Owned(method.as_str().to_owned()),
+    }
+}
+
 fn clip(text: &str) -> String {
     if text.len() <= MAX_TEXT {
         return text.to_owned();
@@ -157,28 +179,25 @@ fn clip(text: &str) -> String {
 /// journal itself). Taken by `crate::per_request` before the request runs.
 pub struct Pending {
     started: Instant,
-    method: String,
+    method: Cow<'static, str>,
     path: String,
     query: Option<String>,
     request_id: Option<String>,
 }
 
 impl Pending {
-    pub fn begin(request: &Request) -> Option<Self> {
+    /// `request_id` is the one the answer will carry.
+    pub fn begin(request: &Request, request_id: &HeaderValue) -> Option<Self> {
         let path = request.uri().path();
         if path.starts_with("/_emu/requests") {
             return None;
         }
         Some(Self {
             started: Instant::now(),
-            method: request.method().to_string(),
+            method: method_text(request.method()),
             path: clip(path),
             query: request.uri().query().map(clip),
-            request_id: request
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+            request_id: request_id.to_str().ok().map(str::to_owned),
         })
     }
 
