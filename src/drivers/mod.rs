@@ -634,6 +634,18 @@ impl PackageStore {
                 rehashed: false,
             });
         }
+        // Boxed: the rest waits on the disk and the blocking pool, and its state would make the
+        // future of every download large, kept ones too, and each move of a future is a copy.
+        Box::pin(self.open_from_disk(db, pkg, want)).await
+    }
+
+    /// [`Self::open`] of a package not kept in memory (or no longer as kept).
+    async fn open_from_disk(
+        &self,
+        db: &Db,
+        pkg: DriverPackage,
+        want: Option<(u64, u64)>,
+    ) -> Result<Opened> {
         let path = self.path_of(&pkg)?;
         let (indexed_size, indexed_mtime) = (pkg.size, pkg.file_mtime.clone());
         let whole = want == Some((0, pkg.size));
