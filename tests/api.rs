@@ -1176,6 +1176,15 @@ async fn log_of<F: std::future::Future<Output = ()>>(f: F) -> String {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
+    // Each log line's callsite caches whether anyone listens. While one subscriber alone is
+    // registered, tracing-core asks only the current thread's: a callsite first reached by
+    // another test, on a thread without one, is then cached as "never" for every thread, and
+    // this test's lines vanish. A second subscriber, alive as long as the process, keeps the
+    // registry asking every live subscriber.
+    static SECOND: std::sync::LazyLock<tracing::Dispatch> = std::sync::LazyLock::new(|| {
+        tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default())
+    });
+    std::sync::LazyLock::force(&SECOND);
     let guard = tracing::subscriber::set_default(subscriber);
     f.await;
     drop(guard);
