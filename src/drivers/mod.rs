@@ -793,8 +793,8 @@ impl PackageStore {
     }
 
     /// The bytes `want` of a package kept in memory, if the file on disk is still the one they
-    /// were read from: one stat, the same check an opened file gets, plus its inode and change
-    /// time.
+    /// were read from: one `stat` of the kept path, and the same inode, change time, size and
+    /// modification time as at the read.
     fn kept_range(&self, pkg: &DriverPackage, want: Option<(u64, u64)>) -> Option<Content> {
         let (start, len) = want?;
         let kept = self.kept.get(pkg)?;
