@@ -34,14 +34,130 @@ use tower::Service;
 use crate::error::AppError;
 
 /// The whole HTTP surface. `main` serves it; tests call it with `oneshot`.
-pub fn app(state: AppState) -> Router {
-    api::routes()
+pub fn app(state: AppState) -> App {
+    let router = api::routes()
         .merge(emu::routes())
         .route("/metrics", axum::routing::get(metrics::scrape))
         .merge(web::routes())
         .fallback(not_found)
         .layer(PerRequestLayer(state.clone()))
-        .with_state(state)
+        .with_state(state.clone());
+    App {
+        router,
+        downloads: Arc::new(Downloads::new(state)),
+    }
+}
+
+/// The HTTP surface: axum's router, with the downloads of a package answered before it
+/// (`GET {base}/driverPackages/{id}/content`, the agent's, and `.../{platform}/{version}/content`).
+///
+/// Why: a download is what a fleet of agents asks for most, and for a small package a fifth of
+/// the router's instructions went to routing itself (the lookup, each URL parameter decoded and
+/// allocated, the matched path, the route's clone and its boxed futures). Only a path whose
+/// segments are plain is taken ([`api::DownloadPath`]); it gets the same per-request work as
+/// every route ([`per_request`]: request id, span, journal, metrics under the route's template,
+/// readiness, faults) and the same handler code. Every other request, a `HEAD` of the same
+/// path included, goes to the router. `tests/fast_download.rs` checks that both answer alike.
+#[derive(Clone)]
+pub struct App {
+    router: Router,
+    downloads: Arc<Downloads>,
+}
+
+/// What [`App`] needs to answer a download itself.
+struct Downloads {
+    state: AppState,
+    /// By base ([`api::BASE`], then [`api::BASE_ALIAS`]) and route ([`api::DownloadPath::route`]):
+    /// the route's template, as the router names it in the metrics, and its metrics series.
+    at: [[(Arc<str>, metrics::RouteSeries); 2]; 2],
+}
+
+impl Downloads {
+    fn new(state: AppState) -> Self {
+        let at = |base: &str| {
+            api::DownloadPath::ROUTES.map(|route| {
+                let template: Arc<str> = Arc::from(format!("{base}{route}"));
+                (template, metrics::RouteSeries::default())
+            })
+        };
+        Self {
+            state,
+            at: [at(api::BASE), at(api::BASE_ALIAS)],
+        }
+    }
+}
+
+impl App {
+    /// The router alone, without the download taken before it: for tests that compare the two.
+    #[doc(hidden)]
+    pub fn router_only(&self) -> Router {
+        self.router.clone()
+    }
+}
+
+type Routed = axum::routing::future::RouteFuture<std::convert::Infallible>;
+type Answered = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send>,
+>;
+
+impl<B> Service<axum::http::Request<B>> for App
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::Either<Answered, Routed>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        // Both sides are always ready (axum's router is).
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        use futures_util::future::Either;
+        let download = (request.method() == axum::http::Method::GET)
+            .then(|| api::DownloadPath::find(request.uri().path()))
+            .flatten();
+        let Some(download) = download else {
+            return Either::Right(self.router.call(request));
+        };
+        let downloads = Arc::clone(&self.downloads);
+        let request = request.map(axum::body::Body::new);
+        Either::Left(Box::pin(async move {
+            let (template, series) = &downloads.at[download.base][download.route()];
+            let state = &downloads.state;
+            let response = per_request(
+                state,
+                request,
+                Some(template),
+                series,
+                |request| async move {
+                    let response = download.answer(state, request).await;
+                    content_length_of(response)
+                },
+            )
+            .await;
+            Ok(response)
+        }))
+    }
+}
+
+/// A `Content-Length` from the body's exact size when the handler set none, as axum's router
+/// does for what its routes answer (hyper would send the same, but an answer read in process,
+/// as the tests do, shows the header only if it is there).
+fn content_length_of(mut response: Response) -> Response {
+    use axum::body::HttpBody;
+    let length = axum::http::header::CONTENT_LENGTH;
+    if !response.headers().contains_key(&length)
+        && let Some(size) = response.body().size_hint().exact()
+    {
+        response.headers_mut().insert(length, size.into());
+    }
+    response
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
@@ -57,16 +173,24 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 /// and the metrics, the readiness gate, and fault injection innermost, so that an injected fault
 /// is journalled and counted like any answer; last, the id and the server's version on the
 /// answer. Request bodies get their idle timeout here too.
-async fn per_request(
-    state: AppState,
+///
+/// `template` names the route in the metrics when the router did not match it (see [`App`]);
+/// `next` answers the request.
+async fn per_request<F, Fut>(
+    state: &AppState,
     mut request: Request,
-    route: Route,
-    series: Arc<metrics::RouteSeries>,
-) -> Response {
+    template: Option<&Arc<str>>,
+    series: &metrics::RouteSeries,
+    next: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     use tracing::Instrument;
     let request_id = server::request_id(&mut request);
     let span = server::request_span(&request, &request_id);
-    let mut response = answer(state, request, route, &series, &request_id)
+    let mut response = answer(state, request, template, series, &request_id, next)
         .instrument(span)
         .await;
     server::stamp(&mut response, request_id);
@@ -74,13 +198,18 @@ async fn per_request(
 }
 
 /// [`per_request`] inside the request's span.
-async fn answer(
-    state: AppState,
+async fn answer<F, Fut>(
+    state: &AppState,
     request: Request,
-    route: Route,
+    template: Option<&Arc<str>>,
     series: &metrics::RouteSeries,
     request_id: &axum::http::HeaderValue,
-) -> Response {
+    next: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     // A body that stops arriving fails its read after `--body-timeout-secs` (the handler
     // answers 408): a stalled client cannot hold a request, and a task, for ever.
     // Only a request with a body gets the wrapper (an allocation on every poll otherwise).
@@ -92,20 +221,13 @@ async fn answer(
             .map(|body| axum::body::Body::new(tower_http::timeout::TimeoutBody::new(timeout, body)))
     };
     let journal = emu::journal::Pending::begin(&request, request_id);
-    let counted = metrics::Pending::begin(&request);
+    let counted = metrics::Pending::begin(&request, template);
     // For the log line of a failure (cheap clones: the parts are shared bytes).
     let (method, uri) = (request.method().clone(), request.uri().clone());
     let response = if let Some(refused) = server::header_fields_too_large(&request) {
         refused
     } else if state.is_ready() || request.uri().path().starts_with("/_emu/") {
-        emu::faults::inject(&state, request, |request| async move {
-            let mut route = route;
-            match <Route as Service<Request>>::call(&mut route, request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            }
-        })
-        .await
+        emu::faults::inject(state, request, next).await
     } else {
         // Until the database is migrated and the packages indexed, only `/_emu` answers.
         AppError::Unavailable("the server is starting; see /_emu/ready".into()).into_response()
@@ -168,7 +290,17 @@ impl tower::Service<Request> for PerRequest {
         let fresh = self.route.clone();
         let ready = std::mem::replace(&mut self.route, fresh);
         let (state, series) = (self.state.clone(), Arc::clone(&self.series));
-        Box::pin(async move { Ok(per_request(state, request, ready, series).await) })
+        Box::pin(async move {
+            let response = per_request(&state, request, None, &series, |request| async move {
+                let mut route = ready;
+                match <Route as Service<Request>>::call(&mut route, request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            })
+            .await;
+            Ok(response)
+        })
     }
 }
 

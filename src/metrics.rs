@@ -6,6 +6,7 @@
 //! the number of series, and the memory they take, stays bounded whatever clients send.
 //! Gauges of the database (tasks by state, operations by status) are read at scrape time.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -305,9 +306,20 @@ fn method_label(method: &Method) -> &'static str {
         .unwrap_or("OTHER")
 }
 
+/// The route a request is counted under: its template, as axum's router matched it or as the
+/// app found it before the router (`crate::App`).
+pub enum RouteName {
+    Matched(MatchedPath),
+    Template(Arc<str>),
+}
+
 /// The route template; requests that no route matched (the fallbacks) share one label.
-fn route_label(matched: Option<&MatchedPath>) -> &str {
-    matched.map_or("unmatched", MatchedPath::as_str)
+fn route_label(route: Option<&RouteName>) -> &str {
+    match route {
+        Some(RouteName::Matched(matched)) => matched.as_str(),
+        Some(RouteName::Template(template)) => template,
+        None => "unmatched",
+    }
 }
 
 /// One series of requests (a method, a route, a status): its counter and its latency histogram,
@@ -379,15 +391,24 @@ impl RouteSeries {
 pub struct Pending {
     started: Instant,
     method: &'static str,
-    route: Option<MatchedPath>,
+    route: Option<RouteName>,
 }
 
 impl Pending {
-    pub fn begin(request: &Request) -> Self {
+    /// A request counted under `template`, or else the route the router matched.
+    pub fn begin(request: &Request, template: Option<&Arc<str>>) -> Self {
+        let route = match template {
+            Some(template) => Some(RouteName::Template(Arc::clone(template))),
+            None => request
+                .extensions()
+                .get::<MatchedPath>()
+                .cloned()
+                .map(RouteName::Matched),
+        };
         Self {
             started: Instant::now(),
             method: method_label(request.method()),
-            route: request.extensions().get::<MatchedPath>().cloned(),
+            route,
         }
     }
 

@@ -210,7 +210,9 @@ pub async fn run(config: Config) -> Result<(), String> {
 
     let shutdown = state.shutdown.clone();
     // Connection info lets the control plane tell loopback callers from others.
-    let app = crate::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+        SocketAddr,
+    >(crate::app(state.clone()));
     // One handle for both schemes: on shutdown, stop accepting and let requests in flight finish.
     let handle = axum_server::Handle::new();
     tokio::spawn({

@@ -13,7 +13,7 @@ fn windows_body(host: &str) -> Value {
     json!({"hostName": host, "osFamily": "windows", "platform": "windows-x64", "ipAddress": "10.0.0.5"})
 }
 
-async fn add_source(app: &axum::Router, body: Value) -> Value {
+async fn add_source(app: &psserver::App, body: Value) -> Value {
     let reply = send(
         app,
         admin("POST", &format!("{API}/sources"))
@@ -30,7 +30,7 @@ async fn add_source(app: &axum::Router, body: Value) -> Value {
     reply.json()
 }
 
-async fn register(app: &axum::Router, machine_id: &str) -> (StatusCode, Value) {
+async fn register(app: &psserver::App, machine_id: &str) -> (StatusCode, Value) {
     let mut body = windows_body("WIN-SRC01");
     body["machineId"] = json!(machine_id);
     let reply = send(
@@ -44,7 +44,7 @@ async fn register(app: &axum::Router, machine_id: &str) -> (StatusCode, Value) {
 }
 
 /// Register an agent's machine: its source id and agent token.
-async fn register_agent(app: &axum::Router, machine_id: &str) -> (String, String) {
+async fn register_agent(app: &psserver::App, machine_id: &str) -> (String, String) {
     let (_, reg) = register(app, machine_id).await;
     let field = |name: &str| {
         reg[name]
@@ -55,7 +55,7 @@ async fn register_agent(app: &axum::Router, machine_id: &str) -> (String, String
     (field("id"), field("agentToken"))
 }
 
-async fn report(app: &axum::Router, id: &str, token: &str, body: Value) -> common::Reply {
+async fn report(app: &psserver::App, id: &str, token: &str, body: Value) -> common::Reply {
     send(
         app,
         Request::put(format!("{API}/sources/{id}/driverState"))
@@ -67,7 +67,7 @@ async fn report(app: &axum::Router, id: &str, token: &str, body: Value) -> commo
 }
 
 /// A report as the agent sends it: `Prefer: return=minimal`.
-async fn report_minimal(app: &axum::Router, id: &str, token: &str, body: Value) -> common::Reply {
+async fn report_minimal(app: &psserver::App, id: &str, token: &str, body: Value) -> common::Reply {
     send(
         app,
         Request::put(format!("{API}/sources/{id}/driverState"))
@@ -79,7 +79,7 @@ async fn report_minimal(app: &axum::Router, id: &str, token: &str, body: Value) 
     .await
 }
 
-async fn get_json(app: &axum::Router, uri: &str) -> Value {
+async fn get_json(app: &psserver::App, uri: &str) -> Value {
     let reply = send(app, admin("GET", uri).body(Body::empty()).unwrap()).await;
     assert_eq!(
         reply.status,
@@ -578,7 +578,7 @@ async fn registration_is_idempotent_and_returns_a_token_each_time() {
     );
 }
 
-async fn active_reboot_tasks(app: &axum::Router, id: &str) -> Vec<Value> {
+async fn active_reboot_tasks(app: &psserver::App, id: &str) -> Vec<Value> {
     get_json(
         app,
         &format!("{API}/tasks?sourceId={id}&state=active&kind=RebootRequired"),

@@ -12,13 +12,18 @@ use psserver::config::ReplicationSpeed;
 use psserver::drivers::package::build_bytes;
 use serde_json::{Value, json};
 
-async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> common::Reply {
+async fn call(
+    app: &impl common::Service,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> common::Reply {
     let body = body.map_or_else(Body::empty, json_body);
     send(app, admin(method, uri).body(body).unwrap()).await
 }
 
 /// Add a source and a contract, start Prepare; answers the operation's href.
-async fn start_prepare(app: &axum::Router) -> String {
+async fn start_prepare(app: &psserver::App) -> String {
     let s = call(
         app,
         "POST",
@@ -421,9 +426,10 @@ async fn loopback_only_refuses_other_addresses() {
     use std::net::SocketAddr;
     let (app, _, _dir) =
         test_app_with(|c| c.control_plane = psserver::config::ControlPlane::LoopbackOnly).await;
-    let remote = app
-        .clone()
-        .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 10], 40000))));
+    let remote = tower::Layer::layer(
+        &MockConnectInfo(SocketAddr::from(([192, 0, 2, 10], 40000))),
+        app.clone(),
+    );
     let reply = call(&remote, "GET", "/_emu/info", None).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert!(
@@ -441,7 +447,10 @@ async fn loopback_only_refuses_other_addresses() {
     assert_eq!(reply.status, StatusCode::OK);
     let reply = call(&remote, "GET", &format!("{API}/sources"), None).await;
     assert_eq!(reply.status, StatusCode::OK);
-    let local = app.layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+    let local = tower::Layer::layer(
+        &MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))),
+        app,
+    );
     let reply = call(&local, "GET", "/_emu/info", None).await;
     assert_eq!(reply.status, StatusCode::OK);
 }

@@ -11,13 +11,13 @@ use axum::http::{Request, StatusCode};
 use common::{ADMIN, API, Server, admin, basic, json_body, send, test_app, test_app_with};
 use serde_json::{Value, json};
 
-async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> common::Reply {
+async fn call(app: &psserver::App, method: &str, uri: &str, body: Option<Value>) -> common::Reply {
     let body = body.map_or_else(Body::empty, json_body);
     send(app, admin(method, uri).body(body).unwrap()).await
 }
 
 /// Add a rule; answers its id.
-async fn add(app: &axum::Router, rule: Value) -> String {
+async fn add(app: &psserver::App, rule: Value) -> String {
     let reply = call(app, "POST", "/_emu/faults", Some(rule)).await;
     assert_eq!(
         reply.status,
@@ -33,14 +33,14 @@ async fn add(app: &axum::Router, rule: Value) -> String {
     id
 }
 
-async fn list(app: &axum::Router) -> Value {
+async fn list(app: &psserver::App) -> Value {
     let reply = call(app, "GET", "/_emu/faults", None).await;
     assert_eq!(reply.status, StatusCode::OK);
     reply.json()
 }
 
 /// Which of `n` GETs of the sources list were answered by a fault.
-async fn hit_sequence(app: &axum::Router, n: usize) -> Vec<bool> {
+async fn hit_sequence(app: &psserver::App, n: usize) -> Vec<bool> {
     let mut hits = Vec::with_capacity(n);
     for _ in 0..n {
         let reply = call(app, "GET", &format!("{API}/sources"), None).await;
@@ -156,7 +156,7 @@ async fn rules_expire_and_run_out() {
     .await;
     let rule = &list(&app).await["faults"][0];
     assert!(rule["expiresAt"].is_string(), "{rule}");
-    let status = |app: axum::Router| async move {
+    let status = |app: psserver::App| async move {
         call(&app, "GET", &format!("{API}/tasks"), None)
             .await
             .status

@@ -11,7 +11,7 @@ use axum::http::{Request, StatusCode};
 use common::{API, admin, basic, json_body, send, test_app, test_app_with};
 use serde_json::{Value, json};
 
-async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> common::Reply {
+async fn call(app: &psserver::App, method: &str, uri: &str, body: Option<Value>) -> common::Reply {
     let body = body.map_or_else(Body::empty, json_body);
     send(app, admin(method, uri).body(body).unwrap()).await
 }
@@ -87,7 +87,7 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     found[0].value
 }
 
-async fn scrape(app: &axum::Router) -> Vec<Sample> {
+async fn scrape(app: &psserver::App) -> Vec<Sample> {
     let reply = call(app, "GET", "/metrics", None).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(

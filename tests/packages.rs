@@ -9,12 +9,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode, Uri};
 use base64::Engine;
 use common::corpus::{encode_all, traversal_corpus};
 use common::{API as B, Reply, admin, send};
+use psserver::App;
 use psserver::domain::platform::Platform;
 use psserver::domain::version::DriverVersion;
 use psserver::drivers::package::build_bytes;
@@ -103,7 +103,7 @@ fn rescan() -> Request<Body> {
 }
 
 /// Every package the list shows.
-async fn all_packages(app: &Router) -> Vec<Value> {
+async fn all_packages(app: &App) -> Vec<Value> {
     let reply = send(app, get(&format!("{B}/driverPackages?limit=500"))).await;
     assert_eq!(reply.status, StatusCode::OK);
     reply.json()["driverPackages"]
@@ -113,7 +113,7 @@ async fn all_packages(app: &Router) -> Vec<Value> {
 }
 
 /// The listed package of a platform and version.
-async fn package(app: &Router, platform: &str, version: &str) -> Value {
+async fn package(app: &App, platform: &str, version: &str) -> Value {
     all_packages(app)
         .await
         .into_iter()
@@ -121,7 +121,7 @@ async fn package(app: &Router, platform: &str, version: &str) -> Value {
         .unwrap_or_else(|| panic!("no {platform} {version} package listed"))
 }
 
-async fn id_of(app: &Router, platform: &str, version: &str) -> String {
+async fn id_of(app: &App, platform: &str, version: &str) -> String {
     package(app, platform, version).await["id"]
         .as_str()
         .expect("id")
@@ -172,7 +172,7 @@ fn upload_files(dir: &tempfile::TempDir) -> Vec<String> {
 }
 
 /// After a refused upload: nothing on disk, and the list still holds exactly the samples.
-async fn assert_nothing_stored(app: &Router, dir: &tempfile::TempDir) {
+async fn assert_nothing_stored(app: &App, dir: &tempfile::TempDir) {
     assert_eq!(
         upload_files(dir),
         Vec::<String>::new(),
@@ -1458,7 +1458,7 @@ fn overwrite(path: &Path, bytes: &[u8], keep_mtime: bool) {
 }
 
 /// Everything a client sees of a package must describe `bytes`.
-async fn assert_served_as(app: &Router, id: &str, bytes: &[u8], old_etag: &str) {
+async fn assert_served_as(app: &App, id: &str, bytes: &[u8], old_etag: &str) {
     let uri = content_uri(id);
     let etag = format!("\"{}\"", sha256_hex(bytes));
     let name = "platespin-bbt-drivers-windows-x64-8.0.0.12.package";
@@ -1592,7 +1592,7 @@ async fn app_with_package_of(
     size: usize,
     configure: impl FnOnce(&mut psserver::config::Config) + Send + 'static,
 ) -> (
-    Router,
+    App,
     psserver::AppState,
     Vec<tempfile::TempDir>,
     PathBuf,

@@ -6,10 +6,10 @@
 
 mod common;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{API as B, Reply, send};
+use psserver::App;
 use sha2::{Digest, Sha256};
 
 const LONG_AGO: &str = "Thu, 01 Jan 1970 00:00:00 GMT";
@@ -23,7 +23,7 @@ fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
     builder.body(Body::empty()).unwrap()
 }
 
-async fn get(app: &Router, uri: &str, headers: &[(&str, &str)]) -> Reply {
+async fn get(app: &App, uri: &str, headers: &[(&str, &str)]) -> Reply {
     send(app, request("GET", uri, headers)).await
 }
 
@@ -36,7 +36,7 @@ fn etag_of(bytes: &[u8]) -> String {
 }
 
 /// The three ways to download one package (windows-x64 8.0.0.12, the latest of its platform).
-async fn content_uris(app: &Router) -> Vec<String> {
+async fn content_uris(app: &App) -> Vec<String> {
     let latest = get(
         app,
         &format!("{B}/driverPackages/latest?platform=windows-x64"),

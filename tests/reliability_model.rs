@@ -11,11 +11,11 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
 use common::{API, Reply, admin, json_body, send};
 use proptest::prelude::*;
+use psserver::App;
 use serde_json::{Value, json};
 
 /// Few versions, so that steps often repeat a state or start a driver.
@@ -143,7 +143,7 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 struct Api {
-    app: Router,
+    app: App,
     _state: psserver::AppState,
     _dir: tempfile::TempDir,
 }

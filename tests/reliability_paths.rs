@@ -48,7 +48,7 @@ struct Ids {
     operation: String,
 }
 
-async fn make_ids(app: &axum::Router) -> Ids {
+async fn make_ids(app: &psserver::App) -> Ids {
     let call = |method: &str, path: String, body: serde_json::Value| {
         admin(method, &format!("{API}{path}"))
             .body(json_body(body))
@@ -191,7 +191,7 @@ fn assert_nothing_leaked(shown: &str, body: &[u8]) {
     );
 }
 
-async fn run_corpus(app: &axum::Router, positions: &[Position], real_ids: &[&str]) -> usize {
+async fn run_corpus(app: &psserver::App, positions: &[Position], real_ids: &[&str]) -> usize {
     let mut corpus = Vec::new();
     for id in real_ids {
         corpus.extend(traversal_corpus(id));

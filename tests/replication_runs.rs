@@ -11,7 +11,7 @@ use common::{ADMIN, API, Server, admin, client, json_body, send, test_app_with};
 use psserver::config::ReplicationSpeed;
 use serde_json::{Value, json};
 
-async fn call(app: &axum::Router, method: &str, path: &str, body: Option<Value>) -> common::Reply {
+async fn call(app: &psserver::App, method: &str, path: &str, body: Option<Value>) -> common::Reply {
     let body = body.map_or_else(Body::empty, json_body);
     send(
         app,
@@ -21,7 +21,7 @@ async fn call(app: &axum::Router, method: &str, path: &str, body: Option<Value>)
 }
 
 /// A prepared contract with one full replication done, on a fast-running app.
-async fn prepared(app: &axum::Router) -> (String, String) {
+async fn prepared(app: &psserver::App) -> (String, String) {
     let s = call(
         app,
         "POST",
@@ -57,7 +57,7 @@ async fn prepared(app: &axum::Router) -> (String, String) {
     (src, t)
 }
 
-async fn wait_final(app: &axum::Router, href: &str) -> Value {
+async fn wait_final(app: &psserver::App, href: &str) -> Value {
     for _ in 0..600 {
         let op = send(app, admin("GET", href).body(Body::empty()).unwrap())
             .await

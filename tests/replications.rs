@@ -11,7 +11,7 @@ use common::{API, admin, json_body, send, test_app};
 use serde_json::{Value, json};
 
 struct Ctx {
-    app: axum::Router,
+    app: psserver::App,
     _dir: tempfile::TempDir,
 }
 

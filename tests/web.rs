@@ -10,10 +10,10 @@ mod common;
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{ADMIN, API as B, Reply, admin, basic, json_body, send};
+use psserver::App;
 use scraper::{Html, Selector};
 use serde_json::{Value, json};
 
@@ -61,7 +61,7 @@ fn attrs(html: &Html, css: &str, attr: &str) -> Vec<String> {
         .collect()
 }
 
-async fn page(app: &Router, uri: &str) -> (Reply, Html) {
+async fn page(app: &App, uri: &str) -> (Reply, Html) {
     let reply = send(app, admin("GET", uri).body(Body::empty()).unwrap()).await;
     assert_eq!(
         reply.status,
@@ -73,7 +73,7 @@ async fn page(app: &Router, uri: &str) -> (Reply, Html) {
     (reply, html)
 }
 
-async fn api(app: &Router, method: &str, uri: &str, body: Value) -> Value {
+async fn api(app: &App, method: &str, uri: &str, body: Value) -> Value {
     let body = if body.is_null() {
         Body::empty()
     } else {
@@ -93,7 +93,7 @@ async fn api(app: &Router, method: &str, uri: &str, body: Value) -> Value {
     }
 }
 
-async fn add_source(app: &Router, host: &str, os: &str, ip: &str) -> String {
+async fn add_source(app: &App, host: &str, os: &str, ip: &str) -> String {
     let s = api(
         app,
         "POST",
@@ -104,7 +104,7 @@ async fn add_source(app: &Router, host: &str, os: &str, ip: &str) -> String {
     s["id"].as_str().unwrap().to_owned()
 }
 
-async fn report(app: &Router, id: &str, installed: Option<&str>, running: Option<&str>) {
+async fn report(app: &App, id: &str, installed: Option<&str>, running: Option<&str>) {
     api(
         app,
         "PUT",
@@ -115,7 +115,7 @@ async fn report(app: &Router, id: &str, installed: Option<&str>, running: Option
 }
 
 /// Wait until an operation has ended (instant speed: a few milliseconds).
-async fn wait_op(app: &Router, op_id: &str) -> Value {
+async fn wait_op(app: &App, op_id: &str) -> Value {
     for _ in 0..500 {
         let op = api(app, "GET", &format!("/operations/{op_id}"), Value::Null).await;
         if !matches!(op["status"].as_str(), Some("queued" | "running")) {
@@ -146,7 +146,7 @@ fn form_post(uri: &str, auth: &str, body: String) -> axum::http::request::Builde
         .header("content-length", body.len().to_string())
 }
 
-async fn post_form(app: &Router, uri: &str, fields: &[(&str, &str)]) -> Reply {
+async fn post_form(app: &App, uri: &str, fields: &[(&str, &str)]) -> Reply {
     let body = fields
         .iter()
         .map(|(k, v)| format!("{k}={}", urlencode(v)))
@@ -175,7 +175,7 @@ fn urlencode(v: &str) -> String {
 /// A Windows workload with a driver installed but not loaded (a reboot-notification task), a
 /// Linux one whose driver runs, and a full replication of the first that carried the reboot
 /// notification. Answers (windows id, linux id, operation id).
-async fn story(app: &Router) -> (String, String, String) {
+async fn story(app: &App) -> (String, String, String) {
     let win = add_source(app, "web-01", "windows", "10.0.0.5").await;
     let lin = add_source(app, "db-02", "linux", "10.0.0.6").await;
     report(app, &win, Some("8.0.0.11"), None).await;

@@ -5,6 +5,7 @@ pub mod extract;
 pub mod openapi;
 mod operations;
 mod packages;
+pub use packages::DownloadPath;
 mod root;
 pub use root::root;
 mod sources;

@@ -423,9 +423,7 @@ pub async fn content(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response> {
-    let id = parse_id(&id, "driver package id")?;
-    let pkg = state.db.catalog().await?.get(id)?;
-    serve(&state, pkg, request.method(), request.headers()).await
+    by_id(&state, &id, request.method(), request.headers()).await
 }
 
 /// Download a platform's latest package (as `driverPackages/{id}/content`)
@@ -492,8 +490,127 @@ pub async fn content_by_version(
     Path((platform, version)): Path<(String, String)>,
     request: Request,
 ) -> Result<Response> {
-    let platform = parse_platform(&platform)?;
-    let version = parse_version(&version)?;
+    by_version(
+        &state,
+        &platform,
+        &version,
+        request.method(),
+        request.headers(),
+    )
+    .await
+}
+
+/// A download found in a request's path before the router (see `crate::App`):
+/// `{base}/driverPackages/{id}/content` (what the agent fetches: the `content` link) or
+/// `{base}/driverPackages/{platform}/{version}/content`, where every segment is plain (letters,
+/// digits, `.`, `-`, `_`), so the percent-decoding that the router's `Path` does would leave it
+/// as it is. Any other path, `driverPackages/latest/content` included, is the router's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadPath {
+    /// Which base the path is under: 0 for [`super::BASE`], 1 for [`super::BASE_ALIAS`].
+    pub base: usize,
+    /// The segments, as offsets into the path, so the request can move with them.
+    by: By,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum By {
+    Id(std::ops::Range<usize>),
+    Version(std::ops::Range<usize>, std::ops::Range<usize>),
+}
+
+impl DownloadPath {
+    /// The routes' templates under a base, in the order of [`Self::route`].
+    pub const ROUTES: [&str; 2] = [
+        "/driverPackages/{id}/content",
+        "/driverPackages/{platform}/{version}/content",
+    ];
+
+    /// The path's download, if it is one the app may answer before the router.
+    pub fn find(path: &str) -> Option<Self> {
+        let (base, rest) = [super::BASE, super::BASE_ALIAS]
+            .iter()
+            .enumerate()
+            .find_map(|(i, base)| Some((i, path.strip_prefix(base)?)))?;
+        let segments = rest
+            .strip_prefix("/driverPackages/")?
+            .strip_suffix("/content")?;
+        let start = path.len() - rest.len() + "/driverPackages/".len();
+        let plain = |segment: &str| {
+            !segment.is_empty()
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        };
+        let by = match segments.split_once('/') {
+            None if plain(segments) && segments != "latest" => {
+                By::Id(start..start + segments.len())
+            }
+            Some((platform, version)) if plain(platform) && plain(version) => By::Version(
+                start..start + platform.len(),
+                start + platform.len() + 1..start + segments.len(),
+            ),
+            _ => return None,
+        };
+        Some(Self { base, by })
+    }
+
+    /// Which route of [`Self::ROUTES`] the path is.
+    pub fn route(&self) -> usize {
+        match self.by {
+            By::Id(_) => 0,
+            By::Version(..) => 1,
+        }
+    }
+
+    /// The download: the same answer as [`content`]'s or [`content_by_version`]'s for the same
+    /// request.
+    pub async fn answer(&self, state: &AppState, request: Request) -> Response {
+        let (request, _) = request.into_parts();
+        let (path, method, headers) = (request.uri.path(), &request.method, &request.headers);
+        let segment = |range: &std::ops::Range<usize>| path.get(range.clone());
+        match &self.by {
+            By::Id(id) => match segment(id) {
+                Some(id) => by_id(state, id, method, headers).await,
+                None => Err(not_found_at(path)),
+            },
+            By::Version(platform, version) => match (segment(platform), segment(version)) {
+                (Some(platform), Some(version)) => {
+                    by_version(state, platform, version, method, headers).await
+                }
+                _ => Err(not_found_at(path)),
+            },
+        }
+        .into_response()
+    }
+}
+
+/// A path that is not the one a [`DownloadPath`] was found in: cannot happen, but the answer
+/// is the router's for a path it does not know.
+fn not_found_at(path: &str) -> AppError {
+    AppError::NotFound(format!("nothing at {}", truncate(path)))
+}
+
+async fn by_id(
+    state: &AppState,
+    id: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Response> {
+    let id = parse_id(id, "driver package id")?;
+    let pkg = state.db.catalog().await?.get(id)?;
+    serve(state, pkg, method, headers).await
+}
+
+async fn by_version(
+    state: &AppState,
+    platform: &str,
+    version: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Response> {
+    let platform = parse_platform(platform)?;
+    let version = parse_version(version)?;
     let pkg = state
         .db
         .catalog()
@@ -504,7 +621,7 @@ pub async fn content_by_version(
                 "there is no {platform} driver package version {version}"
             ))
         })?;
-    serve(&state, pkg, request.method(), request.headers()).await
+    serve(state, pkg, method, headers).await
 }
 
 /// Stream a package file with the validators and range support of SPEC 4.

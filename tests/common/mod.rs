@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 pub const ADMIN: (&str, &str) = ("administrator", "platespin");
 pub const API: &str = "/MigrateApi/2019.8";
+pub const API_ALIAS: &str = "/MigrateApi/2019.5";
 
 pub fn repo_packages() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("driver-packages")
@@ -164,7 +165,7 @@ pub fn client() -> reqwest::Client {
 /// A fresh, migrated and indexed app for router tests (`oneshot`), with its temp directory.
 pub async fn test_app_with(
     tweak: impl FnOnce(&mut psserver::Config),
-) -> (axum::Router, psserver::AppState, tempfile::TempDir) {
+) -> (psserver::App, psserver::AppState, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = psserver::Config::for_data_dir(dir.path().join("data"), repo_packages());
     tweak(&mut config);
@@ -173,7 +174,7 @@ pub async fn test_app_with(
     (psserver::app(state.clone()), state, dir)
 }
 
-pub async fn test_app() -> (axum::Router, psserver::AppState, tempfile::TempDir) {
+pub async fn test_app() -> (psserver::App, psserver::AppState, tempfile::TempDir) {
     test_app_with(|_| {}).await
 }
 
@@ -186,8 +187,31 @@ pub fn basic(user: &str, password: &str) -> String {
     )
 }
 
-/// Send a request through the router and read the whole response.
-pub async fn send(app: &axum::Router, request: axum::http::Request<axum::body::Body>) -> Reply {
+/// What tests send requests to: the app, its router alone, or either with a layer around it.
+pub trait Service:
+    tower::Service<
+        axum::http::Request<axum::body::Body>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+{
+}
+
+impl<S> Service for S where
+    S: tower::Service<
+            axum::http::Request<axum::body::Body>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send,
+        > + Clone
+        + Send
+{
+}
+
+/// Send a request through the app (or its router alone) and read the whole response.
+pub async fn send(app: &impl Service, request: axum::http::Request<axum::body::Body>) -> Reply {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
     let response = app.clone().oneshot(request).await.expect("infallible");
