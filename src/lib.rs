@@ -141,13 +141,14 @@ where
                 },
             )
             .await;
-            Ok(response)
+            // And on what the fault rules answered instead, as the router's outer route does.
+            Ok(content_length_of(response))
         }))
     }
 }
 
-/// A `Content-Length` from the body's exact size when the handler set none, as axum's router
-/// does for what its routes answer (hyper would send the same, but an answer read in process,
+/// A `Content-Length` from the body's exact size when the answer has none, as axum's router
+/// sets it on what its routes answer (hyper would send the same, but an answer read in process,
 /// as the tests do, shows the header only if it is there).
 fn content_length_of(mut response: Response) -> Response {
     use axum::body::HttpBody;
