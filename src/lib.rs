@@ -45,6 +45,7 @@ pub fn app(state: AppState) -> App {
     App {
         router,
         downloads: Arc::new(Downloads::new(state)),
+        remote: None,
     }
 }
 
@@ -62,6 +63,8 @@ pub fn app(state: AppState) -> App {
 pub struct App {
     router: Router,
     downloads: Arc<Downloads>,
+    /// Where the connection comes from, when served ([`App::connected`]).
+    remote: Option<std::net::SocketAddr>,
 }
 
 /// What [`App`] needs to answer a download itself.
@@ -88,6 +91,18 @@ impl Downloads {
 }
 
 impl App {
+    /// The app for one connection from `remote`: the router's routes see the address as
+    /// `ConnectInfo<SocketAddr>` (the control plane's loopback check reads it). The server makes
+    /// one per connection; without one, as in tests through `oneshot`, a request is taken as
+    /// coming from this process. Only the routes get it: a download reads no address, and
+    /// the insert (the extensions' first, so an allocation) was a fiftieth of its cost.
+    pub fn connected(&self, remote: std::net::SocketAddr) -> Self {
+        Self {
+            remote: Some(remote),
+            ..self.clone()
+        }
+    }
+
     /// The router alone, without the download taken before it: for tests that compare the two.
     #[doc(hidden)]
     pub fn router_only(&self) -> Router {
@@ -123,6 +138,12 @@ where
             .then(|| api::DownloadPath::find(request.uri().path()))
             .flatten();
         let Some(download) = download else {
+            let mut request = request;
+            if let Some(remote) = self.remote {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(remote));
+            }
             return Either::Right(self.router.call(request));
         };
         let downloads = Arc::clone(&self.downloads);

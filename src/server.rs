@@ -188,6 +188,28 @@ macro_rules! limit_connections {
     };
 }
 
+/// Makes the [`crate::App`] of each connection, knowing where it comes from (the server's
+/// make-service; `tests/emu.rs` checks what it makes).
+#[derive(Clone)]
+pub struct Connections(pub crate::App);
+
+impl tower::Service<SocketAddr> for Connections {
+    type Response = crate::App;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<crate::App, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, remote: SocketAddr) -> Self::Future {
+        std::future::ready(Ok(self.0.connected(remote)))
+    }
+}
+
 /// The largest request head (request line and headers) read: hyper's default is about 400 KiB;
 /// real clients send a few KiB (a long Basic or Bearer credential included).
 const MAX_REQUEST_HEAD: usize = 64 * 1024;
@@ -210,9 +232,7 @@ pub async fn run(config: Config) -> Result<(), String> {
 
     let shutdown = state.shutdown.clone();
     // Connection info lets the control plane tell loopback callers from others.
-    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-        SocketAddr,
-    >(crate::app(state.clone()));
+    let app = Connections(crate::app(state.clone()));
     // One handle for both schemes: on shutdown, stop accepting and let requests in flight finish.
     let handle = axum_server::Handle::new();
     tokio::spawn({

@@ -12,12 +12,7 @@ use psserver::config::ReplicationSpeed;
 use psserver::drivers::package::build_bytes;
 use serde_json::{Value, json};
 
-async fn call(
-    app: &impl common::Service,
-    method: &str,
-    uri: &str,
-    body: Option<Value>,
-) -> common::Reply {
+async fn call(app: &psserver::App, method: &str, uri: &str, body: Option<Value>) -> common::Reply {
     let body = body.map_or_else(Body::empty, json_body);
     send(app, admin(method, uri).body(body).unwrap()).await
 }
@@ -422,14 +417,14 @@ async fn a_seed_file_is_loaded_at_start_and_on_reset() {
 
 #[tokio::test]
 async fn loopback_only_refuses_other_addresses() {
-    use axum::extract::connect_info::MockConnectInfo;
     use std::net::SocketAddr;
     let (app, _, _dir) =
         test_app_with(|c| c.control_plane = psserver::config::ControlPlane::LoopbackOnly).await;
-    let remote = tower::Layer::layer(
-        &MockConnectInfo(SocketAddr::from(([192, 0, 2, 10], 40000))),
-        app.clone(),
-    );
+    // The app as the server makes it for a connection from elsewhere.
+    let mut connections = psserver::server::Connections(app.clone());
+    let remote = tower::Service::call(&mut connections, SocketAddr::from(([192, 0, 2, 10], 40000)))
+        .await
+        .unwrap();
     let reply = call(&remote, "GET", "/_emu/info", None).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert!(
@@ -447,10 +442,9 @@ async fn loopback_only_refuses_other_addresses() {
     assert_eq!(reply.status, StatusCode::OK);
     let reply = call(&remote, "GET", &format!("{API}/sources"), None).await;
     assert_eq!(reply.status, StatusCode::OK);
-    let local = tower::Layer::layer(
-        &MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))),
-        app,
-    );
+    let local = tower::Service::call(&mut connections, SocketAddr::from(([127, 0, 0, 1], 40000)))
+        .await
+        .unwrap();
     let reply = call(&local, "GET", "/_emu/info", None).await;
     assert_eq!(reply.status, StatusCode::OK);
 }
