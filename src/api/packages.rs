@@ -49,7 +49,7 @@ pub struct PackageView {
 }
 
 impl PackageView {
-    fn new(base: ApiBase, p: DriverPackage, is_latest: bool) -> Self {
+    fn new(base: ApiBase, p: &DriverPackage, is_latest: bool) -> Self {
         let href = format!("{}/driverPackages/{}", base.0, p.id);
         Self {
             links: vec![
@@ -60,7 +60,7 @@ impl PackageView {
             platform: p.platform,
             version: p.version,
             size: p.size,
-            sha256: p.sha256,
+            sha256: p.sha256.clone(),
             origin: p.origin.as_str(),
             created_at: p.created_at,
             is_latest,
@@ -144,7 +144,7 @@ pub async fn list(
         .take(page.limit as usize)
         .map(|p| {
             let is_latest = latest.get(&p.platform) == Some(&p.version);
-            PackageView::new(base, p, is_latest)
+            PackageView::new(base, &p, is_latest)
         })
         .collect();
     let filters: Vec<(&str, String)> = platform
@@ -196,14 +196,14 @@ pub async fn latest(
             let pkg = state.db.catalog().await?.latest(platform).ok_or_else(|| {
                 AppError::NotFound(format!("there is no {platform} driver package"))
             })?;
-            Ok(axum::Json(PackageView::new(base, pkg, true)).into_response())
+            Ok(axum::Json(PackageView::new(base, &pkg, true)).into_response())
         }
         None => {
             let mut views = Vec::new();
             let catalog = state.db.catalog().await?;
             for platform in Platform::ALL {
                 if let Some(pkg) = catalog.latest(platform) {
-                    views.push(PackageView::new(base, pkg, true));
+                    views.push(PackageView::new(base, &pkg, true));
                 }
             }
             let total = views.len() as u64;
@@ -240,7 +240,7 @@ pub async fn get(
     let pkg = catalog.get(id)?;
     let latest = catalog.latest(pkg.platform);
     let is_latest = latest.is_some_and(|l| l.id == pkg.id);
-    Ok(axum::Json(PackageView::new(base, pkg, is_latest)))
+    Ok(axum::Json(PackageView::new(base, &pkg, is_latest)))
 }
 
 /// A platform driver packages are built for.
@@ -385,7 +385,7 @@ pub async fn upload_or_rescan(
     let location = format!("{}/driverPackages/{}", base.0, pkg.id);
     let mut response = (
         StatusCode::CREATED,
-        axum::Json(PackageView::new(base, pkg, is_latest)),
+        axum::Json(PackageView::new(base, &pkg, is_latest)),
     )
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -627,7 +627,7 @@ async fn by_version(
 /// Stream a package file with the validators and range support of SPEC 4.
 async fn serve(
     state: &AppState,
-    pkg: DriverPackage,
+    pkg: std::sync::Arc<DriverPackage>,
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<Response> {

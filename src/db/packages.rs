@@ -66,13 +66,14 @@ async fn load_all(pool: &SqlitePool) -> Result<Vec<DriverPackage>> {
 /// reads would otherwise be a query, and a query is a round trip to SQLite's thread.
 #[derive(Debug, Default)]
 pub struct Catalog {
-    /// Ordered by platform, then newest version first.
-    packages: Vec<DriverPackage>,
+    /// Ordered by platform, then newest version first. Shared: a download takes its package
+    /// with a reference count, not a copy of its strings.
+    packages: Vec<Arc<DriverPackage>>,
 }
 
 impl Catalog {
     /// All packages (of one platform, if given), newest version first within a platform.
-    pub fn list(&self, platform: Option<Platform>) -> Vec<DriverPackage> {
+    pub fn list(&self, platform: Option<Platform>) -> Vec<Arc<DriverPackage>> {
         self.packages
             .iter()
             .filter(|p| platform.is_none_or(|want| p.platform == want))
@@ -80,7 +81,7 @@ impl Catalog {
             .collect()
     }
 
-    pub fn get(&self, id: Uuid) -> Result<DriverPackage> {
+    pub fn get(&self, id: Uuid) -> Result<Arc<DriverPackage>> {
         self.packages
             .iter()
             .find(|p| p.id == id)
@@ -92,7 +93,7 @@ impl Catalog {
         &self,
         platform: Platform,
         version: DriverVersion,
-    ) -> Option<DriverPackage> {
+    ) -> Option<Arc<DriverPackage>> {
         self.packages
             .iter()
             .find(|p| p.platform == platform && p.version == version)
@@ -100,7 +101,7 @@ impl Catalog {
     }
 
     /// The latest (highest-version) package of a platform.
-    pub fn latest(&self, platform: Platform) -> Option<DriverPackage> {
+    pub fn latest(&self, platform: Platform) -> Option<Arc<DriverPackage>> {
         self.packages
             .iter()
             .find(|p| p.platform == platform)
@@ -144,7 +145,7 @@ impl CatalogCache {
             return Ok(Arc::clone(catalog));
         }
         let catalog = Arc::new(Catalog {
-            packages: load_all(pool).await?,
+            packages: load_all(pool).await?.into_iter().map(Arc::new).collect(),
         });
         *lock() = Some((generation, Arc::clone(&catalog)));
         Ok(catalog)

@@ -624,7 +624,7 @@ impl PackageStore {
     pub async fn open(
         &self,
         db: &Db,
-        pkg: DriverPackage,
+        pkg: Arc<DriverPackage>,
         want: Option<(u64, u64)>,
     ) -> Result<Opened> {
         if let Some(content) = self.kept_range(&pkg, want) {
@@ -643,7 +643,7 @@ impl PackageStore {
     async fn open_from_disk(
         &self,
         db: &Db,
-        pkg: DriverPackage,
+        pkg: Arc<DriverPackage>,
         want: Option<(u64, u64)>,
     ) -> Result<Opened> {
         let path = self.path_of(&pkg)?;
@@ -750,12 +750,12 @@ impl PackageStore {
         if changed {
             tracing::warn!(package = %pkg.id, "driver package file changed on disk; re-indexed before serving");
         }
-        let pkg = DriverPackage {
+        let pkg = Arc::new(DriverPackage {
             size: facts.size,
             sha256: facts.sha256,
             file_mtime: facts.mtime,
-            ..pkg
-        };
+            ..DriverPackage::clone(&pkg)
+        });
         Ok(Opened {
             content: Content::File(file),
             pkg,
@@ -857,7 +857,7 @@ fn open_file(
 /// A package ready to serve, with its facts as they are now.
 pub struct Opened {
     pub content: Content,
-    pub pkg: DriverPackage,
+    pub pkg: Arc<DriverPackage>,
     /// The file had changed since it was indexed: `pkg` holds its new size and hash (and the
     /// content is the file).
     pub rehashed: bool,

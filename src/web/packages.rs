@@ -48,7 +48,7 @@ async fn items(state: &AppState) -> WebResult<Vec<PackageItem>> {
             created: Time::new(p.created_at),
             href: format!("{BASE}/driverPackages/{}/content", p.id),
             file_name: p.download_name(),
-            sha256: p.sha256,
+            sha256: p.sha256.clone(),
         })
         .collect())
 }
