@@ -187,31 +187,15 @@ pub fn basic(user: &str, password: &str) -> String {
     )
 }
 
-/// What tests send requests to: the app, its router alone, or either with a layer around it.
-pub trait Service:
-    tower::Service<
-        axum::http::Request<axum::body::Body>,
-        Response = axum::response::Response,
-        Error = std::convert::Infallible,
-        Future: Send,
-    > + Clone
-    + Send
-{
-}
-
-impl<S> Service for S where
+/// Send a request through the app (or its router alone) and read the whole response.
+pub async fn send<S>(app: &S, request: axum::http::Request<axum::body::Body>) -> Reply
+where
     S: tower::Service<
             axum::http::Request<axum::body::Body>,
             Response = axum::response::Response,
             Error = std::convert::Infallible,
-            Future: Send,
-        > + Clone
-        + Send
+        > + Clone,
 {
-}
-
-/// Send a request through the app (or its router alone) and read the whole response.
-pub async fn send(app: &impl Service, request: axum::http::Request<axum::body::Body>) -> Reply {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
     let response = app.clone().oneshot(request).await.expect("infallible");
