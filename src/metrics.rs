@@ -448,9 +448,15 @@ impl Pending {
     ),
 )]
 pub async fn scrape(State(state): State<AppState>, _: ControlPlaneAdmin) -> Result<Response> {
-    let tasks = crate::db::tasks::count_by_state(&state.db.read).await?;
-    let operations = crate::db::replications::count_by_status(&state.db.read).await?;
-    let active = crate::replication::running_tokens(&state).len();
+    let mut r = state.db.reader().await?;
+    let tasks = crate::db::tasks::count_by_state(&mut r).await?;
+    let operations = crate::db::replications::count_by_status(&mut r).await?;
+    drop(r);
+    let active = state
+        .running_operations
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .len();
     let counts = Counts {
         operations_active: i64::try_from(active).unwrap_or(i64::MAX),
         package_cache_bytes: i64::try_from(state.store.kept_bytes()).unwrap_or(i64::MAX),

@@ -130,7 +130,7 @@ pub async fn prepare(state: &AppState) -> Result<(), String> {
         .migrate()
         .await
         .map_err(|e| format!("database migration failed: {e}"))?;
-    let failed = crate::replication::recover(state)
+    let failed = crate::service::operations::recover(state)
         .await
         .map_err(|e| format!("recovering unfinished operations failed: {e}"))?;
     if failed > 0 {
@@ -156,18 +156,12 @@ pub async fn prepare(state: &AppState) -> Result<(), String> {
         repository = %state.config.driver_packages.display(),
         "driver packages indexed"
     );
-    if state.config.seed_file.is_some() {
-        // A restart keeps the data; the scenario seeds an empty database only.
-        let empty: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sources")
-            .fetch_one(&state.db.read)
-            .await
-            .map_err(|e| e.to_string())?;
-        if empty == 0 {
-            let seeded = crate::emu::seed::load(state)
-                .await
-                .map_err(|e| e.public_message())?;
-            tracing::info!(sources = seeded, "seed scenario loaded");
-        }
+    // A restart keeps the data; the scenario seeds an empty database only.
+    let seeded = crate::service::emulator::seed_if_empty(state)
+        .await
+        .map_err(|e| e.public_message())?;
+    if seeded > 0 {
+        tracing::info!(sources = seeded, "seed scenario loaded");
     }
     state.set_ready();
     Ok(())

@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::api::cache::ViewCache;
 use crate::auth::Users;
 use crate::config::{Config, ReplicationSpeed};
 use crate::db::Db;
@@ -48,8 +47,6 @@ pub struct Shared {
     /// Fault rules (`/_emu/faults`): configuration, kept across resets.
     pub faults: Arc<Faults>,
     pub metrics: Arc<Metrics>,
-    /// Answers to status polls, valid until the next write.
-    pub views: ViewCache,
 }
 
 /// Settings a client can change at run time (`/_emu/settings`).
@@ -86,7 +83,6 @@ impl AppState {
             polls: Arc::default(),
             faults: Arc::default(),
             metrics: Arc::default(),
-            views: ViewCache::default(),
             config: Arc::new(config),
             ready: Arc::new(AtomicBool::new(false)),
             shutdown: CancellationToken::new(),

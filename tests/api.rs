@@ -1194,9 +1194,13 @@ async fn log_of<F: std::future::Future<Output = ()>>(f: F) -> String {
 #[tokio::test]
 async fn a_failed_request_is_logged_once_with_what_it_was_and_why() {
     let (app, state, _dir) = test_app().await;
-    // Break the database under the server: every read of the sources fails.
+    // Break the database under the server, from a connection of the test's own: every read of
+    // the sources fails.
+    let other = sqlx::SqlitePool::connect(&state.config.database_url())
+        .await
+        .unwrap();
     sqlx::query("ALTER TABLE sources RENAME TO sources_gone")
-        .execute(&state.db.read)
+        .execute(&other)
         .await
         .unwrap();
     let log = log_of(async {

@@ -191,8 +191,12 @@ async fn reset_clears_everything_and_scopes_clear_their_part() {
 async fn reset_while_replications_run_and_with_ten_thousand_sources() {
     let (app, state, _dir) =
         test_app_with(|c| c.replication_speed = ReplicationSpeed::Normal).await;
-    // 10,000 sources straight into the database, and a running replication
-    let mut tx = state.db.begin_write().await.unwrap();
+    // 10,000 sources straight into the database (from a connection of the test's own), and a
+    // running replication
+    let other = sqlx::SqlitePool::connect(&state.config.database_url())
+        .await
+        .unwrap();
+    let mut tx = other.begin().await.unwrap();
     for i in 0..10_000 {
         sqlx::query("INSERT INTO sources (id, host_name, os_family, platform, ip_address, added_by, created_at, updated_at) VALUES (?, ?, 'windows', 'windows-x64', '10.0.0.1', 'api', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')")
             .bind(uuid::Uuid::new_v4().to_string())

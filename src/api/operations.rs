@@ -157,14 +157,14 @@ pub async fn get(
 ) -> Result<Response> {
     let id = parse_id(&id, "operation id")?;
     // Counts the poll for an after-N-polls transition (a write when it completes the operation).
-    crate::replication::poll(&state, id).await?;
+    crate::service::poll(&state, id).await?;
     let key = cache::Key {
         kind: cache::Kind::Operation,
         id,
         base: base.0,
     };
     cache::json(&state, key, async {
-        let op = replications::get_operation(&state.db.read, id).await?;
+        let op = replications::find_operation(&mut state.db.reader().await?, id).await?;
         Ok(OperationView::new(base, op))
     })
     .await
@@ -214,7 +214,8 @@ pub async fn list(
         source_id: id(q.source_id.as_deref(), "sourceId")?,
         status: parse_param(q.status.as_deref(), "status")?,
     };
-    let (ops, total) = replications::list_operations(&state.db.read, &filter, page).await?;
+    let (ops, total) =
+        replications::list_operations(&mut state.db.reader().await?, &filter, page).await?;
     let views: Vec<OperationView> = ops
         .into_iter()
         .map(|o| OperationView::new(base, o))

@@ -23,8 +23,9 @@ use crate::domain::driver::DriverState;
 use crate::domain::model::{NewSource, Source, Warning};
 use crate::domain::platform::{ControllerService, OsFamily, Platform};
 use crate::domain::version::DriverVersion;
+use crate::domain::workload::Workload;
 use crate::error::{AppError, Result};
-use crate::replication::Workload;
+use crate::service::sources;
 use crate::state::AppState;
 
 /// A source to add, or an agent's machine to register.
@@ -221,8 +222,7 @@ async fn view_of(
         .latest(source.platform)
         .map(|p| p.version);
     let workload = if may_have_workload {
-        let mut conn = state.db.read.acquire().await?;
-        Workload::load(&mut conn, source.id).await?
+        db::replications::workload(&mut state.db.reader().await?, source.id).await?
     } else {
         Workload::default()
     };
@@ -250,12 +250,13 @@ pub async fn list(
     Query(paging): Query<Paging>,
 ) -> Result<Response> {
     let page = paging.page()?;
-    let (sources, total) = db::sources::list(&state.db.read, page).await?;
+    // The catalog first: a request holds one read connection at a time.
     let latest: HashMap<Platform, DriverVersion> = state.db.catalog().await?.latest_versions();
-    let mut conn = state.db.read.acquire().await?;
+    let mut r = state.db.reader().await?;
+    let (sources, total) = db::sources::list(&mut r, page).await?;
     let mut views = Vec::with_capacity(sources.len());
     for s in sources {
-        let workload = Workload::load(&mut conn, s.id).await?;
+        let workload = db::replications::workload(&mut r, s.id).await?;
         let l = latest.get(&s.platform).copied();
         views.push(SourceView::new(base, s, l, &workload));
     }
@@ -291,7 +292,7 @@ pub async fn get(
         base: base.0,
     };
     cache::json(&state, key, async {
-        let source = db::sources::get(&state.db.read, id).await?;
+        let source = db::sources::find(&mut state.db.reader().await?, id).await?;
         view(&state, base, source).await
     })
     .await
@@ -345,7 +346,6 @@ pub async fn create(
     Json(body): Json<SourceBody>,
 ) -> Result<Response> {
     let new = body.validate()?;
-    let now = Utc::now();
     match q.operation.as_deref() {
         None | Some("") => {
             if body.machine_id.is_some() {
@@ -354,7 +354,7 @@ pub async fn create(
                     "only an agent's registration (?operation=Register) carries a machine id",
                 ));
             }
-            let source = db::sources::add(&state.db, &new, now).await?;
+            let source = sources::add(&state.db, &new).await?;
             tracing::info!(source = %source.id, host = %source.host_name, by = %caller.user, "source added");
             let view = view(&state, base, source).await?;
             Ok((StatusCode::CREATED, axum::Json(view)).into_response())
@@ -373,14 +373,8 @@ pub async fn create(
                 ));
             }
             let token = auth::new_agent_token();
-            let registered = db::sources::register(
-                &state.db,
-                machine_id,
-                &new,
-                &auth::token_sha256(&token),
-                now,
-            )
-            .await?;
+            let registered =
+                sources::register(&state.db, machine_id, &new, &auth::token_sha256(&token)).await?;
             tracing::info!(source = %registered.source.id, host = %registered.source.host_name, first = registered.created, "agent registered");
             let status = if registered.created {
                 StatusCode::CREATED
@@ -435,7 +429,7 @@ pub async fn operation(
     let id = parse_id(&id, "source id")?;
     match q.operation.as_deref() {
         Some(op) if op.eq_ignore_ascii_case("Reboot") => {
-            let source = db::sources::reboot(&state.db, id, Utc::now()).await?;
+            let source = sources::reboot(&state.db, id).await?;
             tracing::info!(source = %id, by = %caller.user, "reboot emulated");
             Ok(axum::Json(view(&state, base, source).await?))
         }
@@ -475,7 +469,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let id = parse_id(&id, "source id")?;
-    db::sources::delete(&state.db, id, Utc::now()).await?;
+    sources::delete(&state.db, id).await?;
     tracing::info!(source = %id, by = %caller.user, "source deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -584,16 +578,8 @@ pub async fn report_driver_state(
         ReturnPreference::Minimal => db::sources::Wanted::Nothing,
         ReturnPreference::Representation => db::sources::Wanted::Source,
     };
-    let answer = db::sources::report_driver_state(
-        &state.db,
-        id,
-        by,
-        reported,
-        controller,
-        Utc::now(),
-        wanted,
-    )
-    .await?;
+    let answer =
+        sources::report_driver_state(&state.db, id, by, reported, controller, wanted).await?;
     let by = match &reporter {
         Reporter::Agent(_) => "agent",
         Reporter::User(caller) => caller.user.as_str(),

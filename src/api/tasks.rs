@@ -8,14 +8,13 @@ use serde::{Deserialize, Serialize};
 use super::extract::{Path, Query, parse_id, truncate};
 use super::openapi::{Accepted, BadRequest, Conflict, EventList, NotFound, TaskList, Unauthorized};
 use super::{ApiBase, Link, Paging, list_body, parse_param};
-use crate::auth::Operator;
+use crate::auth::{Caller, Operator};
 use crate::db;
 use crate::db::events::EventFilter;
 use crate::db::tasks::TaskFilter;
 use crate::domain::model::{Event, Task, TaskKind, TaskState};
-use crate::domain::replication::OperationType;
 use crate::error::{AppError, Result};
-use crate::replication;
+use crate::service::tasks;
 use crate::state::AppState;
 
 /// Something that needs an operator: a reboot notification, or marking a test cutover.
@@ -115,7 +114,7 @@ pub async fn list(
         source_id: source_param(q.source_id.as_deref())?,
         kind: parse_param(q.kind.as_deref(), "kind")?,
     };
-    let (tasks, total) = db::tasks::list(&state.db.read, &filter, page).await?;
+    let (tasks, total) = db::tasks::list(&mut state.db.reader().await?, &filter, page).await?;
     let views: Vec<TaskView> = tasks.into_iter().map(|t| TaskView::new(base, t)).collect();
     let mut filters = Vec::new();
     if let Some(s) = filter.state {
@@ -155,7 +154,7 @@ pub async fn get(
     let id = parse_id(&id, "task id")?;
     Ok(axum::Json(TaskView::new(
         base,
-        db::tasks::get(&state.db.read, id).await?,
+        db::tasks::get(&mut state.db.reader().await?, id).await?,
     )))
 }
 
@@ -198,12 +197,10 @@ pub async fn operation(
     let id = parse_id(&id, "task id")?;
     match q.operation.as_deref() {
         Some(op) if op.eq_ignore_ascii_case("Dismiss") => {
-            let task = db::tasks::dismiss(&state.db, id, &caller.user, Utc::now()).await?;
+            let task = tasks::dismiss(&state.db, &caller, id).await?;
             Ok(axum::Json(TaskView::new(base, task)).into_response())
         }
-        Some(op) if op.eq_ignore_ascii_case("Execute") => {
-            execute(&state, base, id, &caller.user).await
-        }
+        Some(op) if op.eq_ignore_ascii_case("Execute") => execute(&state, base, id, &caller).await,
         Some(other) => Err(AppError::bad_request(
             "UnknownOperation",
             format!(
@@ -218,57 +215,11 @@ pub async fn operation(
     }
 }
 
-async fn execute(state: &AppState, base: ApiBase, id: uuid::Uuid, by: &str) -> Result<Response> {
-    let task = db::tasks::get(&state.db.read, id).await?;
-    let result = match task.kind {
-        TaskKind::MarkTestSuccess => "success",
-        TaskKind::MarkTestFailure => "failure",
-        TaskKind::RebootRequired => {
-            return Err(AppError::conflict(
-                "NotExecutable",
-                "a reboot notification is completed by rebooting the source machine; it can only be dismissed",
-            ));
-        }
-    };
-    if task.state != TaskState::Active {
-        return Err(AppError::conflict(
-            "TaskNotActive",
-            format!(
-                "task {id} is {} and cannot be executed",
-                task.state.as_str()
-            ),
-        ));
-    }
-    let transformation = db::replications::for_source(&state.db.read, task.source_id)
-        .await?
-        .ok_or_else(|| {
-            AppError::conflict(
-                "NoTransformation",
-                "the task's workload has no transformation",
-            )
-        })?;
-    let options = serde_json::json!({"testResult": result, "markedBy": by});
-    let op = replication::start(
-        state,
-        transformation.id,
-        OperationType::EndTestCutover,
-        None,
-        options,
-    )
-    .await?;
-    let mut conn = state.db.write_conn().await?;
-    let message = format!("Test cutover marked as a {result} by {by}");
-    db::events::insert(
-        &mut conn,
-        db::events::kind::TEST_CUTOVER_MARKED,
-        Some(task.source_id),
-        &message,
-        Utc::now(),
-    )
-    .await?;
+async fn execute(state: &AppState, base: ApiBase, id: uuid::Uuid, by: &Caller) -> Result<Response> {
+    let op = tasks::execute(state, by, id).await?;
     Ok(super::transformations::accepted(
         base,
-        transformation.id,
+        op.transformation_id,
         op.id,
     ))
 }
@@ -334,7 +285,7 @@ pub async fn events(
         source_id: source_param(q.source_id.as_deref())?,
         kind: q.kind.filter(|k| !k.is_empty()),
     };
-    let (events, total) = db::events::list(&state.db.read, &filter, page).await?;
+    let (events, total) = db::events::list(&mut state.db.reader().await?, &filter, page).await?;
     let views: Vec<EventView> = events.into_iter().map(EventView::from).collect();
     let mut filters = Vec::new();
     if let Some(id) = filter.source_id {

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::extract::{Json, Path, Query, parse_id, truncate};
 use super::openapi::{
@@ -17,12 +17,12 @@ use super::openapi::{
 use super::operations::OperationSummary;
 use super::{ApiBase, Link, Paging, list_body};
 use crate::auth::Operator;
-use crate::db::events::{self, kind};
 use crate::db::{replications, sources};
 use crate::domain::model::{Transformation, Warning};
 use crate::domain::replication::{self as rules, MigrationType, OperationType};
 use crate::error::{AppError, Result};
-use crate::replication::{self, Workload};
+use crate::service::contracts;
+use crate::service::operations::{self, Options};
 use crate::state::AppState;
 
 /// Where the workload's replications stand.
@@ -58,10 +58,11 @@ pub struct TransformationView {
 }
 
 async fn view(state: &AppState, base: ApiBase, t: Transformation) -> Result<TransformationView> {
-    let mut conn = state.db.read.acquire().await?;
-    let source = sources::find_in(&mut conn, t.source_id).await?;
-    let workload = Workload::load(&mut conn, t.source_id).await?;
-    let last_operation = replications::last_operation(&mut conn, t.id).await?;
+    let mut r = state.db.reader().await?;
+    let source = sources::find(&mut r, t.source_id).await?;
+    let workload = replications::workload(&mut r, t.source_id).await?;
+    let last_operation = replications::last_operation(&mut r, t.id).await?;
+    drop(r);
     let facts = workload.facts.unwrap_or(rules::ContractFacts {
         state: t.state,
         running: None,
@@ -152,23 +153,7 @@ pub async fn create(
     Json(body): Json<CreateBody>,
 ) -> Result<Response> {
     let source_id = parse_id(&body.source_id, "sourceId")?;
-    let now = Utc::now();
-    let mut tx = state.db.begin_write().await?;
-    let source = sources::find_in(&mut tx, source_id).await?;
-    let t = replications::create(&mut tx, source_id, now).await?;
-    let message = format!(
-        "Migration contract for {} configured by {}",
-        source.host_name, caller.user
-    );
-    events::insert(
-        &mut tx,
-        kind::TRANSFORMATION_CREATED,
-        Some(source_id),
-        &message,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    let t = contracts::configure(&state.db, &caller, source_id).await?;
     let location = format!("{}/transformations/{}", base.0, t.id);
     let mut response = (
         StatusCode::CREATED,
@@ -218,7 +203,7 @@ pub async fn list(
         .filter(|s| !s.is_empty())
         .map(|s| parse_id(s, "sourceId"))
         .transpose()?;
-    let (items, total) = replications::list(&state.db.read, source_id, page).await?;
+    let (items, total) = replications::list(&mut state.db.reader().await?, source_id, page).await?;
     let mut views = Vec::with_capacity(items.len());
     for t in items {
         views.push(view(&state, base, t).await?);
@@ -261,7 +246,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<axum::Json<TransformationView>> {
     let id = parse_id(&id, "transformation id")?;
-    let t = replications::get(&state.db.read, id).await?;
+    let t = replications::find(&mut state.db.reader().await?, id).await?;
     Ok(axum::Json(view(&state, base, t).await?))
 }
 
@@ -287,33 +272,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let id = parse_id(&id, "transformation id")?;
-    let now = Utc::now();
-    let mut tx = state.db.begin_write().await?;
-    let t = replications::find(&mut tx, id).await?;
-    if let Some(active) = replications::active_operation(&mut tx, id).await? {
-        return Err(AppError::conflict(
-            "OperationRunning",
-            format!(
-                "a {} operation is running on this transformation; abort it before removing the transformation",
-                active.operation_type
-            ),
-        ));
-    }
-    let source = sources::find_in(&mut tx, t.source_id).await?;
-    replications::delete(&mut tx, id).await?;
-    let message = format!(
-        "Migration contract for {} removed by {}",
-        source.host_name, caller.user
-    );
-    events::insert(
-        &mut tx,
-        kind::TRANSFORMATION_REMOVED,
-        Some(t.source_id),
-        &message,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    contracts::remove(&state.db, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -391,26 +350,25 @@ pub async fn operation(
         .filter(|o| !o.is_empty())
         .ok_or_else(|| AppError::bad_request("MissingOperation", "say which operation to run: ?operation=Prepare|Migrate|TestCutover|EndTestCutover|Cutover|Abort"))?;
     if name.eq_ignore_ascii_case("Abort") {
-        let op = replication::abort(&state, id).await?;
-        tracing::info!(transformation = %id, operation = %op.id, by = %caller.user, "abort requested");
+        let op = operations::abort(&state, &caller, id).await?;
         return Ok(accepted(base, id, op.id));
     }
     let op: OperationType = name.parse().map_err(|e: String| {
         AppError::bad_request("UnknownOperation", format!("{}: {e}", truncate(name)))
     })?;
-    let (migration, options) = parse_options(op, &body)?;
-    let started = replication::start(&state, id, op, migration, options).await?;
-    tracing::info!(transformation = %id, operation = %started.id, kind = %op, by = %caller.user, "operation started");
+    let options = parse_options(op, &body)?;
+    let started = operations::run(&state, &caller, id, op, &options).await?;
     Ok(accepted(base, id, started.id))
 }
 
 /// Read an operation's options as the real API sends them: `{"type": "MigrateOptions",
 /// "migrationType": "full"}` and so on; booleans as JSON booleans or the strings "true"/"false".
 /// An empty body takes the defaults.
-pub fn parse_options(op: OperationType, body: &[u8]) -> Result<(Option<MigrationType>, Value)> {
+pub fn parse_options(op: OperationType, body: &[u8]) -> Result<Options> {
     let bad = |m: String| AppError::bad_request("InvalidOptions", m);
+    let mut options = Options::default();
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok((None, json!({})));
+        return Ok(options);
     }
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         AppError::bad_request("MalformedJson", format!("the body is not valid JSON: {e}"))
@@ -440,8 +398,6 @@ pub fn parse_options(op: OperationType, body: &[u8]) -> Result<(Option<Migration
             )));
         }
     }
-    let mut options = Map::new();
-    let mut migration = None;
     for (key, value) in fields {
         if !allowed.contains(&key.as_str()) {
             return Err(bad(format!(
@@ -458,22 +414,26 @@ pub fn parse_options(op: OperationType, body: &[u8]) -> Result<(Option<Migration
             let text = value
                 .as_str()
                 .ok_or_else(|| bad("migrationType must be a string".into()))?;
-            migration = Some(
+            options.migration_type = Some(
                 text.parse::<MigrationType>()
                     .map_err(|e| bad(format!("migrationType: {e}")))?,
             );
-            options.insert(key, value);
-        } else {
-            let flag = match &value {
-                Value::Bool(b) => *b,
-                Value::String(s) if s.eq_ignore_ascii_case("true") => true,
-                Value::String(s) if s.eq_ignore_ascii_case("false") => false,
-                other => return Err(bad(format!("{key} must be true or false, not {other}"))),
-            };
-            options.insert(key, Value::Bool(flag));
+            continue;
         }
+        let flag = match &value {
+            Value::Bool(b) => *b,
+            Value::String(s) if s.eq_ignore_ascii_case("true") => true,
+            Value::String(s) if s.eq_ignore_ascii_case("false") => false,
+            other => return Err(bad(format!("{key} must be true or false, not {other}"))),
+        };
+        let slot = match key.as_str() {
+            "shutdownSource" => &mut options.shutdown_source,
+            "shutdownTarget" => &mut options.shutdown_target,
+            _ => &mut options.perform_incremental,
+        };
+        *slot = Some(flag);
     }
-    Ok((migration, Value::Object(options)))
+    Ok(options)
 }
 
 #[cfg(test)]
@@ -482,22 +442,26 @@ mod tests {
 
     #[test]
     fn options_as_the_real_api_sends_them() {
-        let (m, _) = parse_options(
+        let o = parse_options(
             OperationType::Migrate,
             br#"{"type":"MigrateOptions","migrationType":"incremental"}"#,
         )
         .unwrap();
-        assert_eq!(m, Some(MigrationType::Incremental));
-        let (m, o) = parse_options(OperationType::Migrate, b"").unwrap();
-        assert_eq!((m, o), (None, json!({})));
-        let (_, o) = parse_options(
+        assert_eq!(o.migration_type, Some(MigrationType::Incremental));
+        let o = parse_options(OperationType::Migrate, b"").unwrap();
+        assert_eq!(o, Options::default());
+        let o = parse_options(
             OperationType::Cutover,
             br#"{"type":"CutoverOptions","shutdownSource":"true","performIncremental":false}"#,
         )
         .unwrap();
         assert_eq!(
             o,
-            json!({"shutdownSource": true, "performIncremental": false})
+            Options {
+                shutdown_source: Some(true),
+                perform_incremental: Some(false),
+                ..Options::default()
+            }
         );
         for (op, body, mentions) in [
             (

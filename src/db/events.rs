@@ -1,10 +1,9 @@
 //! The event log: one line per thing that happened, newest first.
 
 use chrono::{DateTime, Utc};
-use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
-use super::{parse_ts, parse_uuid, ts};
+use super::{Read, WriteTx, conn, parse_ts, parse_uuid, ts};
 use crate::domain::model::Event;
 use crate::domain::paging::Page;
 use crate::error::Result;
@@ -42,7 +41,7 @@ pub mod kind {
 }
 
 pub async fn insert(
-    conn: &mut SqliteConnection,
+    tx: &mut WriteTx,
     kind: &str,
     source_id: Option<Uuid>,
     message: &str,
@@ -56,7 +55,7 @@ pub async fn insert(
     .bind(source_id.map(|id| id.to_string()))
     .bind(message)
     .bind(ts(now))
-    .execute(conn)
+    .execute(tx.conn())
     .await?;
     Ok(())
 }
@@ -90,7 +89,7 @@ impl EventRow {
 
 /// A page of events, newest first, and the count of all that match.
 pub async fn list(
-    pool: &SqlitePool,
+    r: &mut impl Read,
     filter: &EventFilter,
     page: Page,
 ) -> Result<(Vec<Event>, u64)> {
@@ -105,14 +104,14 @@ pub async fn list(
     .bind(&filter.kind)
     .bind(page.limit)
     .bind(page.offset)
-    .fetch_all(pool)
+    .fetch_all(conn(r))
     .await?;
     let total: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM events WHERE (?1 IS NULL OR source_id = ?1) AND (?2 IS NULL OR kind = ?2)",
     )
     .bind(&source)
     .bind(&filter.kind)
-    .fetch_one(pool)
+    .fetch_one(conn(r))
     .await?;
     let events = rows
         .into_iter()

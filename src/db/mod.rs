@@ -1,5 +1,11 @@
 //! All SQL lives here. Queries return the records of `domain::model`.
 //!
+//! The types say what a query may do: a read takes a handle that implements [`Read`] (a
+//! [`ReadConn`] from the read pool, or a [`WriteTx`] to read inside a write), and a write takes
+//! only a [`WriteTx`]. A `WriteTx` moves the generation when it ends, so a write that would skip
+//! the generation, and leave the cached answers stale, does not compile. Nothing outside this
+//! module reaches a connection.
+//!
 //! SQLite runs in WAL mode with one writer: the `write` pool has a single connection and every
 //! write transaction starts with `BEGIN IMMEDIATE`, so concurrent requests queue in the pool
 //! instead of meeting "database is locked". Readers use their own pool and never block the writer.
@@ -14,10 +20,12 @@ pub mod events;
 pub mod packages;
 pub mod pages;
 pub mod replications;
+pub mod reset;
 #[macro_use]
 pub mod sources;
 mod steady;
 pub mod tasks;
+pub mod views;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -57,9 +65,41 @@ async fn leaves_no_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool
     Ok(clean)
 }
 
+/// What a read runs on: a [`ReadConn`], or a [`WriteTx`] (a read inside a write sees the
+/// write's own changes). Sealed: only this module reaches the connection behind it.
+pub trait Read: Send {
+    #[doc(hidden)]
+    fn connection(&mut self, _: sealed::Key) -> &mut SqliteConnection;
+}
+
+mod sealed {
+    /// Only `db` can make one, so only `db` can reach a handle's connection.
+    pub struct Key;
+}
+
+/// The connection behind a read handle (for the queries of this module).
+fn conn(r: &mut impl Read) -> &mut SqliteConnection {
+    r.connection(sealed::Key)
+}
+
+/// A connection of the read pool. Reads only: no function that writes takes it.
+pub struct ReadConn(PoolConnection<Sqlite>);
+
+impl Read for ReadConn {
+    fn connection(&mut self, _: sealed::Key) -> &mut SqliteConnection {
+        &mut self.0
+    }
+}
+
+impl Read for WriteTx {
+    fn connection(&mut self, _: sealed::Key) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Db {
-    pub read: SqlitePool,
+    read: SqlitePool,
     write: Writer,
     catalog: Arc<packages::CatalogCache>,
     /// Moves on with every write that touched the package index.
@@ -67,6 +107,8 @@ pub struct Db {
     /// Set by a write that touches the package index, until its connection is released.
     packages_written: Arc<AtomicBool>,
     steady: steady::SteadyReports,
+    /// Answers computed from the database, valid while the generation stands.
+    views: Arc<views::ViewCache>,
 }
 
 /// The write pool's one connection, with what every write moves on when it is done.
@@ -76,16 +118,6 @@ struct Writer {
     generation: Arc<AtomicU64>,
     /// Set when write work may still land after its `WriteTx` or `WriteConn` was dropped.
     in_doubt: Arc<AtomicBool>,
-}
-
-impl Writer {
-    async fn conn(&self) -> Result<WriteConn, sqlx::Error> {
-        Ok(WriteConn {
-            conn: self.pool.acquire().await?,
-            _moves_on: NextGeneration(Arc::clone(&self.generation)),
-            in_doubt: InDoubt(Some(Arc::clone(&self.in_doubt))),
-        })
-    }
 }
 
 /// A write transaction: a connection of the write pool inside `BEGIN IMMEDIATE`. Dropping it
@@ -121,6 +153,11 @@ impl WriteTx {
         // answers anyone.
     }
 
+    /// The transaction's connection, for the statements of this module.
+    fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+
     /// Mark this transaction as a write to the package index (the functions of
     /// [`packages`] that write call it): the catalog is read again after it.
     pub(crate) fn changes_packages(&mut self) {
@@ -133,22 +170,9 @@ impl WriteTx {
     }
 }
 
-impl std::ops::Deref for WriteTx {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
-    }
-}
-
-/// The write connection for statements that need no transaction of their own (each commits
-/// alone); the generation moves on when it is dropped.
-pub struct WriteConn {
+/// The write connection outside a transaction, for one statement that commits on its own (the
+/// batch of steady reports). Private to this module; the generation moves on when it is dropped.
+struct WriteConn {
     conn: PoolConnection<Sqlite>,
     _moves_on: NextGeneration,
     in_doubt: InDoubt,
@@ -156,21 +180,18 @@ pub struct WriteConn {
 
 impl WriteConn {
     /// The statements run on it are done: nothing lands after it is dropped.
-    pub fn settle(&mut self) {
+    fn settle(&mut self) {
         self.in_doubt.settle();
     }
 }
 
-impl std::ops::Deref for WriteConn {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
-        &self.conn
-    }
-}
-
-impl std::ops::DerefMut for WriteConn {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
+impl Writer {
+    async fn conn(&self) -> Result<WriteConn, sqlx::Error> {
+        Ok(WriteConn {
+            conn: self.pool.acquire().await?,
+            _moves_on: NextGeneration(Arc::clone(&self.generation)),
+            in_doubt: InDoubt(Some(Arc::clone(&self.in_doubt))),
+        })
     }
 }
 
@@ -258,6 +279,7 @@ impl Db {
             catalog: Arc::default(),
             catalog_generation,
             packages_written,
+            views: Arc::default(),
         })
     }
 
@@ -271,10 +293,29 @@ impl Db {
         MIGRATOR.run(&self.write.pool).await
     }
 
+    /// The latest migration applied, if any.
+    pub async fn schema_version(&self) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
+                .fetch_one(&self.read)
+                .await?,
+        )
+    }
+
     /// The driver package index, from memory unless something was written since it was read.
     pub async fn catalog(&self) -> Result<Arc<packages::Catalog>> {
         let generation = self.catalog_generation.load(Ordering::Acquire);
         self.catalog.get(&self.read, generation).await
+    }
+
+    /// A read handle: a connection of the read pool, for one or more reads.
+    pub async fn reader(&self) -> Result<ReadConn> {
+        Ok(ReadConn(self.read.acquire().await?))
+    }
+
+    /// The answers kept for the current generation (see [`views`]).
+    pub fn views(&self) -> &views::ViewCache {
+        &self.views
     }
 
     /// Start a write transaction that holds the write lock from its first statement.
@@ -289,11 +330,6 @@ impl Db {
             },
             in_doubt: InDoubt(Some(Arc::clone(&self.write.in_doubt))),
         })
-    }
-
-    /// The write connection, for single statements that commit on their own.
-    pub async fn write_conn(&self) -> Result<WriteConn> {
-        Ok(self.write.conn().await?)
     }
 
     pub async fn close(&self) {

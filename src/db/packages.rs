@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqlitePool;
 use uuid::Uuid;
 
-use super::{WriteTx, parse_col, parse_ts, parse_uuid, ts};
+use super::{Read, WriteTx, conn, parse_col, parse_ts, parse_uuid, ts};
 use crate::domain::model::{DriverPackage, PackageOrigin};
 use crate::domain::platform::Platform;
 use crate::domain::version::DriverVersion;
@@ -170,7 +170,6 @@ pub async fn insert(
     now: DateTime<Utc>,
 ) -> Result<DriverPackage> {
     tx.changes_packages();
-    let conn: &mut SqliteConnection = tx;
     let id = Uuid::new_v4();
     let result = sqlx::query(
         "INSERT INTO driver_packages (id, platform, version, version_key, size, sha256, origin, file_name, file_mtime, created_at)
@@ -186,7 +185,7 @@ pub async fn insert(
     .bind(new.file_name)
     .bind(new.file_mtime)
     .bind(ts(now))
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await;
     match result {
         Ok(_) => {}
@@ -206,7 +205,7 @@ pub async fn insert(
          FROM driver_packages WHERE id = ?",
     )
     .bind(id.to_string())
-    .fetch_one(conn)
+    .fetch_one(tx.conn())
     .await?;
     row.into_package()
 }
@@ -225,7 +224,7 @@ pub async fn update_file_facts(
         .bind(sha256)
         .bind(file_mtime)
         .bind(id.to_string())
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
     Ok(())
 }
@@ -234,7 +233,7 @@ pub async fn delete(tx: &mut WriteTx, id: Uuid) -> Result<()> {
     tx.changes_packages();
     sqlx::query("DELETE FROM driver_packages WHERE id = ?")
         .bind(id.to_string())
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
     Ok(())
 }
@@ -244,22 +243,19 @@ pub async fn delete_uploads(tx: &mut WriteTx) -> Result<Vec<DriverPackage>> {
     let uploads = by_origin(tx, PackageOrigin::Upload).await?;
     tx.changes_packages();
     sqlx::query("DELETE FROM driver_packages WHERE origin = 'upload'")
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
     Ok(uploads)
 }
 
 /// Every package row of an origin (for rescans and the start-up reconciliation).
-pub async fn by_origin(
-    conn: &mut SqliteConnection,
-    origin: PackageOrigin,
-) -> Result<Vec<DriverPackage>> {
+pub async fn by_origin(r: &mut impl Read, origin: PackageOrigin) -> Result<Vec<DriverPackage>> {
     let rows = sqlx::query_as(
         "SELECT id, platform, version, size, sha256, origin, file_name, file_mtime, created_at
          FROM driver_packages WHERE origin = ?",
     )
     .bind(origin.as_str())
-    .fetch_all(conn)
+    .fetch_all(conn(r))
     .await?;
     convert(rows)
 }

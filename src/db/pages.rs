@@ -8,10 +8,9 @@
 
 use std::collections::HashMap;
 
-use sqlx::SqlitePool;
 use uuid::Uuid;
 
-use super::{parse_col, parse_ts, parse_uuid};
+use super::{Read, conn, parse_col, parse_ts, parse_uuid};
 use crate::domain::model::{Event, Task, TaskState};
 use crate::domain::paging::Page;
 use crate::error::Result;
@@ -46,7 +45,7 @@ pub struct Counts {
     pub server_sync_required: i64,
 }
 
-pub async fn counts(pool: &SqlitePool) -> Result<Counts> {
+pub async fn counts(r: &mut impl Read) -> Result<Counts> {
     // One statement, each sub-count on an index (tasks_by_state, operations_one_active) or on
     // the sources table, which holds one row per machine.
     let row: (i64, i64, i64, i64, i64) = sqlx::query_as(
@@ -57,7 +56,7 @@ pub async fn counts(pool: &SqlitePool) -> Result<Counts> {
             (SELECT COUNT(*) FROM sources WHERE os_family = 'windows' AND installed_version IS NOT running_version),
             (SELECT COUNT(*) FROM sources WHERE server_sync_required = 1)",
     )
-    .fetch_one(pool)
+    .fetch_one(conn(r))
     .await?;
     Ok(Counts {
         workloads: row.0,
@@ -123,7 +122,7 @@ macro_rules! task_query {
 
 /// A page of tasks, newest first, and their (capped) count.
 pub async fn tasks(
-    pool: &SqlitePool,
+    r: &mut impl Read,
     state: Option<TaskState>,
     source_id: Option<Uuid>,
     page: Page,
@@ -162,9 +161,9 @@ pub async fn tasks(
     let rows = list
         .bind(page.limit)
         .bind(page.offset)
-        .fetch_all(pool)
+        .fetch_all(conn(r))
         .await?;
-    let total = count.fetch_one(pool).await?;
+    let total = count.fetch_one(conn(r)).await?;
     let rows = rows.into_iter().map(Row::into_row).collect::<Result<_>>()?;
     Ok((rows, Capped::new(total)))
 }
@@ -180,7 +179,7 @@ struct EventRow {
 
 /// The latest events (of one workload, if given), newest first.
 pub async fn latest_events(
-    pool: &SqlitePool,
+    r: &mut impl Read,
     source_id: Option<Uuid>,
     limit: u32,
 ) -> Result<Vec<Event>> {
@@ -189,7 +188,7 @@ pub async fn latest_events(
             "SELECT id, kind, source_id, message, created_at FROM events ORDER BY seq DESC LIMIT ?",
         )
         .bind(limit)
-        .fetch_all(pool)
+        .fetch_all(conn(r))
         .await?,
         Some(id) => {
             sqlx::query_as(
@@ -198,7 +197,7 @@ pub async fn latest_events(
             )
             .bind(id.to_string())
             .bind(limit)
-            .fetch_all(pool)
+            .fetch_all(conn(r))
             .await?
         }
     };
@@ -216,7 +215,7 @@ pub async fn latest_events(
 }
 
 /// The host names of some workloads (for event lines and the filter menu).
-pub async fn host_names(pool: &SqlitePool, ids: &[Uuid]) -> Result<HashMap<Uuid, String>> {
+pub async fn host_names(r: &mut impl Read, ids: &[Uuid]) -> Result<HashMap<Uuid, String>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -226,7 +225,7 @@ pub async fn host_names(pool: &SqlitePool, ids: &[Uuid]) -> Result<HashMap<Uuid,
         "SELECT id, host_name FROM sources WHERE id IN (SELECT value FROM json_each(?))",
     )
     .bind(list)
-    .fetch_all(pool)
+    .fetch_all(conn(r))
     .await?;
     rows.into_iter()
         .map(|(id, host)| Ok((parse_uuid(&id)?, host)))
@@ -234,11 +233,11 @@ pub async fn host_names(pool: &SqlitePool, ids: &[Uuid]) -> Result<HashMap<Uuid,
 }
 
 /// Every workload's id and host name, by host name, for the Tasks page's filter (at most 500).
-pub async fn workload_names(pool: &SqlitePool) -> Result<Vec<(Uuid, String)>> {
+pub async fn workload_names(r: &mut impl Read) -> Result<Vec<(Uuid, String)>> {
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT id, host_name FROM sources ORDER BY host_name COLLATE NOCASE, rowid LIMIT 500",
     )
-    .fetch_all(pool)
+    .fetch_all(conn(r))
     .await?;
     rows.into_iter()
         .map(|(id, host)| Ok((parse_uuid(&id)?, host)))
@@ -246,11 +245,11 @@ pub async fn workload_names(pool: &SqlitePool) -> Result<Vec<(Uuid, String)>> {
 }
 
 /// The number of active tasks of a workload (the Workloads page's Tasks icon).
-pub async fn active_task_count(pool: &SqlitePool, source_id: Uuid) -> Result<i64> {
+pub async fn active_task_count(r: &mut impl Read, source_id: Uuid) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE source_id = ? AND state = 'active'")
             .bind(source_id.to_string())
-            .fetch_one(pool)
+            .fetch_one(conn(r))
             .await?,
     )
 }

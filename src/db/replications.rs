@@ -1,15 +1,15 @@
 //! Transformations (migration contracts) and their operations.
 
 use chrono::{DateTime, Utc};
-use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
-use super::{parse_col, parse_ts, parse_uuid, ts};
+use super::{Read, WriteTx, conn, parse_col, parse_ts, parse_uuid, ts};
 use crate::domain::model::{Operation, Step, Transformation, Warning};
 use crate::domain::paging::Page;
 use crate::domain::replication::{
     ContractFacts, ContractState, MigrationType, OperationStatus, OperationType,
 };
+use crate::domain::workload::Workload;
 use crate::error::{AppError, Result};
 
 #[derive(sqlx::FromRow)]
@@ -100,7 +100,7 @@ impl OperationRow {
 }
 
 pub async fn create(
-    conn: &mut SqliteConnection,
+    tx: &mut WriteTx,
     source_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Transformation> {
@@ -112,10 +112,10 @@ pub async fn create(
     .bind(source_id.to_string())
     .bind(ts(now))
     .bind(ts(now))
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await;
     match result {
-        Ok(_) => find(conn, id).await,
+        Ok(_) => find(tx, id).await,
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(AppError::conflict(
             "TransformationExists",
             format!(
@@ -126,34 +126,29 @@ pub async fn create(
     }
 }
 
-pub async fn find(conn: &mut SqliteConnection, id: Uuid) -> Result<Transformation> {
+pub async fn find(r: &mut impl Read, id: Uuid) -> Result<Transformation> {
     let row: Option<TransformationRow> = sqlx::query_as(
         "SELECT id, source_id, state, has_full_replication, created_at, updated_at FROM transformations WHERE id = ?",
     )
     .bind(id.to_string())
-    .fetch_optional(conn)
+    .fetch_optional(conn(r))
     .await?;
     row.ok_or_else(|| AppError::NotFound(format!("transformation {id} not found")))?
         .into_model()
 }
 
-pub async fn get(pool: &SqlitePool, id: Uuid) -> Result<Transformation> {
-    let mut conn = pool.acquire().await?;
-    find(&mut conn, id).await
-}
-
-pub async fn for_source(pool: &SqlitePool, source_id: Uuid) -> Result<Option<Transformation>> {
+pub async fn for_source(r: &mut impl Read, source_id: Uuid) -> Result<Option<Transformation>> {
     let row: Option<TransformationRow> = sqlx::query_as(
         "SELECT id, source_id, state, has_full_replication, created_at, updated_at FROM transformations WHERE source_id = ?",
     )
     .bind(source_id.to_string())
-    .fetch_optional(pool)
+    .fetch_optional(conn(r))
     .await?;
     row.map(TransformationRow::into_model).transpose()
 }
 
 pub async fn list(
-    pool: &SqlitePool,
+    r: &mut impl Read,
     source_id: Option<Uuid>,
     page: Page,
 ) -> Result<(Vec<Transformation>, u64)> {
@@ -165,13 +160,13 @@ pub async fn list(
     .bind(&source)
     .bind(page.limit)
     .bind(page.offset)
-    .fetch_all(pool)
+    .fetch_all(conn(r))
     .await?;
     let total: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM transformations WHERE (?1 IS NULL OR source_id = ?1)",
     )
     .bind(&source)
-    .fetch_one(pool)
+    .fetch_one(conn(r))
     .await?;
     let items = rows
         .into_iter()
@@ -181,7 +176,7 @@ pub async fn list(
 }
 
 pub async fn set_state(
-    conn: &mut SqliteConnection,
+    tx: &mut WriteTx,
     id: Uuid,
     state: ContractState,
     has_full_replication: bool,
@@ -192,22 +187,22 @@ pub async fn set_state(
         .bind(has_full_replication)
         .bind(ts(now))
         .bind(id.to_string())
-        .execute(conn)
+        .execute(tx.conn())
         .await?;
     Ok(())
 }
 
-pub async fn delete(conn: &mut SqliteConnection, id: Uuid) -> Result<()> {
+pub async fn delete(tx: &mut WriteTx, id: Uuid) -> Result<()> {
     sqlx::query("DELETE FROM transformations WHERE id = ?")
         .bind(id.to_string())
-        .execute(conn)
+        .execute(tx.conn())
         .await?;
     Ok(())
 }
 
 /// The queued or running operation of a contract.
 pub async fn active_operation(
-    conn: &mut SqliteConnection,
+    r: &mut impl Read,
     transformation_id: Uuid,
 ) -> Result<Option<Operation>> {
     let row: Option<OperationRow> = sqlx::query_as(
@@ -216,14 +211,14 @@ pub async fn active_operation(
          FROM operations WHERE transformation_id = ? AND status IN ('queued', 'running')",
     )
     .bind(transformation_id.to_string())
-    .fetch_optional(conn)
+    .fetch_optional(conn(r))
     .await?;
     row.map(OperationRow::into_model).transpose()
 }
 
 /// The latest replication (Migrate operation) of a contract.
 pub async fn last_replication(
-    conn: &mut SqliteConnection,
+    r: &mut impl Read,
     transformation_id: Uuid,
 ) -> Result<Option<Operation>> {
     let row: Option<OperationRow> = sqlx::query_as(
@@ -232,14 +227,14 @@ pub async fn last_replication(
          FROM operations WHERE transformation_id = ? AND operation_type = 'Migrate' ORDER BY seq DESC LIMIT 1",
     )
     .bind(transformation_id.to_string())
-    .fetch_optional(conn)
+    .fetch_optional(conn(r))
     .await?;
     row.map(OperationRow::into_model).transpose()
 }
 
 /// The latest operation of any type.
 pub async fn last_operation(
-    conn: &mut SqliteConnection,
+    r: &mut impl Read,
     transformation_id: Uuid,
 ) -> Result<Option<Operation>> {
     let row: Option<OperationRow> = sqlx::query_as(
@@ -248,27 +243,22 @@ pub async fn last_operation(
          FROM operations WHERE transformation_id = ? ORDER BY seq DESC LIMIT 1",
     )
     .bind(transformation_id.to_string())
-    .fetch_optional(conn)
+    .fetch_optional(conn(r))
     .await?;
     row.map(OperationRow::into_model).transpose()
 }
 
-pub async fn find_operation(conn: &mut SqliteConnection, id: Uuid) -> Result<Operation> {
+pub async fn find_operation(r: &mut impl Read, id: Uuid) -> Result<Operation> {
     let row: Option<OperationRow> = sqlx::query_as(
         "SELECT id, transformation_id, source_id, operation_type, migration_type, performed_as, status, progress, steps,
                 driver_version_used, transfer_method, warnings, clears_server_sync, options, error, created_at, started_at, completed_at
          FROM operations WHERE id = ?",
     )
     .bind(id.to_string())
-    .fetch_optional(conn)
+    .fetch_optional(conn(r))
     .await?;
     row.ok_or_else(|| AppError::NotFound(format!("operation {id} not found")))?
         .into_model()
-}
-
-pub async fn get_operation(pool: &SqlitePool, id: Uuid) -> Result<Operation> {
-    let mut conn = pool.acquire().await?;
-    find_operation(&mut conn, id).await
 }
 
 #[derive(Debug, Default, Clone)]
@@ -279,7 +269,7 @@ pub struct OperationFilter {
 }
 
 pub async fn list_operations(
-    pool: &SqlitePool,
+    r: &mut impl Read,
     filter: &OperationFilter,
     page: Page,
 ) -> Result<(Vec<Operation>, u64)> {
@@ -298,7 +288,7 @@ pub async fn list_operations(
     .bind(st)
     .bind(page.limit)
     .bind(page.offset)
-    .fetch_all(pool)
+    .fetch_all(conn(r))
     .await?;
     let total: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM operations
@@ -307,7 +297,7 @@ pub async fn list_operations(
     .bind(&t)
     .bind(&s)
     .bind(st)
-    .fetch_one(pool)
+    .fetch_one(conn(r))
     .await?;
     let items = rows
         .into_iter()
@@ -336,7 +326,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
 }
 
 pub async fn insert_operation(
-    conn: &mut SqliteConnection,
+    tx: &mut WriteTx,
     new: &NewOperation<'_>,
     now: DateTime<Utc>,
 ) -> Result<Operation> {
@@ -361,10 +351,10 @@ pub async fn insert_operation(
     .bind(to_json(new.options)?)
     .bind(ts(now))
     .bind(ts(now))
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await;
     match result {
-        Ok(_) => find_operation(conn, id).await,
+        Ok(_) => find_operation(tx, id).await,
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(AppError::conflict(
             "OperationRunning",
             "an operation is already running on this transformation; wait for it or abort it",
@@ -374,11 +364,7 @@ pub async fn insert_operation(
 }
 
 /// Store an operation's progress, steps, warnings and status (one row, one statement).
-pub async fn save_operation(
-    conn: &mut SqliteConnection,
-    op: &Operation,
-    now: DateTime<Utc>,
-) -> Result<()> {
+pub async fn save_operation(tx: &mut WriteTx, op: &Operation, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
         "UPDATE operations SET status = ?, progress = ?, steps = ?, warnings = ?, error = ?, started_at = ?,
                                completed_at = ?, updated_at = ?
@@ -393,29 +379,29 @@ pub async fn save_operation(
     .bind(op.completed_at.map(ts))
     .bind(ts(now))
     .bind(op.id.to_string())
-    .execute(conn)
+    .execute(tx.conn())
     .await?;
     Ok(())
 }
 
 /// Operations left queued or running by a previous run of the server.
-pub async fn unfinished(conn: &mut SqliteConnection) -> Result<Vec<Operation>> {
+pub async fn unfinished(r: &mut impl Read) -> Result<Vec<Operation>> {
     let rows: Vec<OperationRow> = sqlx::query_as(
         "SELECT id, transformation_id, source_id, operation_type, migration_type, performed_as, status, progress, steps,
                 driver_version_used, transfer_method, warnings, clears_server_sync, options, error, created_at, started_at, completed_at
          FROM operations WHERE status IN ('queued', 'running')",
     )
-    .fetch_all(conn)
+    .fetch_all(conn(r))
     .await?;
     rows.into_iter().map(OperationRow::into_model).collect()
 }
 
 /// What the status rules need to know of a contract, read in one place.
 pub async fn facts(
-    conn: &mut SqliteConnection,
+    r: &mut impl Read,
     t: &Transformation,
 ) -> Result<(ContractFacts, Option<Operation>)> {
-    let active = active_operation(conn, t.id).await?;
+    let active = active_operation(r, t.id).await?;
     Ok((
         ContractFacts {
             state: t.state,
@@ -426,11 +412,27 @@ pub async fn facts(
     ))
 }
 
+/// A workload's replication side: its contract, if any, the operation running on it and its
+/// latest replication.
+pub async fn workload(r: &mut impl Read, source_id: Uuid) -> Result<Workload> {
+    let Some(t) = for_source(r, source_id).await? else {
+        return Ok(Workload::default());
+    };
+    let (facts, active) = facts(r, &t).await?;
+    let last_replication = last_replication(r, t.id).await?;
+    Ok(Workload {
+        transformation: Some(t),
+        facts: Some(facts),
+        active,
+        last_replication,
+    })
+}
+
 /// How many operations have each status (statuses with none are left out), for `/metrics`.
-pub async fn count_by_status(pool: &SqlitePool) -> Result<Vec<(String, i64)>> {
+pub async fn count_by_status(r: &mut impl Read) -> Result<Vec<(String, i64)>> {
     Ok(
         sqlx::query_as("SELECT status, COUNT(*) FROM operations GROUP BY status")
-            .fetch_all(pool)
+            .fetch_all(conn(r))
             .await?,
     )
 }

@@ -166,7 +166,7 @@ async fn store_batch(
     }
     let mut conn = write.conn().await?;
     let stored: HashMap<String, Stored> = if wants_rows {
-        let rows: Vec<StoredRow> = query.build_query_as().fetch_all(&mut *conn).await?;
+        let rows: Vec<StoredRow> = query.build_query_as().fetch_all(&mut *conn.conn).await?;
         rows.into_iter()
             .map(|r| {
                 let id = r.row.id.clone();
@@ -182,7 +182,10 @@ async fn store_batch(
             })
             .collect()
     } else {
-        let ids: Vec<String> = query.build_query_scalar().fetch_all(&mut *conn).await?;
+        let ids: Vec<String> = query
+            .build_query_scalar()
+            .fetch_all(&mut *conn.conn)
+            .await?;
         // Whether a source has a transformation is unknown here, and no one asks.
         let stored = |id| {
             (

@@ -1,11 +1,10 @@
 //! Tasks that need an operator: reboot notifications and the test-cutover pair.
 
 use chrono::{DateTime, Utc};
-use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use super::events::{self, kind};
-use super::{Db, parse_col, parse_ts, parse_uuid, ts};
+use super::{Read, WriteTx, conn, parse_col, parse_ts, parse_uuid, ts};
 use crate::domain::model::{Task, TaskKind, TaskState};
 use crate::domain::paging::Page;
 use crate::error::{AppError, Result};
@@ -44,7 +43,7 @@ pub struct TaskFilter {
     pub kind: Option<TaskKind>,
 }
 
-pub async fn list(pool: &SqlitePool, filter: &TaskFilter, page: Page) -> Result<(Vec<Task>, u64)> {
+pub async fn list(r: &mut impl Read, filter: &TaskFilter, page: Page) -> Result<(Vec<Task>, u64)> {
     let state = filter.state.map(TaskState::as_str);
     let source = filter.source_id.map(|id| id.to_string());
     let kind = filter.kind.map(TaskKind::as_str);
@@ -58,7 +57,7 @@ pub async fn list(pool: &SqlitePool, filter: &TaskFilter, page: Page) -> Result<
     .bind(kind)
     .bind(page.limit)
     .bind(page.offset)
-    .fetch_all(pool)
+    .fetch_all(conn(r))
     .await?;
     let total: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM tasks
@@ -67,7 +66,7 @@ pub async fn list(pool: &SqlitePool, filter: &TaskFilter, page: Page) -> Result<
     .bind(state)
     .bind(&source)
     .bind(kind)
-    .fetch_one(pool)
+    .fetch_one(conn(r))
     .await?;
     let tasks = rows
         .into_iter()
@@ -76,46 +75,43 @@ pub async fn list(pool: &SqlitePool, filter: &TaskFilter, page: Page) -> Result<
     Ok((tasks, u64::try_from(total).unwrap_or(0)))
 }
 
-pub async fn get(pool: &SqlitePool, id: Uuid) -> Result<Task> {
+pub async fn get(r: &mut impl Read, id: Uuid) -> Result<Task> {
     let row: Option<TaskRow> = sqlx::query_as(
         "SELECT id, kind, source_id, message, state, created_at, updated_at, resolved_at FROM tasks WHERE id = ?",
     )
     .bind(id.to_string())
-    .fetch_optional(pool)
+    .fetch_optional(conn(r))
     .await?;
     row.ok_or_else(|| AppError::NotFound(format!("task {id} not found")))?
         .into_task()
 }
 
 /// The machine's active reboot-notification task, if any.
-pub async fn active_reboot_task(
-    conn: &mut SqliteConnection,
-    source_id: Uuid,
-) -> Result<Option<Task>> {
+pub async fn active_reboot_task(r: &mut impl Read, source_id: Uuid) -> Result<Option<Task>> {
     let row: Option<TaskRow> = sqlx::query_as(
         "SELECT id, kind, source_id, message, state, created_at, updated_at, resolved_at FROM tasks
          WHERE source_id = ? AND kind = 'RebootRequired' AND state = 'active'",
     )
     .bind(source_id.to_string())
-    .fetch_optional(conn)
+    .fetch_optional(conn(r))
     .await?;
     row.map(TaskRow::into_task).transpose()
 }
 
 /// Every task of a source, oldest first (inside a caller's transaction).
-pub async fn for_source(conn: &mut SqliteConnection, source_id: Uuid) -> Result<Vec<Task>> {
+pub async fn for_source(r: &mut impl Read, source_id: Uuid) -> Result<Vec<Task>> {
     let rows: Vec<TaskRow> = sqlx::query_as(
         "SELECT id, kind, source_id, message, state, created_at, updated_at, resolved_at FROM tasks
          WHERE source_id = ? ORDER BY seq",
     )
     .bind(source_id.to_string())
-    .fetch_all(conn)
+    .fetch_all(conn(r))
     .await?;
     rows.into_iter().map(TaskRow::into_task).collect()
 }
 
 pub async fn create(
-    conn: &mut SqliteConnection,
+    tx: &mut WriteTx,
     kind: TaskKind,
     source_id: Uuid,
     message: &str,
@@ -132,14 +128,14 @@ pub async fn create(
     .bind(message)
     .bind(ts(now))
     .bind(ts(now))
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await?;
-    events::insert(conn, kind::TASK_CREATED, Some(source_id), message, now).await?;
+    events::insert(tx, kind::TASK_CREATED, Some(source_id), message, now).await?;
     Ok(id)
 }
 
 pub async fn update_message(
-    conn: &mut SqliteConnection,
+    tx: &mut WriteTx,
     task: &Task,
     message: &str,
     now: DateTime<Utc>,
@@ -148,70 +144,43 @@ pub async fn update_message(
         .bind(message)
         .bind(ts(now))
         .bind(task.id.to_string())
-        .execute(&mut *conn)
+        .execute(tx.conn())
         .await?;
-    events::insert(conn, kind::TASK_UPDATED, Some(task.source_id), message, now).await
+    events::insert(tx, kind::TASK_UPDATED, Some(task.source_id), message, now).await
 }
 
-pub async fn resolve(conn: &mut SqliteConnection, task: &Task, now: DateTime<Utc>) -> Result<()> {
+pub async fn resolve(tx: &mut WriteTx, task: &Task, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
         "UPDATE tasks SET state = 'resolved', updated_at = ?, resolved_at = ? WHERE id = ?",
     )
     .bind(ts(now))
     .bind(ts(now))
     .bind(task.id.to_string())
-    .execute(&mut *conn)
+    .execute(tx.conn())
     .await?;
     let message = format!("Task resolved: {}", task.message);
-    events::insert(
-        conn,
-        kind::TASK_RESOLVED,
-        Some(task.source_id),
-        &message,
-        now,
-    )
-    .await
+    events::insert(tx, kind::TASK_RESOLVED, Some(task.source_id), &message, now).await
 }
 
-/// An operator dismisses an active task.
-pub async fn dismiss(db: &Db, id: Uuid, by: &str, now: DateTime<Utc>) -> Result<Task> {
-    let mut tx = db.begin_write().await?;
-    let row: Option<TaskRow> = sqlx::query_as(
-        "SELECT id, kind, source_id, message, state, created_at, updated_at, resolved_at FROM tasks WHERE id = ?",
-    )
-    .bind(id.to_string())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let task = row
-        .ok_or_else(|| AppError::NotFound(format!("task {id} not found")))?
-        .into_task()?;
-    if task.state != TaskState::Active {
-        return Err(AppError::conflict(
-            "TaskNotActive",
-            format!(
-                "task {id} is {} and cannot be dismissed",
-                task.state.as_str()
-            ),
-        ));
-    }
+/// Mark an active task dismissed by `by`, with its event. The caller checked it is active.
+pub async fn dismiss(tx: &mut WriteTx, task: Task, by: &str, now: DateTime<Utc>) -> Result<Task> {
     sqlx::query(
         "UPDATE tasks SET state = 'dismissed', updated_at = ?, resolved_at = ? WHERE id = ?",
     )
     .bind(ts(now))
     .bind(ts(now))
-    .bind(id.to_string())
-    .execute(&mut *tx)
+    .bind(task.id.to_string())
+    .execute(tx.conn())
     .await?;
     let message = format!("Task dismissed by {by}: {}", task.message);
     events::insert(
-        &mut tx,
+        tx,
         kind::TASK_DISMISSED,
         Some(task.source_id),
         &message,
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(Task {
         state: TaskState::Dismissed,
         updated_at: now,
@@ -221,10 +190,10 @@ pub async fn dismiss(db: &Db, id: Uuid, by: &str, now: DateTime<Utc>) -> Result<
 }
 
 /// How many tasks are in each state (states with none are left out), for `/metrics`.
-pub async fn count_by_state(pool: &SqlitePool) -> Result<Vec<(String, i64)>> {
+pub async fn count_by_state(r: &mut impl Read) -> Result<Vec<(String, i64)>> {
     Ok(
         sqlx::query_as("SELECT state, COUNT(*) FROM tasks GROUP BY state")
-            .fetch_all(pool)
+            .fetch_all(conn(r))
             .await?,
     )
 }

@@ -6,6 +6,7 @@ pub mod paging;
 pub mod platform;
 pub mod replication;
 pub mod version;
+pub mod workload;
 
 pub use driver::{DriverAction, DriverState};
 pub use platform::{ControllerService, OsFamily, Platform};

@@ -322,7 +322,7 @@ impl PackageStore {
             }
         }
         let known = {
-            let mut conn = db.read.acquire().await?;
+            let mut conn = db.reader().await?;
             packages::by_origin(&mut conn, PackageOrigin::Sample).await?
         };
         for (platform, version, canonical, name) in found {
@@ -464,7 +464,7 @@ impl PackageStore {
     async fn reconcile_uploads(&self, db: &Db, report: &mut RescanReport) -> Result<()> {
         tokio::fs::create_dir_all(&self.uploads).await?;
         let rows = {
-            let mut conn = db.read.acquire().await?;
+            let mut conn = db.reader().await?;
             packages::by_origin(&mut conn, PackageOrigin::Upload).await?
         };
         let mut entries = tokio::fs::read_dir(&self.uploads).await?;

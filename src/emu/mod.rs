@@ -118,10 +118,7 @@ impl FromRequestParts<AppState> for ControlPlaneAdmin {
     ),
 )]
 pub async fn info(State(state): State<AppState>, _: ControlPlaneAdmin) -> Result<Response> {
-    let schema_version: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
-            .fetch_one(&state.db.read)
-            .await?;
+    let schema_version = state.db.schema_version().await?;
     let c = &state.config;
     let redact = |set: bool| if set { Some("***") } else { None };
     Ok(axum::Json(json!({

@@ -1,6 +1,5 @@
-//! `--seed-file`: a JSON scenario of sources, their driver states and transformations, loaded at
-//! start and after each reset, through the same rules as live traffic (so a seeded pending
-//! reboot has its task and its events).
+//! `--seed-file`: a JSON scenario of sources, their driver states and transformations, read and
+//! checked here; loaded at start and after each reset by `crate::service::emulator::seed`.
 //!
 //! ```json
 //! {"sources": [{"hostName": "WIN-SRC01", "osFamily": "windows", "ipAddress": "10.0.0.5",
@@ -9,18 +8,12 @@
 //!   "transformation": {"state": "Prepared", "hasFullReplication": true}}]}
 //! ```
 
-use chrono::Utc;
 use serde::Deserialize;
 
-use crate::auth;
-use crate::db::{replications, sources};
-use crate::domain::driver::DriverState;
-use crate::domain::model::NewSource;
 use crate::domain::platform::{ControllerService, OsFamily, Platform};
 use crate::domain::replication::ContractState;
 use crate::domain::version::DriverVersion;
 use crate::error::{AppError, Result};
-use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -86,74 +79,4 @@ pub fn read(path: &std::path::Path) -> Result<Scenario> {
         }
     }
     Ok(scenario)
-}
-
-/// Load the configured seed file; answers how many sources it added.
-pub async fn load(state: &AppState) -> Result<usize> {
-    let Some(path) = state.config.seed_file.clone() else {
-        return Ok(0);
-    };
-    let scenario = read(&path)?;
-    let now = Utc::now();
-    for s in &scenario.sources {
-        let new = NewSource {
-            host_name: s.host_name.clone(),
-            os_family: s.os_family,
-            platform: s.platform.unwrap_or(Platform::default_for(s.os_family)),
-            ip_address: s.ip_address.to_string(),
-        };
-        let source = match &s.machine_id {
-            Some(machine_id) => {
-                let token = s.agent_token.clone().unwrap_or_else(auth::new_agent_token);
-                sources::register(
-                    &state.db,
-                    machine_id,
-                    &new,
-                    &auth::token_sha256(&token),
-                    now,
-                )
-                .await?
-                .source
-            }
-            None => sources::add(&state.db, &new, now).await?,
-        };
-        let driver = DriverState {
-            installed: s.installed_version,
-            running: s.running_version,
-        };
-        sources::report_driver_state(
-            &state.db,
-            source.id,
-            sources::ReportedBy::User,
-            driver,
-            Some(s.controller_service),
-            now,
-            sources::Wanted::Nothing,
-        )
-        .await?;
-        let mut tx = state.db.begin_write().await?;
-        if s.server_sync_required {
-            sqlx::query("UPDATE sources SET server_sync_required = 1 WHERE id = ?")
-                .bind(source.id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(t) = &s.transformation {
-            let contract = replications::create(&mut tx, source.id, now).await?;
-            let contract_state = t
-                .state
-                .parse::<ContractState>()
-                .map_err(AppError::Unprocessable)?;
-            replications::set_state(
-                &mut tx,
-                contract.id,
-                contract_state,
-                t.has_full_replication,
-                now,
-            )
-            .await?;
-        }
-        tx.commit().await?;
-    }
-    Ok(scenario.sources.len())
 }

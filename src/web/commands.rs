@@ -121,13 +121,13 @@ fn command(op: Operation, host: String) -> Command {
 
 async fn load(state: &AppState, id: &str) -> WebResult<Command> {
     let id = page_id(id, "command")?;
-    let op = replications::get_operation(&state.db.read, id)
+    let op = replications::find_operation(&mut state.db.reader().await?, id)
         .await
         .map_err(|e| match e {
             AppError::NotFound(_) => AppError::NotFound(format!("there is no command {id}")),
             other => other,
         })?;
-    let host = sources::get(&state.db.read, op.source_id)
+    let host = sources::find(&mut state.db.reader().await?, op.source_id)
         .await
         .map_or_else(|_| "(deleted workload)".to_owned(), |s| s.host_name);
     Ok(command(op, host))

@@ -58,11 +58,12 @@ pub async fn event_items(
     source_id: Option<uuid::Uuid>,
     limit: u32,
 ) -> WebResult<Vec<EventItem>> {
-    let events = pages::latest_events(&state.db.read, source_id, limit).await?;
+    let mut r = state.db.reader().await?;
+    let events = pages::latest_events(&mut r, source_id, limit).await?;
     let mut ids: Vec<uuid::Uuid> = events.iter().filter_map(|e| e.source_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let hosts = pages::host_names(&state.db.read, &ids).await?;
+    let hosts = pages::host_names(&mut r, &ids).await?;
     Ok(events
         .into_iter()
         .map(|e| EventItem {
@@ -90,7 +91,8 @@ pub struct Dashboard {
 }
 
 async fn load(state: &AppState) -> WebResult<Dashboard> {
-    let c = pages::counts(&state.db.read).await?;
+    let mut r = state.db.reader().await?;
+    let c = pages::counts(&mut r).await?;
     let count = |label, value: i64, href, alert: bool| Count {
         label,
         value: thousands(u64::try_from(value).unwrap_or(0)),
@@ -101,7 +103,7 @@ async fn load(state: &AppState) -> WebResult<Dashboard> {
         offset: 0,
         limit: 5,
     };
-    let (tasks, _) = pages::tasks(&state.db.read, Some(TaskState::Active), None, page).await?;
+    let (tasks, _) = pages::tasks(&mut r, Some(TaskState::Active), None, page).await?;
     Ok(Dashboard {
         counts: vec![
             count("Workloads", c.workloads, "/migrate/workloads", false),

@@ -5,16 +5,16 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Redirect;
-use chrono::Utc;
 use serde::Deserialize;
 
 use super::dashboard::TaskItem;
 use super::view::{Pager, query_value};
 use super::{Html, Layout, WebError, WebResult, WebUser, csrf, page_id};
-use crate::db::{self, pages};
+use crate::db::pages;
 use crate::domain::model::TaskState;
 use crate::domain::paging::Page;
 use crate::error::AppError;
+use crate::service::tasks;
 use crate::state::AppState;
 
 const PAGE_SIZE: u32 = 50;
@@ -110,7 +110,8 @@ async fn load(state: &AppState, f: &Filters) -> WebResult<TasksView> {
         offset: f.offset,
         limit: PAGE_SIZE,
     };
-    let (rows, total) = pages::tasks(&state.db.read, f.state, f.workload, page).await?;
+    let (rows, total) =
+        pages::tasks(&mut state.db.reader().await?, f.state, f.workload, page).await?;
     let query = f.query();
     let pager = Pager::new(
         &format!("/migrate/tasks?{query}"),
@@ -139,7 +140,7 @@ async fn load(state: &AppState, f: &Filters) -> WebResult<TasksView> {
         selected: f.workload.is_none(),
     }];
     workloads.extend(
-        pages::workload_names(&state.db.read)
+        pages::workload_names(&mut state.db.reader().await?)
             .await?
             .into_iter()
             .map(|(id, host)| FilterOption {
@@ -227,7 +228,7 @@ pub async fn dismiss(
         form.map_err(|e| bad(format!("the form could not be read: {}", e.body_text())))?;
     csrf::check(&headers, &caller.user, form.csrf.as_deref())?;
     let id = page_id(&id, "task")?;
-    let task = db::tasks::dismiss(&state.db, id, &caller.user, Utc::now()).await?;
+    let task = tasks::dismiss(&state.db, &caller, id).await?;
     tracing::info!(task = %task.id, by = %caller.user, "task dismissed from the Tasks page");
     Ok(Redirect::to(&back_to(form.back.as_deref())))
 }

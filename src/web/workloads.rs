@@ -12,15 +12,15 @@ use serde::Deserialize;
 use super::dashboard::{EventItem, TaskItem, event_items};
 use super::view::{Badge, Pager, Time, performed_as};
 use super::{Html, Layout, WebError, WebResult, WebUser, csrf, page_id};
-use crate::db::events::{self, kind};
 use crate::db::replications::{self, OperationFilter};
-use crate::db::{pages, sources};
+use crate::db::{ReadConn, pages, sources};
 use crate::domain::model::{Operation, Source, TaskState};
 use crate::domain::paging::Page;
 use crate::domain::platform::{ControllerService, OsFamily};
 use crate::domain::replication::{self as rules, MigrationType, OperationType};
+use crate::domain::workload::Workload;
 use crate::error::AppError;
-use crate::replication::{self, Workload};
+use crate::service::{contracts, operations};
 use crate::state::AppState;
 
 const PAGE_SIZE: u32 = 50;
@@ -90,11 +90,11 @@ fn schedule(w: &Workload) -> &'static str {
     }
 }
 
-async fn row(conn: &mut sqlx::SqliteConnection, state: &AppState, s: Source) -> WebResult<Row> {
-    let w = Workload::load(conn, s.id).await?;
+async fn row(r: &mut ReadConn, s: Source) -> WebResult<Row> {
+    let w = replications::workload(r, s.id).await?;
     Ok(Row {
         id: s.id,
-        active_tasks: pages::active_task_count(&state.db.read, s.id).await?,
+        active_tasks: pages::active_task_count(r, s.id).await?,
         online: online(&s),
         schedule: schedule(&w),
         status: w.status(),
@@ -130,18 +130,18 @@ async fn load_list(state: &AppState, q: &ListQuery) -> WebResult<ListView> {
         })
         .transpose()?
         .unwrap_or(0);
+    let mut r = state.db.reader().await?;
     let (list, total) = sources::list(
-        &state.db.read,
+        &mut r,
         Page {
             offset,
             limit: PAGE_SIZE,
         },
     )
     .await?;
-    let mut conn = state.db.read.acquire().await?;
     let mut rows = Vec::with_capacity(list.len());
     for s in list {
-        rows.push(row(&mut conn, state, s).await?);
+        rows.push(row(&mut r, s).await?);
     }
     Ok(ListView {
         pager: Pager::new(
@@ -270,27 +270,22 @@ pub struct Detail {
 }
 
 async fn load(state: &AppState, id: uuid::Uuid) -> WebResult<Detail> {
-    let s = sources::get(&state.db.read, id)
-        .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => AppError::NotFound(format!("there is no workload {id}")),
-            other => other,
-        })?;
-    let mut conn = state.db.read.acquire().await?;
-    let w = Workload::load(&mut conn, id).await?;
-    drop(conn);
-    let latest = state
-        .db
-        .catalog()
-        .await?
-        .latest(s.platform)
-        .map(|p| p.version);
+    // Before the read handle: the catalog may read too, and a request holds one read connection
+    // at a time, so that busy pages cannot take the whole pool and wait on each other.
+    let catalog = state.db.catalog().await?;
+    let mut r = state.db.reader().await?;
+    let s = sources::find(&mut r, id).await.map_err(|e| match e {
+        AppError::NotFound(_) => AppError::NotFound(format!("there is no workload {id}")),
+        other => other,
+    })?;
+    let w = replications::workload(&mut r, id).await?;
+    let latest = catalog.latest(s.platform).map(|p| p.version);
     let filter = OperationFilter {
         source_id: Some(id),
         ..OperationFilter::default()
     };
     let (ops, _) = replications::list_operations(
-        &state.db.read,
+        &mut r,
         &filter,
         Page {
             offset: 0,
@@ -299,7 +294,7 @@ async fn load(state: &AppState, id: uuid::Uuid) -> WebResult<Detail> {
     )
     .await?;
     let (tasks, _) = pages::tasks(
-        &state.db.read,
+        &mut r,
         Some(TaskState::Active),
         Some(id),
         Page {
@@ -308,6 +303,8 @@ async fn load(state: &AppState, id: uuid::Uuid) -> WebResult<Detail> {
         },
     )
     .await?;
+    drop(r);
+    let events = event_items(state, Some(id), 10).await?;
     Ok(Detail {
         id,
         os: match s.os_family {
@@ -343,7 +340,7 @@ async fn load(state: &AppState, id: uuid::Uuid) -> WebResult<Detail> {
         commands: ops.iter().map(OpItem::new).collect(),
         actions: actions(&w),
         tasks: tasks.into_iter().map(TaskItem::new).collect(),
-        events: event_items(state, Some(id), 10).await?,
+        events,
         live_url: format!("/migrate/live/workloads/{id}"),
         ip: s.ip_address,
         host: s.host_name,
@@ -423,10 +420,10 @@ pub async fn run(
     csrf::check(&headers, &caller.user, form.csrf.as_deref())?;
     let id = page_id(&id, "workload")?;
     let name = form.operation.as_deref().unwrap_or("");
-    let transformation = replications::for_source(&state.db.read, id).await?;
+    let transformation = replications::for_source(&mut state.db.reader().await?, id).await?;
     if name == "Configure" {
         if transformation.is_none() {
-            configure(&state, id, &caller.user).await?;
+            contracts::configure(&state.db, &caller, id).await?;
         }
         return Ok(Redirect::to(&format!("/migrate/workloads/{id}")));
     }
@@ -434,7 +431,7 @@ pub async fn run(
         Some(t) => t,
         None => {
             // Tell an unknown workload from a known one without a contract.
-            sources::get(&state.db.read, id).await?;
+            sources::find(&mut state.db.reader().await?, id).await?;
             return Err(AppError::conflict(
                 "NoTransformation",
                 "configure the workload's migration first",
@@ -443,7 +440,7 @@ pub async fn run(
         }
     };
     let op = if name == "Abort" {
-        replication::abort(&state, t.id).await?
+        operations::abort(&state, &caller, t.id).await?
     } else {
         let op: OperationType = name.parse().map_err(|e: String| bad(e))?;
         let migration = match form.migration_type.as_deref().filter(|m| !m.is_empty()) {
@@ -453,34 +450,12 @@ pub async fn run(
             Some(_) => return Err(bad("only Migrate takes a migration type")),
             None => None,
         };
-        let options = match migration {
-            Some(m) => serde_json::json!({ "migrationType": m.as_str() }),
-            None => serde_json::json!({}),
+        let options = operations::Options {
+            migration_type: migration,
+            ..operations::Options::default()
         };
-        replication::start(&state, t.id, op, migration, options).await?
+        operations::run(&state, &caller, t.id, op, &options).await?
     };
     tracing::info!(workload = %id, operation = %op.id, kind = %name, by = %caller.user, "operation requested from the pages");
     Ok(Redirect::to(&format!("/migrate/commands/{}", op.id)))
-}
-
-/// Create the workload's migration contract, as `POST transformations` does.
-async fn configure(state: &AppState, source_id: uuid::Uuid, by: &str) -> WebResult<()> {
-    let now = Utc::now();
-    let mut tx = state.db.begin_write().await?;
-    let source = sources::find_in(&mut tx, source_id).await?;
-    replications::create(&mut tx, source_id, now).await?;
-    let message = format!(
-        "Migration contract for {} configured by {by}",
-        source.host_name
-    );
-    events::insert(
-        &mut tx,
-        kind::TRANSFORMATION_CREATED,
-        Some(source_id),
-        &message,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
 }

@@ -1,4 +1,4 @@
-//! The background task that runs one operation's simulated steps.
+//! The background task that runs one operation's simulated steps, and records how it ends.
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +21,7 @@ enum Stop {
 
 pub async fn run(state: AppState, id: Uuid, cancel: CancellationToken) {
     let outcome = drive(&state, id, &cancel).await;
-    super::lock(&state).remove(&id);
+    super::operations::running(&state).remove(&id);
     let ended = match outcome {
         Ok(None | Some(Stop::AwaitPolls)) => Ok(()),
         Ok(Some(Stop::Aborted)) => finish_aborted(&state, id).await,
@@ -63,27 +63,31 @@ pub async fn run(state: AppState, id: Uuid, cancel: CancellationToken) {
 }
 
 async fn save(state: &AppState, op: &Operation) -> Result<()> {
-    let mut conn = state.db.write_conn().await?;
-    replications::save_operation(&mut conn, op, Utc::now()).await
+    let mut tx = state.db.begin_write().await?;
+    replications::save_operation(&mut tx, op, Utc::now()).await?;
+    Ok(tx.commit().await?)
 }
 
 /// Run the steps. `Ok(None)` when the operation completed and was recorded.
 async fn drive(state: &AppState, id: Uuid, cancel: &CancellationToken) -> Result<Option<Stop>> {
-    let mut op = replications::get_operation(&state.db.read, id).await?;
+    let mut op = replications::find_operation(&mut state.db.reader().await?, id).await?;
+    let now = Utc::now();
     op.status = OperationStatus::Running;
-    op.started_at = Some(Utc::now());
-    save(state, &op).await?;
+    op.started_at = Some(now);
     {
-        let mut conn = state.db.write_conn().await?;
+        // The operation and its event, together.
+        let mut tx = state.db.begin_write().await?;
+        replications::save_operation(&mut tx, &op, now).await?;
         let message = format!("{} started", op.title());
         events::insert(
-            &mut conn,
+            &mut tx,
             kind::OPERATION_STARTED,
             Some(op.source_id),
             &message,
-            Utc::now(),
+            now,
         )
         .await?;
+        tx.commit().await?;
     }
     if matches!(state.settings().transition, Transition::AfterPolls { .. }) {
         return Ok(Some(Stop::AwaitPolls));
@@ -144,8 +148,9 @@ pub async fn poll(state: &AppState, id: Uuid) -> Result<()> {
     let Transition::AfterPolls { polls } = state.settings().transition else {
         return Ok(());
     };
-    let op = replications::get_operation(&state.db.read, id).await?;
-    if op.status != OperationStatus::Running || super::lock(state).contains_key(&id) {
+    let op = replications::find_operation(&mut state.db.reader().await?, id).await?;
+    if op.status != OperationStatus::Running || super::operations::running(state).contains_key(&id)
+    {
         return Ok(());
     }
     let count = {
@@ -185,7 +190,7 @@ async fn note_pending_reboot(state: &AppState, op: &mut Operation) -> Result<()>
     {
         return Ok(());
     }
-    let source = sources::get(&state.db.read, op.source_id).await?;
+    let source = sources::find(&mut state.db.reader().await?, op.source_id).await?;
     if source.reboot_pending()
         && let Some(warning) = rules::reboot_warning(source.driver)
     {
@@ -200,7 +205,7 @@ async fn complete(state: &AppState, mut op: Operation) -> Result<()> {
     let now = Utc::now();
     let mut tx = state.db.begin_write().await?;
     let t = replications::find(&mut tx, op.transformation_id).await?;
-    let source = sources::find_in(&mut tx, op.source_id).await?;
+    let source = sources::find(&mut tx, op.source_id).await?;
     op.status = if op.warnings.is_empty() {
         OperationStatus::Succeeded
     } else {

@@ -1,0 +1,224 @@
+//! Operations on migration contracts: run one (checked against SPEC 3.3's rules), abort it,
+//! and recover after a restart. The steps of a running operation are `super::runner`'s.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::runner;
+use crate::auth::Caller;
+use crate::db::events::{self, kind};
+use crate::db::{WriteTx, replications, sources};
+use crate::domain::model::{Operation, Step};
+use crate::domain::replication::{
+    self as rules, MigrationType, NotAllowed, OperationStatus, OperationType,
+};
+use crate::error::{AppError, Result};
+use crate::state::AppState;
+
+/// An operation's options, as the real API names them. Left out (`None`): the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Migrate: full, incremental or server-sync (default: full first, then incremental).
+    pub migration_type: Option<MigrationType>,
+    pub shutdown_source: Option<bool>,
+    pub shutdown_target: Option<bool>,
+    pub perform_incremental: Option<bool>,
+}
+
+impl Options {
+    /// As stored with the operation and shown in its `options`: the options given, by their
+    /// API names.
+    fn to_json(&self) -> Map<String, Value> {
+        let mut json = Map::new();
+        if let Some(m) = self.migration_type {
+            json.insert("migrationType".into(), Value::from(m.as_str()));
+        }
+        for (name, flag) in [
+            ("shutdownSource", self.shutdown_source),
+            ("shutdownTarget", self.shutdown_target),
+            ("performIncremental", self.perform_incremental),
+        ] {
+            if let Some(flag) = flag {
+                json.insert(name.into(), Value::Bool(flag));
+            }
+        }
+        json
+    }
+}
+
+pub(super) fn not_allowed(e: NotAllowed) -> AppError {
+    let code = match e {
+        NotAllowed::AlreadyRunning(_) => "OperationRunning",
+        NotAllowed::FirstMustBeFull => "FirstReplicationMustBeFull",
+        NotAllowed::NothingToAbort => "NothingToAbort",
+        NotAllowed::WrongState { .. } => "OperationNotAllowed",
+    };
+    AppError::conflict(code, e.to_string())
+}
+
+/// Run `op` on a contract: check it is allowed, decide how a replication runs, queue it with its
+/// event, and hand it to a background runner. Answers the queued operation.
+pub async fn run(
+    state: &AppState,
+    by: &Caller,
+    transformation_id: Uuid,
+    op: OperationType,
+    options: &Options,
+) -> Result<Operation> {
+    let mut tx = state.db.begin_write().await?;
+    let operation = queue(&mut tx, transformation_id, op, options, Map::new()).await?;
+    tx.commit().await?;
+    tracing::info!(transformation = %transformation_id, operation = %operation.id, kind = %op, by = %by.user, "operation started");
+    Ok(spawn(state, operation))
+}
+
+/// Queue `op` inside `tx`: the checks, the plan, the row and its event. `extra` joins the
+/// options stored with it.
+pub(super) async fn queue(
+    tx: &mut WriteTx,
+    transformation_id: Uuid,
+    op: OperationType,
+    options: &Options,
+    extra: Map<String, Value>,
+) -> Result<Operation> {
+    let now = Utc::now();
+    let t = replications::find(tx, transformation_id).await?;
+    let (facts, _) = replications::facts(tx, &t).await?;
+    let migration = match op {
+        OperationType::Migrate => Some(
+            options
+                .migration_type
+                .unwrap_or_else(|| rules::default_migration_type(facts)),
+        ),
+        _ => None,
+    };
+    rules::check_allowed(facts, op, migration).map_err(not_allowed)?;
+    let source = sources::find(tx, t.source_id).await?;
+
+    let plan = migration.map(|m| {
+        rules::plan_replication(
+            m,
+            source.driver,
+            source.reboot_pending(),
+            source.server_sync_required,
+        )
+    });
+    let steps: Vec<Step> = rules::steps(op, plan.as_ref().map(|p| p.performed_as))
+        .into_iter()
+        .map(|name| Step {
+            name: name.to_owned(),
+            status: OperationStatus::Queued,
+            progress: 0,
+            started_at: None,
+            completed_at: None,
+        })
+        .collect();
+    let mut stored = options.to_json();
+    stored.extend(extra);
+    let stored = Value::Object(stored);
+    let new = replications::NewOperation {
+        transformation_id,
+        source_id: t.source_id,
+        operation_type: op,
+        migration_type: migration,
+        performed_as: plan.as_ref().map(|p| p.performed_as),
+        steps: &steps,
+        driver_version_used: plan
+            .as_ref()
+            .and_then(|p| p.driver_version_used)
+            .map(|v| v.to_string()),
+        transfer_method: plan.as_ref().map(|p| p.transfer_method.as_str()),
+        warnings: plan.as_ref().map_or(&[], |p| p.warnings.as_slice()),
+        clears_server_sync: plan.as_ref().is_some_and(|p| p.clears_server_sync),
+        options: &stored,
+    };
+    let operation = replications::insert_operation(tx, &new, now).await?;
+    let message = format!("{} of {} queued", operation.title(), source.host_name);
+    events::insert(tx, kind::OPERATION_QUEUED, Some(t.source_id), &message, now).await?;
+    Ok(operation)
+}
+
+/// Hand a committed, queued operation to its background runner.
+pub(super) fn spawn(state: &AppState, operation: Operation) -> Operation {
+    let cancel = CancellationToken::new();
+    running(state).insert(operation.id, cancel.clone());
+    tokio::spawn(runner::run(state.clone(), operation.id, cancel));
+    operation
+}
+
+/// The cancellation token of every queued or running operation.
+pub(super) fn running(
+    state: &AppState,
+) -> std::sync::MutexGuard<'_, HashMap<Uuid, CancellationToken>> {
+    state
+        .running_operations
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Abort the contract's queued or running operation. Answers that operation; its status becomes
+/// `aborted` as soon as its runner notices (within one progress tick).
+pub async fn abort(state: &AppState, by: &Caller, transformation_id: Uuid) -> Result<Operation> {
+    let mut r = state.db.reader().await?;
+    replications::find(&mut r, transformation_id).await?;
+    let active = replications::active_operation(&mut r, transformation_id)
+        .await?
+        .ok_or_else(|| not_allowed(NotAllowed::NothingToAbort))?;
+    drop(r);
+    let token = running(state).get(&active.id).cloned();
+    match token {
+        Some(token) => token.cancel(),
+        // No runner holds it (it cannot happen short of a crash between commit and spawn): end
+        // it here so the contract is not stuck.
+        None => runner::finish_aborted(state, active.id).await?,
+    }
+    tracing::info!(transformation = %transformation_id, operation = %active.id, by = %by.user, "abort requested");
+    Ok(active)
+}
+
+/// After a restart, operations that were queued or running are failed: nothing survives a
+/// restart, and clients must not wait for them forever.
+pub async fn recover(state: &AppState) -> Result<usize> {
+    let now = Utc::now();
+    let mut tx = state.db.begin_write().await?;
+    let unfinished = replications::unfinished(&mut tx).await?;
+    for mut op in unfinished.clone() {
+        op.status = OperationStatus::Failed;
+        op.error = Some("the server restarted while the operation ran; run it again".to_owned());
+        op.completed_at = Some(now);
+        for step in &mut op.steps {
+            if !step.status.is_final() {
+                step.status = OperationStatus::Failed;
+            }
+        }
+        replications::save_operation(&mut tx, &op, now).await?;
+        let message = format!("{} failed: the server restarted while it ran", op.title());
+        events::insert(
+            &mut tx,
+            kind::OPERATION_FAILED,
+            Some(op.source_id),
+            &message,
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(unfinished.len())
+}
+
+/// Stop every queued or running operation's runner (a reset); they find their rows gone and end
+/// quietly.
+pub fn cancel_all(state: &AppState) {
+    for token in running(state).values() {
+        token.cancel();
+    }
+    state
+        .polls
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
+}
