@@ -152,8 +152,8 @@ pub fn new_agent_token() -> String {
 }
 
 pub fn token_sha256(token: &str) -> String {
-    // Into a buffer: `hex::encode` collects one char at a time, a tenth of a steady report's
-    // own work. 32 bytes are always 64 digits, so the encoding cannot fail.
+    // Into a buffer (`hex::encode` collects one char at a time; this runs on every report).
+    // 32 bytes are always 64 digits, so the encoding cannot fail.
     let mut text = [0u8; 64];
     let _ = hex::encode_to_slice(Sha256::digest(token.as_bytes()), &mut text);
     String::from_utf8_lossy(&text).into_owned()

@@ -4,8 +4,8 @@ use clap::Parser;
 use psserver::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
-// mimalloc: a quarter more driver-state reports per second than glibc's allocator on the
-// benchmark (bench/RESULTS.md), whose malloc and free had been a fifth of the server's time.
+// mimalloc rather than glibc's allocator, whose malloc and free weighed on every report (the
+// figures are in bench/RESULTS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -338,9 +338,9 @@ impl Series {
     }
 }
 
-/// The series of one route's requests, found in their families once. A family finds a series by
-/// hashing its labels (SipHash over the route's text) and takes a lock: a tenth of what a small
-/// download costs. Each route's middleware keeps one of these (`crate::PerRequestLayer`).
+/// The series of one route's requests, found in their families once: a family finds a series by
+/// hashing its labels (SipHash over the route's text) and takes a lock, which every request
+/// would otherwise pay. Each route's middleware keeps one of these.
 #[derive(Default)]
 pub struct RouteSeries {
     /// The route's label, and its series by method and status (a handful).

@@ -34,10 +34,9 @@ pub fn request_span(request: &Request<axum::body::Body>, id: &HeaderValue) -> Sp
     let id = id.to_str().unwrap_or("-");
     let (method, path) = (request.method(), request.uri().path());
     // A read logs nothing at info unless it fails (and `per_request` then names it), so its
-    // span is at debug: formatting it for nothing was a seventh of a cached poll's
-    // instructions. So is an agent's report: most change nothing and log at debug, and the
-    // line of one that changes something names its request. Other writes keep theirs at
-    // info, for the changes they log.
+    // span is at debug and is not formatted for nothing. So is an agent's report: most change
+    // nothing and log at debug, and the line of one that changes something names its request.
+    // Other writes keep theirs at info, for the changes they log.
     let quiet = method == Method::GET
         || method == Method::HEAD
         || (method == Method::PUT && path.ends_with("/driverState"));

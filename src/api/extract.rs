@@ -125,8 +125,8 @@ pub fn truncate(text: &str) -> String {
 }
 
 /// The client's `Prefer: return=…` (RFC 7240 §4.2): whether it wants the resource back or only
-/// the outcome. Agents send `return=minimal`: they act on the status alone, and a body no one
-/// reads was most of the cost of a report.
+/// the outcome. Agents send `return=minimal`: they act on the status alone, so no body is made
+/// for them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReturnPreference {
     /// No preference, or `return=representation`: the resource as the answer's body.

@@ -76,10 +76,10 @@ route_table! {
     "/operations/{id}" => get(operations::get),
 }
 
-/// The API's routes at both bases, as full paths in one router. (Nested at each base, every
-/// request paid for a second router: a rewritten URI, a second lookup and a service clone, a
-/// tenth of a cached poll's instructions.) Paths under a base that match no route are
-/// [`unknown_api_path`], which the app's fallback calls.
+/// The API's routes at both bases, as full paths in one router: nested at each base, every
+/// request would pay for a second router (a rewritten URI, a second lookup and a service clone).
+/// Paths under a base that match no route are [`unknown_api_path`], which the app's fallback
+/// calls.
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new();
     for base in [BASE, BASE_ALIAS] {

@@ -35,6 +35,17 @@ impl TransformationRow {
     }
 }
 
+/// `SELECT` of an [`OperationRow`]'s columns `FROM operations`, in one place for every query that
+/// reads one (a macro, so that `concat!` keeps the SQL a static string).
+macro_rules! select_operations {
+    () => {
+        "SELECT id, transformation_id, source_id, operation_type, migration_type, performed_as, status,
+                progress, steps, driver_version_used, transfer_method, warnings, clears_server_sync,
+                options, error, created_at, started_at, completed_at
+         FROM operations"
+    };
+}
+
 #[derive(sqlx::FromRow)]
 struct OperationRow {
     id: String,
@@ -205,11 +216,10 @@ pub async fn active_operation(
     r: &mut impl Read,
     transformation_id: Uuid,
 ) -> Result<Option<Operation>> {
-    let row: Option<OperationRow> = sqlx::query_as(
-        "SELECT id, transformation_id, source_id, operation_type, migration_type, performed_as, status, progress, steps,
-                driver_version_used, transfer_method, warnings, clears_server_sync, options, error, created_at, started_at, completed_at
-         FROM operations WHERE transformation_id = ? AND status IN ('queued', 'running')",
-    )
+    let row: Option<OperationRow> = sqlx::query_as(concat!(
+        select_operations!(),
+        " WHERE transformation_id = ? AND status IN ('queued', 'running')"
+    ))
     .bind(transformation_id.to_string())
     .fetch_optional(conn(r))
     .await?;
@@ -221,11 +231,10 @@ pub async fn last_replication(
     r: &mut impl Read,
     transformation_id: Uuid,
 ) -> Result<Option<Operation>> {
-    let row: Option<OperationRow> = sqlx::query_as(
-        "SELECT id, transformation_id, source_id, operation_type, migration_type, performed_as, status, progress, steps,
-                driver_version_used, transfer_method, warnings, clears_server_sync, options, error, created_at, started_at, completed_at
-         FROM operations WHERE transformation_id = ? AND operation_type = 'Migrate' ORDER BY seq DESC LIMIT 1",
-    )
+    let row: Option<OperationRow> = sqlx::query_as(concat!(
+        select_operations!(),
+        " WHERE transformation_id = ? AND operation_type = 'Migrate' ORDER BY seq DESC LIMIT 1"
+    ))
     .bind(transformation_id.to_string())
     .fetch_optional(conn(r))
     .await?;
@@ -237,11 +246,10 @@ pub async fn last_operation(
     r: &mut impl Read,
     transformation_id: Uuid,
 ) -> Result<Option<Operation>> {
-    let row: Option<OperationRow> = sqlx::query_as(
-        "SELECT id, transformation_id, source_id, operation_type, migration_type, performed_as, status, progress, steps,
-                driver_version_used, transfer_method, warnings, clears_server_sync, options, error, created_at, started_at, completed_at
-         FROM operations WHERE transformation_id = ? ORDER BY seq DESC LIMIT 1",
-    )
+    let row: Option<OperationRow> = sqlx::query_as(concat!(
+        select_operations!(),
+        " WHERE transformation_id = ? ORDER BY seq DESC LIMIT 1"
+    ))
     .bind(transformation_id.to_string())
     .fetch_optional(conn(r))
     .await?;
@@ -249,14 +257,10 @@ pub async fn last_operation(
 }
 
 pub async fn find_operation(r: &mut impl Read, id: Uuid) -> Result<Operation> {
-    let row: Option<OperationRow> = sqlx::query_as(
-        "SELECT id, transformation_id, source_id, operation_type, migration_type, performed_as, status, progress, steps,
-                driver_version_used, transfer_method, warnings, clears_server_sync, options, error, created_at, started_at, completed_at
-         FROM operations WHERE id = ?",
-    )
-    .bind(id.to_string())
-    .fetch_optional(conn(r))
-    .await?;
+    let row: Option<OperationRow> = sqlx::query_as(concat!(select_operations!(), " WHERE id = ?"))
+        .bind(id.to_string())
+        .fetch_optional(conn(r))
+        .await?;
     row.ok_or_else(|| AppError::NotFound(format!("operation {id} not found")))?
         .into_model()
 }
@@ -277,11 +281,11 @@ pub async fn list_operations(
     let s = filter.source_id.map(|id| id.to_string());
     let st = filter.status.map(OperationStatus::as_str);
     let rows: Vec<OperationRow> = sqlx::query_as(
-        "SELECT id, transformation_id, source_id, operation_type, migration_type, performed_as, status, progress, steps,
-                driver_version_used, transfer_method, warnings, clears_server_sync, options, error, created_at, started_at, completed_at
-         FROM operations
-         WHERE (?1 IS NULL OR transformation_id = ?1) AND (?2 IS NULL OR source_id = ?2) AND (?3 IS NULL OR status = ?3)
-         ORDER BY seq DESC LIMIT ?4 OFFSET ?5",
+        concat!(
+            select_operations!(),
+            " WHERE (?1 IS NULL OR transformation_id = ?1) AND (?2 IS NULL OR source_id = ?2) AND (?3 IS NULL OR status = ?3)
+             ORDER BY seq DESC LIMIT ?4 OFFSET ?5"
+        ),
     )
     .bind(&t)
     .bind(&s)
@@ -386,11 +390,10 @@ pub async fn save_operation(tx: &mut WriteTx, op: &Operation, now: DateTime<Utc>
 
 /// Operations left queued or running by a previous run of the server.
 pub async fn unfinished(r: &mut impl Read) -> Result<Vec<Operation>> {
-    let rows: Vec<OperationRow> = sqlx::query_as(
-        "SELECT id, transformation_id, source_id, operation_type, migration_type, performed_as, status, progress, steps,
-                driver_version_used, transfer_method, warnings, clears_server_sync, options, error, created_at, started_at, completed_at
-         FROM operations WHERE status IN ('queued', 'running')",
-    )
+    let rows: Vec<OperationRow> = sqlx::query_as(concat!(
+        select_operations!(),
+        " WHERE status IN ('queued', 'running')"
+    ))
     .fetch_all(conn(r))
     .await?;
     rows.into_iter().map(OperationRow::into_model).collect()
