@@ -1,8 +1,7 @@
 //! Fault injection (`/_emu/faults`): router tests of the rules, and end-to-end tests of the
 //! faults a router test cannot see (a dropped connection, a download cut short).
 
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,6 @@
 //! The control plane: info, reset, settings and transitions, the request journal.
 
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

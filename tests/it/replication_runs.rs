@@ -1,8 +1,7 @@
 //! Operations that take time: abort, a reboot noticed mid-run, restart recovery, and many clients
 //! polling while replications run.
 
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

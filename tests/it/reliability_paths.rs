@@ -1,10 +1,9 @@
-//! Reliability: the traversal and encoding corpus (shared with `tests/packages.rs`, which covers
+//! Reliability: the traversal and encoding corpus (shared with `tests/it/packages.rs`, which covers
 //! the package routes) against every other route that takes an id or a name: sources, tasks,
 //! transformations, operations, the pages under `/migrate` and `/static`. No trick is ever
 //! answered 200 (or 2xx), none gets a 5xx, and nothing from outside the repository is served.
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, Uri};

@@ -1,8 +1,7 @@
 //! Router tests of the sources, tasks, events and root endpoints, through `oneshot` on a fresh
 //! migrated database per test.
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

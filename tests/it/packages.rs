@@ -2,10 +2,7 @@
 //! platform, uploads, rescans and the download with its validators and ranges, plus traversal
 //! tricks, files that change on disk, and a large package streamed both ways.
 
-// A test may panic on what it did not expect.
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

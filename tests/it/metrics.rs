@@ -1,7 +1,6 @@
 //! `GET /metrics`: the exposition parses, and counts what the server did.
 
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

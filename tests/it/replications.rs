@@ -1,7 +1,6 @@
 //! Router tests of transformations and operations, with operations running at `instant` speed.
 
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

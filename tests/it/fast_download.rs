@@ -2,9 +2,8 @@
 //! hold it to the router's answers: for every path and header set of a corpus, the app and its
 //! router alone answer with the same status, headers and bytes; and a download the app answers
 //! itself is still counted, journalled and open to fault rules as the router's are.
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

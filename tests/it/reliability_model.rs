@@ -4,9 +4,8 @@
 //! step the API's view must equal the model's: driver versions, reboot pending, the one active
 //! reboot task, `serverSyncRequired`, the transformation's state and its allowed operations.
 //! A second test races reports and operations (`tokio::join!`) and checks the invariants.
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -1,10 +1,9 @@
-//! Reliability: HTTP semantics of the package downloads beyond `tests/packages.rs` (which has the
+//! Reliability: HTTP semantics of the package downloads beyond `tests/it/packages.rs` (which has the
 //! single-range table, If-Range and If-None-Match on their own): If-None-Match together with
 //! If-Modified-Since (RFC 9110 §13.2.2), HEAD answered with GET's headers on every package
 //! route (§9.3.2), many ranges and numbers beyond u64 in a Range (§14.1.1, §14.2).
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

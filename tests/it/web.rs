@@ -3,10 +3,7 @@
 //! posts them (and refused when they come from another site), values are escaped, and every page
 //! has an insta snapshot with ids, times and tokens redacted.
 
-// A test may panic on what it did not expect.
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
