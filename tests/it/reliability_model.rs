@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use common::{API, Reply, admin, json_body, send};
+use common::{ADMIN, API, AppExt, Reply, admin, json_body, send};
 use proptest::prelude::*;
 use psserver::App;
 use serde_json::{Value, json};
@@ -200,7 +200,7 @@ impl Api {
 
     async fn wait(&self, href: &str) -> Value {
         for _ in 0..2000 {
-            let reply = send(&self.app, admin("GET", href).body(Body::empty()).unwrap()).await;
+            let reply = self.app.get_as(href, ADMIN).await;
             let op = reply.json();
             if !matches!(op["status"].as_str(), Some("queued" | "running")) {
                 return op;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use common::{API, admin, json_body, send, test_app};
+use common::{ADMIN, API, AppExt, admin, json_body, send, test_app};
 use serde_json::{Value, json};
 
 struct Ctx {
@@ -105,9 +105,7 @@ impl Ctx {
 
     async fn wait(&self, href: &str) -> Value {
         for _ in 0..500 {
-            let op = send(&self.app, admin("GET", href).body(Body::empty()).unwrap())
-                .await
-                .json();
+            let op = self.app.get_as(href, ADMIN).await.json();
             if !matches!(op["status"].as_str(), Some("queued" | "running")) {
                 return op;
             }
