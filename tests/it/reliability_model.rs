@@ -10,9 +10,8 @@ use crate::common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::http::StatusCode;
-use common::{ADMIN, API, AppExt, Reply, admin, json_body, send};
+use common::{ADMIN, API, AppExt, Reply};
 use proptest::prelude::*;
 use psserver::App;
 use serde_json::{Value, json};
@@ -158,18 +157,11 @@ impl Api {
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
-        let body = body.map_or_else(Body::empty, json_body);
-        send(
-            &self.app,
-            admin(method, &format!("{API}{path}")).body(body).unwrap(),
-        )
-        .await
+        self.app.call(method, &format!("{API}{path}"), body).await
     }
 
     async fn get(&self, path: &str) -> Value {
-        let reply = self.call("GET", path, None).await;
-        assert_eq!(reply.status, StatusCode::OK, "GET {path}");
-        reply.json()
+        self.app.get_json(&format!("{API}{path}")).await
     }
 
     async fn add_source(&self, i: usize, windows: bool) -> String {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use common::{ADMIN, API, AppExt, admin, json_body, send, test_app};
+use common::{ADMIN, API, AppExt, admin, send, test_app};
 use serde_json::{Value, json};
 
 struct Ctx {
@@ -21,12 +21,7 @@ impl Ctx {
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> common::Reply {
-        let body = body.map_or_else(Body::empty, json_body);
-        send(
-            &self.app,
-            admin(method, &format!("{API}{path}")).body(body).unwrap(),
-        )
-        .await
+        self.app.call(method, &format!("{API}{path}"), body).await
     }
 
     async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
