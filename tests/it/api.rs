@@ -13,13 +13,7 @@ fn windows_body(host: &str) -> Value {
 }
 
 async fn add_source(app: &psserver::App, body: Value) -> Value {
-    let reply = send(
-        app,
-        admin("POST", &format!("{API}/sources"))
-            .body(json_body(body))
-            .unwrap(),
-    )
-    .await;
+    let reply = app.post_json(&format!("{API}/sources"), body).await;
     reply.assert_status(StatusCode::CREATED);
     reply.json()
 }
@@ -27,13 +21,9 @@ async fn add_source(app: &psserver::App, body: Value) -> Value {
 async fn register(app: &psserver::App, machine_id: &str) -> (StatusCode, Value) {
     let mut body = windows_body("WIN-SRC01");
     body["machineId"] = json!(machine_id);
-    let reply = send(
-        app,
-        admin("POST", &format!("{API}/sources?operation=Register"))
-            .body(json_body(body))
-            .unwrap(),
-    )
-    .await;
+    let reply = app
+        .post_json(&format!("{API}/sources?operation=Register"), body)
+        .await;
     (reply.status, reply.json())
 }
 
@@ -514,13 +504,9 @@ async fn registration_is_idempotent_and_returns_a_token_each_time() {
     assert_eq!(reply.status, StatusCode::OK);
     // same machine id with another OS family
     let mut body = json!({"hostName": "x", "osFamily": "linux", "ipAddress": "10.0.0.9", "machineId": "machine-1"});
-    let reply = send(
-        &app,
-        admin("POST", &format!("{API}/sources?operation=Register"))
-            .body(json_body(body.take()))
-            .unwrap(),
-    )
-    .await;
+    let reply = app
+        .post_json(&format!("{API}/sources?operation=Register"), body.take())
+        .await;
     assert_eq!(reply.status, StatusCode::CONFLICT);
     // registration needs credentials and a machine id
     let reply = send(
