@@ -1,5 +1,7 @@
 //! Shared helpers for end-to-end tests: start the real `psserver` binary on a free port with a
-//! temporary data directory, and talk to it over HTTP.
+//! temporary data directory, and talk to it over HTTP; for router tests, a fresh app and
+//! [`AppExt`] to send it requests. A module of `tests/it/main.rs`, and of `tests/agent.rs` and
+//! `tests/tls.rs`.
 #![allow(dead_code)]
 
 pub mod corpus;
@@ -198,6 +200,7 @@ where
 {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
+    let request_line = format!("{} {}", request.method(), request.uri());
     let response = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
@@ -212,16 +215,51 @@ where
         status,
         headers,
         body,
+        request: request_line,
     }
 }
 
+/// A whole response, with its assertions and readings (after docs.rs's `AxumResponseTestExt`).
 pub struct Reply {
     pub status: axum::http::StatusCode,
     pub headers: axum::http::HeaderMap,
     pub body: Vec<u8>,
+    /// The request's method and URI, for failure messages.
+    pub request: String,
 }
 
 impl Reply {
+    /// Assert the status; on a mismatch the message shows the request and the body.
+    #[track_caller]
+    pub fn assert_status(&self, status: axum::http::StatusCode) -> &Self {
+        assert_eq!(
+            self.status,
+            status,
+            "{}: {}",
+            self.request,
+            String::from_utf8_lossy(&self.body)
+        );
+        self
+    }
+
+    /// The body as UTF-8 text.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("a UTF-8 body")
+    }
+
+    /// The body parsed as an HTML document; it must be served as `text/html`.
+    #[track_caller]
+    pub fn html(&self) -> scraper::Html {
+        assert!(
+            self.header("content-type")
+                .unwrap_or("")
+                .starts_with("text/html"),
+            "not HTML: {:?}",
+            self.header("content-type")
+        );
+        scraper::Html::parse_document(&String::from_utf8_lossy(&self.body))
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
@@ -250,4 +288,80 @@ pub fn admin(method: &str, uri: &str) -> axum::http::request::Builder {
 
 pub fn json_body(value: serde_json::Value) -> axum::body::Body {
     axum::body::Body::from(value.to_string())
+}
+
+/// Requests as the router tests send them to the app (or to its router alone), each answered with
+/// the whole response read into a [`Reply`]; after docs.rs's `AxumRouterTestExt`. `get` and
+/// `get_with` send no credentials, `get_as` a user's, `call`, `post_json` and `get_json` the
+/// administrator's.
+pub trait AppExt {
+    /// Send a request and read the whole response.
+    async fn send(&self, request: axum::http::Request<axum::body::Body>) -> Reply;
+    /// `GET uri` without credentials.
+    async fn get(&self, uri: &str) -> Reply;
+    /// `GET uri` without credentials, with these headers.
+    async fn get_with(&self, uri: &str, headers: &[(&str, &str)]) -> Reply;
+    /// `GET uri` with a user's credentials (name, password).
+    async fn get_as(&self, uri: &str, user: (&str, &str)) -> Reply;
+    /// An administrator's request, with a JSON body or none.
+    async fn call(&self, method: &str, uri: &str, body: Option<serde_json::Value>) -> Reply;
+    /// An administrator's `POST` of a JSON body.
+    async fn post_json(&self, uri: &str, body: serde_json::Value) -> Reply;
+    /// An administrator's `GET` that must answer 200: its JSON.
+    async fn get_json(&self, uri: &str) -> serde_json::Value;
+}
+
+impl<S> AppExt for S
+where
+    S: tower::Service<
+            axum::http::Request<axum::body::Body>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone,
+{
+    async fn send(&self, request: axum::http::Request<axum::body::Body>) -> Reply {
+        send(self, request).await
+    }
+
+    async fn get(&self, uri: &str) -> Reply {
+        self.get_with(uri, &[]).await
+    }
+
+    async fn get_with(&self, uri: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut builder = axum::http::Request::builder().method("GET").uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        send(
+            self,
+            builder.body(axum::body::Body::empty()).expect("request"),
+        )
+        .await
+    }
+
+    async fn get_as(&self, uri: &str, user: (&str, &str)) -> Reply {
+        let request = axum::http::Request::builder()
+            .method("GET")
+            .uri(uri)
+            .header("authorization", basic(user.0, user.1))
+            .body(axum::body::Body::empty())
+            .expect("request");
+        send(self, request).await
+    }
+
+    async fn call(&self, method: &str, uri: &str, body: Option<serde_json::Value>) -> Reply {
+        let body = body.map_or_else(axum::body::Body::empty, json_body);
+        send(self, admin(method, uri).body(body).expect("request")).await
+    }
+
+    async fn post_json(&self, uri: &str, body: serde_json::Value) -> Reply {
+        self.call("POST", uri, Some(body)).await
+    }
+
+    async fn get_json(&self, uri: &str) -> serde_json::Value {
+        self.get_as(uri, ADMIN)
+            .await
+            .assert_status(axum::http::StatusCode::OK)
+            .json()
+    }
 }

@@ -2,10 +2,7 @@
 //! platform, uploads, rescans and the download with its validators and ranges, plus traversal
 //! tricks, files that change on disk, and a large package streamed both ways.
 
-// A test may panic on what it did not expect.
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +10,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode, Uri};
 use base64::Engine;
 use common::corpus::{encode_all, traversal_corpus};
-use common::{API as B, Reply, admin, send};
+use common::{API as B, AppExt, Reply, admin, send};
 use psserver::App;
 use psserver::domain::platform::Platform;
 use psserver::domain::version::DriverVersion;
@@ -61,19 +58,6 @@ fn anon(method: &str, uri: &str) -> Request<Body> {
         .expect("request")
 }
 
-fn get(uri: &str) -> Request<Body> {
-    anon("GET", uri)
-}
-
-/// A GET with extra headers.
-fn get_with(uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
-    let mut builder = Request::builder().method("GET").uri(uri);
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    builder.body(Body::empty()).expect("request")
-}
-
 fn upload_uri(platform: &str, version: &str) -> String {
     format!("{B}/driverPackages?platform={platform}&version={version}")
 }
@@ -104,7 +88,7 @@ fn rescan() -> Request<Body> {
 
 /// Every package the list shows.
 async fn all_packages(app: &App) -> Vec<Value> {
-    let reply = send(app, get(&format!("{B}/driverPackages?limit=500"))).await;
+    let reply = app.get(&format!("{B}/driverPackages?limit=500")).await;
     assert_eq!(reply.status, StatusCode::OK);
     reply.json()["driverPackages"]
         .as_array()
@@ -226,7 +210,7 @@ fn assert_package_headers(reply: &Reply, bytes: &[u8], download_name: &str) {
 #[tokio::test]
 async fn the_list_shows_the_four_samples_with_their_size_hash_and_links() {
     let (app, _state, _dir) = common::test_app().await;
-    let reply = send(&app, get(&format!("{B}/driverPackages"))).await;
+    let reply = app.get(&format!("{B}/driverPackages")).await;
     assert_eq!(reply.status, StatusCode::OK);
     let body = reply.json();
     assert_eq!(body["totalCount"], 4);
@@ -291,11 +275,9 @@ async fn the_list_shows_the_four_samples_with_their_size_hash_and_links() {
 async fn the_list_filters_by_platform() {
     let (app, _state, _dir) = common::test_app().await;
     for (platform, count) in [("windows-x64", 2), ("windows-x86", 1), ("linux-x64", 1)] {
-        let reply = send(
-            &app,
-            get(&format!("{B}/driverPackages?platform={platform}")),
-        )
-        .await;
+        let reply = app
+            .get(&format!("{B}/driverPackages?platform={platform}"))
+            .await;
         assert_eq!(reply.status, StatusCode::OK);
         let body = reply.json();
         assert_eq!(body["totalCount"], count, "{platform}");
@@ -311,7 +293,7 @@ async fn the_list_filters_by_platform() {
         );
     }
     // An empty filter is no filter.
-    let reply = send(&app, get(&format!("{B}/driverPackages?platform="))).await;
+    let reply = app.get(&format!("{B}/driverPackages?platform=")).await;
     assert_eq!(reply.json()["totalCount"], 4);
 }
 
@@ -325,11 +307,9 @@ async fn the_list_refuses_an_unknown_platform() {
         "windows-x64%20",
         "%2e%2e",
     ] {
-        let reply = send(
-            &app,
-            get(&format!("{B}/driverPackages?platform={platform}")),
-        )
-        .await;
+        let reply = app
+            .get(&format!("{B}/driverPackages?platform={platform}"))
+            .await;
         assert_error(&reply, StatusCode::BAD_REQUEST, "InvalidParameter");
         assert!(
             message(&reply).contains("platform"),
@@ -345,7 +325,7 @@ async fn the_list_is_paged() {
     let page = |query: &str| {
         let app = app.clone();
         let uri = format!("{B}/driverPackages?{query}");
-        async move { send(&app, get(&uri)).await }
+        async move { app.get(&uri).await }
     };
     let links = |body: &Value| -> Vec<(String, String)> {
         body["links"]
@@ -440,11 +420,9 @@ async fn latest_of_a_platform_is_its_highest_version() {
         ("windows-x86", "8.0.0.11"),
         ("linux-x64", "8.0.0.11"),
     ] {
-        let reply = send(
-            &app,
-            get(&format!("{B}/driverPackages/latest?platform={platform}")),
-        )
-        .await;
+        let reply = app
+            .get(&format!("{B}/driverPackages/latest?platform={platform}"))
+            .await;
         assert_eq!(reply.status, StatusCode::OK, "{platform}");
         let body = reply.json();
         assert_eq!(body["platform"], platform);
@@ -459,18 +437,16 @@ async fn latest_of_a_platform_is_its_highest_version() {
             .unwrap();
         assert_eq!(content["href"], content_uri(body["id"].as_str().unwrap()));
     }
-    let reply = send(
-        &app,
-        get(&format!("{B}/driverPackages/latest?platform=beos")),
-    )
-    .await;
+    let reply = app
+        .get(&format!("{B}/driverPackages/latest?platform=beos"))
+        .await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "InvalidParameter");
 }
 
 #[tokio::test]
 async fn latest_without_a_platform_lists_the_latest_of_each() {
     let (app, _state, _dir) = common::test_app().await;
-    let reply = send(&app, get(&format!("{B}/driverPackages/latest"))).await;
+    let reply = app.get(&format!("{B}/driverPackages/latest")).await;
     assert_eq!(reply.status, StatusCode::OK);
     let body = reply.json();
     assert_eq!(body["totalCount"], 3);
@@ -502,7 +478,7 @@ async fn one_package_by_id() {
     let (app, _state, _dir) = common::test_app().await;
     let listed = package(&app, "windows-x64", "8.0.0.11").await;
     let id = listed["id"].as_str().unwrap();
-    let reply = send(&app, get(&format!("{B}/driverPackages/{id}"))).await;
+    let reply = app.get(&format!("{B}/driverPackages/{id}")).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json(), listed);
     assert_eq!(reply.json()["isLatest"], false);
@@ -512,7 +488,7 @@ async fn one_package_by_id() {
         format!("{B}/driverPackages/{unknown}"),
         content_uri(unknown),
     ] {
-        let reply = send(&app, get(&uri)).await;
+        let reply = app.get(&uri).await;
         assert_error(&reply, StatusCode::NOT_FOUND, "NotFound");
     }
     for bad in [
@@ -522,7 +498,7 @@ async fn one_package_by_id() {
         "00000000-0000-4000-8000-00000000000g",
     ] {
         for uri in [format!("{B}/driverPackages/{bad}"), content_uri(bad)] {
-            let reply = send(&app, get(&uri)).await;
+            let reply = app.get(&uri).await;
             assert_error(&reply, StatusCode::BAD_REQUEST, "InvalidId");
         }
     }
@@ -531,7 +507,7 @@ async fn one_package_by_id() {
 #[tokio::test]
 async fn platforms_name_their_latest_driver() {
     let (app, _state, _dir) = common::test_app().await;
-    let reply = send(&app, get(&format!("{B}/platforms"))).await;
+    let reply = app.get(&format!("{B}/platforms")).await;
     assert_eq!(reply.status, StatusCode::OK);
     let body = reply.json();
     assert_eq!(body["totalCount"], 3);
@@ -556,7 +532,7 @@ async fn platforms_name_their_latest_driver() {
 #[tokio::test]
 async fn the_alias_base_links_to_itself() {
     let (app, _state, _dir) = common::test_app().await;
-    let reply = send(&app, get(&format!("{ALIAS}/driverPackages"))).await;
+    let reply = app.get(&format!("{ALIAS}/driverPackages")).await;
     assert_eq!(reply.status, StatusCode::OK);
     let body = reply.json();
     assert_eq!(body["totalCount"], 4);
@@ -577,14 +553,12 @@ async fn the_alias_base_links_to_itself() {
             );
         }
     }
-    let latest = send(
-        &app,
-        get(&format!(
+    let latest = app
+        .get(&format!(
             "{ALIAS}/driverPackages/latest?platform=windows-x64"
-        )),
-    )
-    .await
-    .json();
+        ))
+        .await
+        .json();
     let content = latest["links"]
         .as_array()
         .unwrap()
@@ -594,10 +568,10 @@ async fn the_alias_base_links_to_itself() {
         .clone();
     let href = content["href"].as_str().unwrap();
     assert!(href.starts_with(ALIAS));
-    let download = send(&app, get(href)).await;
+    let download = app.get(href).await;
     assert_eq!(download.status, StatusCode::OK);
     assert_eq!(download.body, sample_file("windows-x64", "8.0.0.12"));
-    let platforms = send(&app, get(&format!("{ALIAS}/platforms"))).await.json();
+    let platforms = app.get(&format!("{ALIAS}/platforms")).await.json();
     assert!(
         platforms["platforms"][0]["links"][0]["href"]
             .as_str()
@@ -615,12 +589,7 @@ async fn an_upload_becomes_the_latest_package() {
     let (app, _state, dir) = common::test_app().await;
     let bytes = package_bytes("windows-x64", "8.0.0.13");
     let reply = send(&app, upload("windows-x64", "8.0.0.13", bytes.clone())).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(StatusCode::CREATED);
     let body = reply.json();
     let id = body["id"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -635,19 +604,17 @@ async fn an_upload_becomes_the_latest_package() {
     assert_eq!(body["origin"], "upload");
 
     // The new latest, and the previous latest is no longer.
-    let latest = send(
-        &app,
-        get(&format!("{B}/driverPackages/latest?platform=windows-x64")),
-    )
-    .await
-    .json();
+    let latest = app
+        .get(&format!("{B}/driverPackages/latest?platform=windows-x64"))
+        .await
+        .json();
     assert_eq!(latest["id"], id.as_str());
     assert_eq!(
         package(&app, "windows-x64", "8.0.0.12").await["isLatest"],
         false
     );
     assert_eq!(all_packages(&app).await.len(), 5);
-    let platforms = send(&app, get(&format!("{B}/platforms"))).await.json();
+    let platforms = app.get(&format!("{B}/platforms")).await.json();
     assert!(
         platforms["platforms"]
             .as_array()
@@ -663,7 +630,7 @@ async fn an_upload_becomes_the_latest_package() {
     );
 
     // And served as uploaded.
-    let download = send(&app, get(&content_uri(&id))).await;
+    let download = app.get(&content_uri(&id)).await;
     assert_eq!(download.status, StatusCode::OK);
     assert_eq!(download.body, bytes);
     assert_package_headers(
@@ -671,13 +638,11 @@ async fn an_upload_becomes_the_latest_package() {
         &bytes,
         "platespin-bbt-drivers-windows-x64-8.0.0.13.package",
     );
-    let latest = send(
-        &app,
-        get(&format!(
+    let latest = app
+        .get(&format!(
             "{B}/driverPackages/latest/content?platform=windows-x64"
-        )),
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(latest.body, bytes);
 }
 
@@ -746,7 +711,7 @@ async fn two_identical_uploads_at_once_store_one_package() {
     );
     assert_eq!(all_packages(&app).await.len(), 5);
     let id = id_of(&app, "windows-x86", "8.0.0.12").await;
-    assert_eq!(send(&app, get(&content_uri(&id))).await.body, bytes);
+    assert_eq!(app.get(&content_uri(&id)).await.body, bytes);
 }
 
 #[tokio::test]
@@ -1013,14 +978,9 @@ async fn a_rescan_during_an_upload_leaves_the_upload_alone() {
     tx.send(Bytes::copy_from_slice(rest)).await.unwrap();
     drop(tx);
     let reply = uploading.await.unwrap();
-    assert_eq!(
-        reply.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(StatusCode::CREATED);
     let id = reply.json()["id"].as_str().unwrap().to_owned();
-    assert_eq!(send(&app, get(&content_uri(&id))).await.body, bytes);
+    assert_eq!(app.get(&content_uri(&id)).await.body, bytes);
     // A later rescan keeps it too.
     let report = send(&app, rescan()).await.json();
     assert_eq!(report["removed"], serde_json::json!([]));
@@ -1062,12 +1022,7 @@ async fn a_rescan_adds_new_files_removes_deleted_ones_and_reports_skipped_ones()
     .unwrap();
 
     let reply = send(&app, rescan()).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(StatusCode::OK);
     let report = reply.json();
     assert_eq!(report["added"], serde_json::json!(["windows-x86 8.0.0.12"]));
     assert_eq!(report["removed"], serde_json::json!(["linux-x64 8.0.0.11"]));
@@ -1092,27 +1047,21 @@ async fn a_rescan_adds_new_files_removes_deleted_ones_and_reports_skipped_ones()
     assert_eq!(skipped.len(), 4, "{skipped:?}");
 
     // The index follows.
-    let latest = send(
-        &app,
-        get(&format!("{B}/driverPackages/latest?platform=windows-x86")),
-    )
-    .await
-    .json();
+    let latest = app
+        .get(&format!("{B}/driverPackages/latest?platform=windows-x86"))
+        .await
+        .json();
     assert_eq!(latest["version"], "8.0.0.12");
     assert_eq!(latest["sha256"], sha256_hex(&new));
-    let download = send(&app, get(&content_uri(latest["id"].as_str().unwrap()))).await;
+    let download = app.get(&content_uri(latest["id"].as_str().unwrap())).await;
     assert_eq!(download.body, new);
-    let linux = send(
-        &app,
-        get(&format!("{B}/driverPackages/latest?platform=linux-x64")),
-    )
-    .await;
+    let linux = app
+        .get(&format!("{B}/driverPackages/latest?platform=linux-x64"))
+        .await;
     assert_error(&linux, StatusCode::NOT_FOUND, "NotFound");
-    let linux = send(
-        &app,
-        get(&format!("{B}/driverPackages/linux-x64/8.0.0.11/content")),
-    )
-    .await;
+    let linux = app
+        .get(&format!("{B}/driverPackages/linux-x64/8.0.0.11/content"))
+        .await;
     assert_error(&linux, StatusCode::NOT_FOUND, "NotFound");
     assert_eq!(all_packages(&app).await.len(), 4);
 
@@ -1150,7 +1099,7 @@ async fn a_download_needs_no_credentials_and_carries_the_validators() {
     let (app, _state, _dir) = common::test_app().await;
     let listed = package(&app, "windows-x64", "8.0.0.12").await;
     let file = sample_file("windows-x64", "8.0.0.12");
-    let reply = send(&app, get(&content_uri(listed["id"].as_str().unwrap()))).await;
+    let reply = app.get(&content_uri(listed["id"].as_str().unwrap())).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
         reply.header("content-length"),
@@ -1170,7 +1119,7 @@ async fn a_download_needs_no_credentials_and_carries_the_validators() {
 async fn head_gives_the_same_headers_and_no_body() {
     let (app, _state, _dir) = common::test_app().await;
     let uri = content_uri(&id_of(&app, "linux-x64", "8.0.0.11").await);
-    let full = send(&app, get(&uri)).await;
+    let full = app.get(&uri).await;
     let head = send(&app, anon("HEAD", &uri)).await;
     assert_eq!(head.status, StatusCode::OK);
     assert!(head.body.is_empty());
@@ -1242,7 +1191,7 @@ async fn ranges_per_rfc_9110() {
         ("bytes=0x10-0x20", Expect::Full),
     ];
     for (range, expected) in cases {
-        let reply = send(&app, get_with(&uri, &[("range", range)])).await;
+        let reply = app.get_with(&uri, &[("range", range)]).await;
         match expected {
             Expect::Partial(span) => {
                 assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT, "{range}");
@@ -1294,21 +1243,17 @@ async fn if_range_and_if_none_match() {
     let etag = format!("\"{}\"", sha256_hex(&file));
 
     // If-Range: the current tag resumes; a stale or weak one gets the whole new file.
-    let reply = send(
-        &app,
-        get_with(&uri, &[("range", "bytes=0-99"), ("if-range", &etag)]),
-    )
-    .await;
+    let reply = app
+        .get_with(&uri, &[("range", "bytes=0-99"), ("if-range", &etag)])
+        .await;
     assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(reply.body, &file[..100]);
     let weak = format!("W/{etag}");
     let stale = format!("\"{}\"", "0".repeat(64));
     for if_range in [stale.as_str(), weak.as_str(), "\"\"", "garbage"] {
-        let reply = send(
-            &app,
-            get_with(&uri, &[("range", "bytes=0-99"), ("if-range", if_range)]),
-        )
-        .await;
+        let reply = app
+            .get_with(&uri, &[("range", "bytes=0-99"), ("if-range", if_range)])
+            .await;
         assert_eq!(reply.status, StatusCode::OK, "{if_range}");
         assert_eq!(reply.body, file, "{if_range}");
     }
@@ -1330,14 +1275,12 @@ async fn if_range_and_if_none_match() {
         }
     }
     // It also wins over a Range.
-    let reply = send(
-        &app,
-        get_with(&uri, &[("if-none-match", &etag), ("range", "bytes=0-1")]),
-    )
-    .await;
+    let reply = app
+        .get_with(&uri, &[("if-none-match", &etag), ("range", "bytes=0-1")])
+        .await;
     assert_eq!(reply.status, StatusCode::NOT_MODIFIED);
     // A stale tag gets the file.
-    let reply = send(&app, get_with(&uri, &[("if-none-match", &stale)])).await;
+    let reply = app.get_with(&uri, &[("if-none-match", &stale)]).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body, file);
 }
@@ -1350,30 +1293,24 @@ async fn content_by_platform_and_version_and_latest_content() {
         ("windows-x64", "8.0.0.11"),
         ("linux-x64", "8.0.0.11"),
     ] {
-        let reply = send(
-            &app,
-            get(&format!("{B}/driverPackages/{platform}/{version}/content")),
-        )
-        .await;
+        let reply = app
+            .get(&format!("{B}/driverPackages/{platform}/{version}/content"))
+            .await;
         assert_eq!(reply.status, StatusCode::OK, "{platform} {version}");
         assert_eq!(reply.body, sample_file(platform, version));
     }
-    let reply = send(
-        &app,
-        get(&format!(
+    let reply = app
+        .get(&format!(
             "{B}/driverPackages/latest/content?platform=linux-x64"
-        )),
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body, sample_file("linux-x64", "8.0.0.11"));
-    let reply = send(
-        &app,
-        get(&format!(
+    let reply = app
+        .get(&format!(
             "{B}/driverPackages/latest/content?platform=windows-x64"
-        )),
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(reply.body, sample_file("windows-x64", "8.0.0.12"));
     let head = send(
         &app,
@@ -1423,7 +1360,7 @@ async fn content_by_platform_and_version_and_latest_content() {
             "NotFound",
         ),
     ] {
-        let reply = send(&app, get(&uri)).await;
+        let reply = app.get(&uri).await;
         assert_error(&reply, status, code);
     }
 }
@@ -1438,7 +1375,7 @@ async fn content_is_read_only() {
         assert_error(&reply, StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed");
     }
     assert_eq!(
-        send(&app, get(&uri)).await.body,
+        app.get(&uri).await.body,
         sample_file("linux-x64", "8.0.0.11")
     );
 }
@@ -1464,7 +1401,7 @@ async fn assert_served_as(app: &App, id: &str, bytes: &[u8], old_etag: &str) {
     let name = "platespin-bbt-drivers-windows-x64-8.0.0.12.package";
 
     // A plain GET first: the one that finds the change must serve the whole new file.
-    let full = send(app, get(&uri)).await;
+    let full = app.get(&uri).await;
     assert_eq!(full.status, StatusCode::OK);
     assert_eq!(
         full.header("content-length"),
@@ -1492,31 +1429,27 @@ async fn assert_served_as(app: &App, id: &str, bytes: &[u8], old_etag: &str) {
     );
 
     // A client holding the old copy gets the new one, not a 304 or a splice.
-    let reply = send(app, get_with(&uri, &[("if-none-match", old_etag)])).await;
+    let reply = app.get_with(&uri, &[("if-none-match", old_etag)]).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body, bytes);
-    let reply = send(
-        app,
-        get_with(&uri, &[("range", "bytes=100-"), ("if-range", old_etag)]),
-    )
-    .await;
+    let reply = app
+        .get_with(&uri, &[("range", "bytes=100-"), ("if-range", old_etag)])
+        .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body, bytes);
-    let reply = send(
-        app,
-        get_with(
+    let reply = app
+        .get_with(
             &uri,
             &[("if-modified-since", "Fri, 01 Jan 2100 00:00:00 GMT")],
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         reply.status,
         StatusCode::OK,
         "If-Modified-Since must not hide a changed file"
     );
     assert_eq!(reply.body, bytes);
-    let reply = send(app, get_with(&uri, &[("range", "bytes=-10")])).await;
+    let reply = app.get_with(&uri, &[("range", "bytes=-10")]).await;
     assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(
         reply.header("content-range"),
@@ -1533,9 +1466,7 @@ async fn assert_served_as(app: &App, id: &str, bytes: &[u8], old_etag: &str) {
     assert_eq!(reply.body, &bytes[bytes.len() - 10..]);
 
     // The API's view follows too.
-    let listed = send(app, get(&format!("{B}/driverPackages/{id}")))
-        .await
-        .json();
+    let listed = app.get(&format!("{B}/driverPackages/{id}")).await.json();
     assert_eq!(listed["sha256"], sha256_hex(bytes));
     assert_eq!(listed["size"], bytes.len());
 }
@@ -1551,7 +1482,7 @@ async fn a_file_changed_on_disk_is_served_with_its_new_size_tag_and_digest() {
     let id = id_of(&app, "windows-x64", "8.0.0.12").await;
     let old_etag = format!("\"{}\"", sha256_hex(&original));
     // Served once as indexed.
-    assert_eq!(send(&app, get(&content_uri(&id))).await.body, original);
+    assert_eq!(app.get(&content_uri(&id)).await.body, original);
 
     // Longer.
     let mut longer = original.clone();
@@ -1626,7 +1557,7 @@ async fn kept_bytes_follow_a_rewrite(size: usize) {
     let (app, state, _dirs, path, original, id) = app_with_package_of(size, |_| ()).await;
     let uri = content_uri(&id);
     for _ in 0..2 {
-        assert_eq!(send(&app, get(&uri)).await.body, original);
+        assert_eq!(app.get(&uri).await.body, original);
     }
     assert!(
         state.store.kept_bytes() >= original.len() as u64,
@@ -1635,7 +1566,7 @@ async fn kept_bytes_follow_a_rewrite(size: usize) {
     // Ranges are served from the kept bytes.
     let mid = original.len() / 2;
     let range = format!("bytes={}-{}", mid - 100, mid + 99);
-    let part = send(&app, get_with(&uri, &[("range", &range)])).await;
+    let part = app.get_with(&uri, &[("range", &range)]).await;
     assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(part.body, &original[mid - 100..mid + 100]);
 
@@ -1647,14 +1578,14 @@ async fn kept_bytes_follow_a_rewrite(size: usize) {
         std::fs::metadata(&path).unwrap().modified().unwrap(),
         modified
     );
-    let part = send(&app, get_with(&uri, &[("range", &range)])).await;
+    let part = app.get_with(&uri, &[("range", &range)]).await;
     assert_ne!(
         part.body,
         &original[mid - 100..mid + 100],
         "the kept bytes were served after the rewrite"
     );
     assert_eq!(part.body, &same_size[mid - 100..mid + 100]);
-    let served = send(&app, get(&uri)).await;
+    let served = app.get(&uri).await;
     assert_eq!(served.body, same_size);
 }
 
@@ -1677,7 +1608,7 @@ async fn concurrent_first_downloads_of_a_large_package_all_get_it_and_keep_one_c
     let downloads = (0..8).map(|_| {
         let app = app.clone();
         let uri = uri.clone();
-        tokio::spawn(async move { send(&app, get(&uri)).await })
+        tokio::spawn(async move { app.get(&uri).await })
     });
     for download in downloads {
         let reply = download.await.unwrap();
@@ -1691,7 +1622,7 @@ async fn concurrent_first_downloads_of_a_large_package_all_get_it_and_keep_one_c
 async fn a_package_too_large_to_read_first_streams_and_is_kept_beside_its_download() {
     let (app, state, _dirs, _path, bytes, id) = app_with_package_of(9 * 1024 * 1024, |_| ()).await;
     let uri = content_uri(&id);
-    let first = send(&app, get(&uri)).await;
+    let first = app.get(&uri).await;
     assert_eq!(first.status, StatusCode::OK);
     assert!(
         first.body == bytes,
@@ -1706,12 +1637,14 @@ async fn a_package_too_large_to_read_first_streams_and_is_kept_beside_its_downlo
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(state.store.kept_bytes(), bytes.len() as u64);
-    let again = send(&app, get(&uri)).await;
+    let again = app.get(&uri).await;
     assert!(
         again.body == bytes,
         "the kept download differs from the file"
     );
-    let part = send(&app, get_with(&uri, &[("range", "bytes=5000000-5000099")])).await;
+    let part = app
+        .get_with(&uri, &[("range", "bytes=5000000-5000099")])
+        .await;
     assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
     assert!(part.body == bytes[5_000_000..5_000_100]);
 }
@@ -1722,11 +1655,11 @@ async fn with_no_package_memory_downloads_and_ranges_read_the_file() {
         app_with_package_of(3 * 1024 * 1024, |c| c.package_cache_mb = 0).await;
     let uri = content_uri(&id);
     for _ in 0..2 {
-        let reply = send(&app, get(&uri)).await;
+        let reply = app.get(&uri).await;
         assert_eq!(reply.status, StatusCode::OK);
         assert!(reply.body == bytes, "the download differs from the file");
     }
-    let tail = send(&app, get_with(&uri, &[("range", "bytes=1048570-")])).await;
+    let tail = app.get_with(&uri, &[("range", "bytes=1048570-")]).await;
     assert_eq!(tail.status, StatusCode::PARTIAL_CONTENT);
     assert!(
         tail.body == bytes[1_048_570..],
@@ -1738,10 +1671,7 @@ async fn with_no_package_memory_downloads_and_ranges_read_the_file() {
 #[tokio::test]
 async fn a_package_that_leaves_the_repository_leaves_memory() {
     let (app, state, _dirs, path, bytes, id) = app_with_package_of(3 * 1024 * 1024, |_| ()).await;
-    assert_eq!(
-        send(&app, get(&content_uri(&id))).await.body.len(),
-        bytes.len()
-    );
+    assert_eq!(app.get(&content_uri(&id)).await.body.len(), bytes.len());
     assert_eq!(state.store.kept_bytes(), bytes.len() as u64);
     std::fs::remove_file(&path).unwrap();
     let report = send(&app, rescan()).await.json();
@@ -1751,7 +1681,7 @@ async fn a_package_that_leaves_the_repository_leaves_memory() {
     );
     assert_eq!(state.store.kept_bytes(), 0);
     assert_eq!(
-        send(&app, get(&content_uri(&id))).await.status,
+        app.get(&content_uri(&id)).await.status,
         StatusCode::NOT_FOUND
     );
 }
@@ -1776,7 +1706,7 @@ async fn package_memory_holds_its_budget_dropping_the_least_recently_used() {
     let other_uri = content_uri(&id_of(&app, "windows-x64", "8.0.0.31").await);
     for _ in 0..2 {
         for (uri, expected) in [(content_uri(&id), &bytes), (other_uri.clone(), &other)] {
-            let reply = send(&app, get(&uri)).await;
+            let reply = app.get(&uri).await;
             assert!(reply.body == *expected, "{uri} differs from its file");
             assert_eq!(state.store.kept_bytes(), expected.len() as u64);
         }
@@ -1898,18 +1828,13 @@ async fn a_large_package_is_streamed_in_and_out_intact() {
         .body(streamed(&bytes, 1024 * 1024))
         .unwrap();
     let reply = send(&app, request).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(StatusCode::CREATED);
     assert_eq!(reply.json()["size"], bytes.len());
     assert_eq!(reply.json()["sha256"], sha.as_str());
     assert_eq!(upload_files(&dir), vec![format!("{sha}.package")]);
 
     let uri = format!("{B}/driverPackages/latest/content?platform=windows-x64");
-    let download = send(&app, get(&uri)).await;
+    let download = app.get(&uri).await;
     assert_eq!(download.status, StatusCode::OK);
     assert_eq!(
         download.header("content-length"),
@@ -1926,11 +1851,9 @@ async fn a_large_package_is_streamed_in_and_out_intact() {
     let from = bytes.len() - 3 * 1024 * 1024 - 17;
     let range = format!("bytes={from}-");
     let etag = format!("\"{sha}\"");
-    let tail = send(
-        &app,
-        get_with(&uri, &[("range", &range), ("if-range", &etag)]),
-    )
-    .await;
+    let tail = app
+        .get_with(&uri, &[("range", &range), ("if-range", &etag)])
+        .await;
     assert_eq!(tail.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(tail.body, &bytes[from..]);
 }

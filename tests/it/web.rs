@@ -3,16 +3,13 @@
 //! posts them (and refused when they come from another site), values are escaped, and every page
 //! has an insta snapshot with ids, times and tokens redacted.
 
-// A test may panic on what it did not expect.
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{ADMIN, API as B, Reply, admin, basic, json_body, send};
+use common::{ADMIN, API as B, AppExt, Reply, admin, basic, json_body, send};
 use psserver::App;
 use scraper::{Html, Selector};
 use serde_json::{Value, json};
@@ -23,18 +20,6 @@ use serde_json::{Value, json};
 
 fn sel(css: &str) -> Selector {
     Selector::parse(css).unwrap_or_else(|e| panic!("bad selector {css}: {e:?}"))
-}
-
-fn doc(reply: &Reply) -> Html {
-    assert!(
-        reply
-            .header("content-type")
-            .unwrap_or("")
-            .starts_with("text/html"),
-        "not HTML: {:?}",
-        reply.header("content-type")
-    );
-    Html::parse_document(&String::from_utf8_lossy(&reply.body))
 }
 
 /// The whitespace-normalized text of every element that matches.
@@ -62,14 +47,9 @@ fn attrs(html: &Html, css: &str, attr: &str) -> Vec<String> {
 }
 
 async fn page(app: &App, uri: &str) -> (Reply, Html) {
-    let reply = send(app, admin("GET", uri).body(Body::empty()).unwrap()).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "GET {uri}: {}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let html = doc(&reply);
+    let reply = app.get_as(uri, ADMIN).await;
+    reply.assert_status(StatusCode::OK);
+    let html = reply.html();
     (reply, html)
 }
 
@@ -271,7 +251,7 @@ async fn pages_ask_for_credentials() {
                 .starts_with("Basic realm="),
             "{uri}"
         );
-        let html = doc(&reply);
+        let html = reply.html();
         assert_eq!(text(&html, "h1"), "Sign-in required");
         let wrong = send(
             &app,
@@ -293,7 +273,7 @@ async fn pages_ask_for_credentials() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);
-    let html = doc(&reply);
+    let html = reply.html();
     assert_eq!(text(&html, ".user strong"), "operator");
     assert!(
         texts(&html, "form.upload-form").is_empty(),
@@ -518,12 +498,7 @@ async fn workload_page_buttons_only_for_allowed_operations() {
         &[("csrf", &csrf), ("operation", "Configure")],
     )
     .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::SEE_OTHER,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(StatusCode::SEE_OTHER);
     assert_eq!(reply.header("location"), Some(uri.as_str()));
     let (_, html) = page(&app, &uri).await;
     assert_eq!(buttons(&html), ["Prepare workload"]);
@@ -554,7 +529,7 @@ async fn workload_page_buttons_only_for_allowed_operations() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::CONFLICT);
-    assert!(text(&doc(&reply), ".message").contains("the first replication must be full"));
+    assert!(text(&reply.html(), ".message").contains("the first replication must be full"));
 
     let reply = post_form(
         &app,
@@ -684,13 +659,9 @@ async fn command_details_steps_and_warnings() {
         attrs(&html, "#command-detail[data-live-done]", "data-live").len(),
         1
     );
-    let live = send(
-        &app,
-        admin("GET", &format!("/migrate/live/commands/{op}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let live = app
+        .get_as(&format!("/migrate/live/commands/{op}"), ADMIN)
+        .await;
     assert_eq!(live.status, StatusCode::OK);
     assert_eq!(live.header("x-live-next"), Some("0"));
     assert_page_snapshot!("command", reply);
@@ -785,12 +756,7 @@ async fn tasks_list_filters_and_dismiss() {
     let action = attrs(&html, "tr.task form", "action").remove(0);
     let back = attrs(&html, "tr.task input[name=back]", "value").remove(0);
     let reply = post_form(&app, &action, &[("csrf", &token(&html)), ("back", &back)]).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::SEE_OTHER,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(StatusCode::SEE_OTHER);
     assert_eq!(reply.header("location"), Some(back.as_str()));
     let (_, html) = page(&app, "/migrate/tasks").await;
     assert!(texts(&html, "table.tasks tbody tr").is_empty());
@@ -805,7 +771,7 @@ async fn tasks_list_filters_and_dismiss() {
     let csrf = psserver::web::csrf::token("administrator");
     let reply = post_form(&app, &action, &[("csrf", &csrf)]).await;
     assert_eq!(reply.status, StatusCode::CONFLICT);
-    assert!(text(&doc(&reply), ".message").contains("cannot be dismissed"));
+    assert!(text(&reply.html(), ".message").contains("cannot be dismissed"));
     // A back link elsewhere is not followed.
     report(&app, &win, Some("8.0.0.12"), None).await;
     let (_, html) = page(&app, "/migrate/tasks").await;
@@ -839,9 +805,9 @@ async fn tasks_list_filters_and_dismiss() {
         "/migrate/tasks?workload=nope",
         "/migrate/tasks?offset=-1",
     ] {
-        let reply = send(&app, admin("GET", uri).body(Body::empty()).unwrap()).await;
+        let reply = app.get_as(uri, ADMIN).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{uri}");
-        assert_eq!(text(&doc(&reply), "h1"), "Bad request");
+        assert_eq!(text(&reply.html(), "h1"), "Bad request");
     }
 }
 
@@ -978,9 +944,9 @@ async fn driver_packages_list_and_upload() {
     .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert!(
-        text(&doc(&reply), ".alert-error").contains("version"),
+        text(&reply.html(), ".alert-error").contains("version"),
         "{}",
-        text(&doc(&reply), ".alert-error")
+        text(&reply.html(), ".alert-error")
     );
     // Not a package: refused with the reason.
     let reply = send(
@@ -994,14 +960,9 @@ async fn driver_packages_list_and_upload() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert!(text(&doc(&reply), ".alert-error").starts_with("Upload refused:"));
+    assert!(text(&reply.html(), ".alert-error").starts_with("Upload refused:"));
     let reply = send(&app, upload(csrf, "8.0.0.13", package, "http://localhost")).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::SEE_OTHER,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(StatusCode::SEE_OTHER);
     let location = reply.header("location").unwrap().to_owned();
     let (_, html) = page(&app, &location).await;
     assert_eq!(
@@ -1039,7 +1000,7 @@ async fn operators_cannot_upload() {
         .unwrap();
     let reply = send(&app, request).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
-    assert!(text(&doc(&reply), ".message").contains("administrators only"));
+    assert!(text(&reply.html(), ".message").contains("administrators only"));
 }
 
 #[tokio::test]
@@ -1054,7 +1015,7 @@ async fn downloads_page() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);
-    let html = doc(&reply);
+    let html = reply.html();
     assert!(text(&html, "table.commands").contains("status /psserver=psserver.example:8080"));
     assert_eq!(
         texts(&html, "ul.downloads li a").len(),
@@ -1129,7 +1090,7 @@ async fn cross_site_posts_are_refused() {
     for (body, headers, why) in cases {
         let reply = send(&app, post(body.clone(), &headers)).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{body} {headers:?}");
-        let message = text(&doc(&reply), ".message");
+        let message = text(&reply.html(), ".message");
         assert!(
             message.contains("cross-site request refused") && message.contains(why),
             "{message}"
@@ -1226,13 +1187,9 @@ async fn every_value_is_escaped() {
         );
     }
     // A hostile path is echoed escaped on the 404 page.
-    let reply = send(
-        &app,
-        admin("GET", "/migrate/%3Cscript%3Ealert(1)%3C%2Fscript%3E")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let reply = app
+        .get_as("/migrate/%3Cscript%3Ealert(1)%3C%2Fscript%3E", ADMIN)
+        .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert!(!String::from_utf8_lossy(&reply.body).contains("<script>alert"));
 }
@@ -1251,9 +1208,9 @@ async fn unknown_ids_get_a_404_page() {
         "/migrate/no-such-page".to_owned(),
         "/migrate/workloads/x/y/z".to_owned(),
     ] {
-        let reply = send(&app, admin("GET", &uri).body(Body::empty()).unwrap()).await;
+        let reply = app.get_as(&uri, ADMIN).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{uri}");
-        let html = doc(&reply);
+        let html = reply.html();
         assert_eq!(text(&html, "h1"), "Not found", "{uri}");
         assert_eq!(text(&html, ".status-code"), "404");
         assert_eq!(
@@ -1270,13 +1227,7 @@ async fn unknown_ids_get_a_404_page() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    let reply = send(
-        &app,
-        admin("GET", "/migrate/not-found")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let reply = app.get_as("/migrate/not-found", ADMIN).await;
     assert_page_snapshot!("not_found", reply);
 }
 

@@ -1,12 +1,11 @@
 //! Router tests of the sources, tasks, events and root endpoints, through `oneshot` on a fresh
 //! migrated database per test.
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{API, admin, basic, json_body, send, test_app, test_app_with};
+use common::{ADMIN, API, AppExt, admin, basic, json_body, send, test_app, test_app_with};
 use serde_json::{Value, json};
 
 fn windows_body(host: &str) -> Value {
@@ -14,32 +13,17 @@ fn windows_body(host: &str) -> Value {
 }
 
 async fn add_source(app: &psserver::App, body: Value) -> Value {
-    let reply = send(
-        app,
-        admin("POST", &format!("{API}/sources"))
-            .body(json_body(body))
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    let reply = app.post_json(&format!("{API}/sources"), body).await;
+    reply.assert_status(StatusCode::CREATED);
     reply.json()
 }
 
 async fn register(app: &psserver::App, machine_id: &str) -> (StatusCode, Value) {
     let mut body = windows_body("WIN-SRC01");
     body["machineId"] = json!(machine_id);
-    let reply = send(
-        app,
-        admin("POST", &format!("{API}/sources?operation=Register"))
-            .body(json_body(body))
-            .unwrap(),
-    )
-    .await;
+    let reply = app
+        .post_json(&format!("{API}/sources?operation=Register"), body)
+        .await;
     (reply.status, reply.json())
 }
 
@@ -79,17 +63,6 @@ async fn report_minimal(app: &psserver::App, id: &str, token: &str, body: Value)
     .await
 }
 
-async fn get_json(app: &psserver::App, uri: &str) -> Value {
-    let reply = send(app, admin("GET", uri).body(Body::empty()).unwrap()).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{uri}: {}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    reply.json()
-}
-
 #[tokio::test]
 async fn root_links_every_collection_on_both_bases() {
     let (app, _, _dir) = test_app().await;
@@ -98,7 +71,7 @@ async fn root_links_every_collection_on_both_bases() {
         "/MigrateApi/2019.5",
         "/MigrateApi/2019.8/",
     ] {
-        let root = get_json(&app, base).await;
+        let root = app.get_json(base).await;
         let rels: Vec<&str> = root["links"]
             .as_array()
             .unwrap()
@@ -216,7 +189,7 @@ async fn add_get_list_delete_a_source() {
             && rels.contains(&"operation-Reboot")
     );
 
-    let got = get_json(&app, &format!("{API}/sources/{id}")).await;
+    let got = app.get_json(&format!("{API}/sources/{id}")).await;
     assert_eq!(got["hostName"], "WIN-SRC01");
 
     for i in 0..3 {
@@ -226,7 +199,7 @@ async fn add_get_list_delete_a_source() {
         )
         .await;
     }
-    let list = get_json(&app, &format!("{API}/sources?limit=2")).await;
+    let list = app.get_json(&format!("{API}/sources?limit=2")).await;
     assert_eq!(list["totalCount"], 4);
     assert_eq!(list["sources"].as_array().unwrap().len(), 2);
     assert_eq!(list["sources"][0]["hostName"], "WIN-SRC01", "oldest first");
@@ -236,7 +209,7 @@ async fn add_get_list_delete_a_source() {
         .iter()
         .find(|l| l["rel"] == "next")
         .unwrap();
-    let page2 = get_json(&app, next["href"].as_str().unwrap()).await;
+    let page2 = app.get_json(next["href"].as_str().unwrap()).await;
     assert_eq!(page2["sources"].as_array().unwrap().len(), 2);
     assert_eq!(
         page2["sources"][1]["platform"], "linux-x64",
@@ -251,13 +224,7 @@ async fn add_get_list_delete_a_source() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
-    let reply = send(
-        &app,
-        admin("GET", &format!("{API}/sources/{id}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let reply = app.get_as(&format!("{API}/sources/{id}"), ADMIN).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.error_code(), "NotFound");
     let reply = send(
@@ -269,7 +236,7 @@ async fn add_get_list_delete_a_source() {
     .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     // its history stays
-    let events = get_json(&app, &format!("{API}/events?sourceId={id}")).await;
+    let events = app.get_json(&format!("{API}/events?sourceId={id}")).await;
     assert_eq!(events["events"][0]["kind"], "SourceDeleted");
 }
 
@@ -345,12 +312,7 @@ async fn bad_source_bodies_get_clear_400s() {
                 .unwrap(),
         )
         .await;
-        assert_eq!(
-            reply.status,
-            StatusCode::BAD_REQUEST,
-            "{}",
-            String::from_utf8_lossy(&reply.body)
-        );
+        reply.assert_status(StatusCode::BAD_REQUEST);
         assert_eq!(
             reply.error_code(),
             code,
@@ -387,7 +349,7 @@ async fn bad_source_bodies_get_clear_400s() {
     .await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
     // nothing was added by any of them
-    assert_eq!(get_json(&app, &uri).await["totalCount"], 0);
+    assert_eq!(app.get_json(&uri).await["totalCount"], 0);
 }
 
 fn admin_json(method: &str, uri: &str) -> axum::http::request::Builder {
@@ -514,15 +476,13 @@ async fn registration_is_idempotent_and_returns_a_token_each_time() {
     let token2 = second["agentToken"].as_str().unwrap();
     assert_ne!(token1, token2);
     assert_eq!(
-        get_json(&app, &format!("{API}/sources")).await["totalCount"],
+        app.get_json(&format!("{API}/sources")).await["totalCount"],
         1
     );
     // the token is never shown again by a read
-    let got = get_json(
-        &app,
-        &format!("{API}/sources/{}", first["id"].as_str().unwrap()),
-    )
-    .await;
+    let got = app
+        .get_json(&format!("{API}/sources/{}", first["id"].as_str().unwrap()))
+        .await;
     assert!(got.get("agentToken").is_none());
     // the old token no longer reports
     let id = first["id"].as_str().unwrap();
@@ -544,13 +504,9 @@ async fn registration_is_idempotent_and_returns_a_token_each_time() {
     assert_eq!(reply.status, StatusCode::OK);
     // same machine id with another OS family
     let mut body = json!({"hostName": "x", "osFamily": "linux", "ipAddress": "10.0.0.9", "machineId": "machine-1"});
-    let reply = send(
-        &app,
-        admin("POST", &format!("{API}/sources?operation=Register"))
-            .body(json_body(body.take()))
-            .unwrap(),
-    )
-    .await;
+    let reply = app
+        .post_json(&format!("{API}/sources?operation=Register"), body.take())
+        .await;
     assert_eq!(reply.status, StatusCode::CONFLICT);
     // registration needs credentials and a machine id
     let reply = send(
@@ -579,10 +535,9 @@ async fn registration_is_idempotent_and_returns_a_token_each_time() {
 }
 
 async fn active_reboot_tasks(app: &psserver::App, id: &str) -> Vec<Value> {
-    get_json(
-        app,
-        &format!("{API}/tasks?sourceId={id}&state=active&kind=RebootRequired"),
-    )
+    app.get_json(&format!(
+        "{API}/tasks?sourceId={id}&state=active&kind=RebootRequired"
+    ))
     .await["tasks"]
         .as_array()
         .unwrap()
@@ -598,12 +553,7 @@ async fn the_seed_story_over_the_router() {
 
     // install 8.0.0.11 without reboot
     let reply = report(&app, &id, &token, json!({"installedVersion": "8.0.0.11", "runningVersion": null, "controllerService": "running"})).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(StatusCode::OK);
     let s = reply.json();
     assert_eq!(s["driver"]["rebootPending"], true);
     assert_eq!(
@@ -666,13 +616,15 @@ async fn the_seed_story_over_the_router() {
         json!([{"code": "ServerSyncRequired", "message": "Server-sync required"}])
     );
     assert!(active_reboot_tasks(&app, &id).await.is_empty());
-    let all = get_json(&app, &format!("{API}/tasks?sourceId={id}")).await;
+    let all = app.get_json(&format!("{API}/tasks?sourceId={id}")).await;
     assert_eq!(all["totalCount"], 1);
     assert_eq!(all["tasks"][0]["state"], "resolved");
     assert!(all["tasks"][0]["resolvedAt"].is_string());
 
     // the event log tells the story, newest first
-    let events = get_json(&app, &format!("{API}/events?sourceId={id}&limit=500")).await;
+    let events = app
+        .get_json(&format!("{API}/events?sourceId={id}&limit=500"))
+        .await;
     let kinds: Vec<&str> = events["events"]
         .as_array()
         .unwrap()
@@ -693,11 +645,9 @@ async fn the_seed_story_over_the_router() {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
     assert_eq!(kinds.last(), Some(&"SourceRegistered"));
-    let only = get_json(
-        &app,
-        &format!("{API}/events?sourceId={id}&kind=TaskCreated"),
-    )
-    .await;
+    let only = app
+        .get_json(&format!("{API}/events?sourceId={id}&kind=TaskCreated"))
+        .await;
     assert_eq!(only["totalCount"], 1);
 }
 
@@ -863,7 +813,7 @@ async fn bad_driver_state_reports() {
     .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     // nothing changed
-    let s = get_json(&app, &format!("{API}/sources/{id}")).await;
+    let s = app.get_json(&format!("{API}/sources/{id}")).await;
     assert_eq!(s["driver"]["installedVersion"], Value::Null);
     assert!(s["lastReportAt"].is_null());
 }
@@ -880,13 +830,7 @@ async fn not_ready_until_prepared() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    let reply = send(
-        &app,
-        admin("GET", &format!("{API}/sources"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let reply = app.get_as(&format!("{API}/sources"), ADMIN).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     let reply = send(
         &app,
@@ -917,7 +861,7 @@ async fn a_report_of_the_stored_state_only_moves_its_time() {
     let first: Value = first.json();
     assert_eq!(first["serverSyncRequired"], true, "{first}");
     let events_before =
-        get_json(&app, &format!("{API}/events?sourceId={id}")).await["totalCount"].clone();
+        app.get_json(&format!("{API}/events?sourceId={id}")).await["totalCount"].clone();
 
     let strip = |mut v: Value| {
         let o = v.as_object_mut().unwrap();
@@ -953,10 +897,10 @@ async fn a_report_of_the_stored_state_only_moves_its_time() {
         );
         assert_eq!(strip(again.clone()), strip(first.clone()));
         // What the answer says is what is stored.
-        assert_eq!(get_json(&app, &format!("{API}/sources/{id}")).await, again);
+        assert_eq!(app.get_json(&format!("{API}/sources/{id}")).await, again);
     }
     assert_eq!(
-        get_json(&app, &format!("{API}/events?sourceId={id}")).await["totalCount"],
+        app.get_json(&format!("{API}/events?sourceId={id}")).await["totalCount"],
         events_before,
         "a report that changes nothing logs nothing"
     );
@@ -974,7 +918,7 @@ async fn a_report_of_the_stored_state_only_moves_its_time() {
     assert_eq!(changed.status, StatusCode::OK);
     assert_eq!(changed.json()["controllerService"], "installed");
     assert_ne!(
-        get_json(&app, &format!("{API}/events?sourceId={id}")).await["totalCount"],
+        app.get_json(&format!("{API}/events?sourceId={id}")).await["totalCount"],
         events_before,
         "the controller change is logged"
     );
@@ -1048,14 +992,14 @@ async fn steady_reports_sent_at_once_are_stored_together_and_each_answered_right
     }
     // What is stored is the newest answer of each source; the refused one moved nothing.
     let refused = &agents[11];
-    let stored = get_json(&app, &format!("{API}/sources/{}", refused.0)).await;
+    let stored = app.get_json(&format!("{API}/sources/{}", refused.0)).await;
     assert_eq!(
         stored["lastReportAt"],
         json!(refused.2),
         "a refused report stores nothing"
     );
     for (i, (id, _, before)) in agents[..11].iter().enumerate() {
-        let stored = get_json(&app, &format!("{API}/sources/{id}")).await;
+        let stored = app.get_json(&format!("{API}/sources/{id}")).await;
         let newest = replies[..12]
             .iter()
             .map(common::Reply::json)
@@ -1068,7 +1012,7 @@ async fn steady_reports_sent_at_once_are_stored_together_and_each_answered_right
     }
 
     // All eleven went together; the second report of one source, alone or in the next batch.
-    let metrics = send(&app, admin("GET", "/metrics").body(Body::empty()).unwrap()).await;
+    let metrics = app.get_as("/metrics", ADMIN).await;
     let text = String::from_utf8(metrics.body.to_vec()).unwrap();
     let count = |stored: &str| -> u64 {
         let prefix = format!("psserver_driver_state_reports_total{{stored=\"{stored}\"}} ");
@@ -1092,7 +1036,7 @@ async fn a_report_preferring_minimal_is_stored_and_answered_204_without_a_body()
         assert_eq!(first.status, StatusCode::NO_CONTENT, "{:?}", first.body);
         assert_eq!(first.header("preference-applied"), Some("return=minimal"));
         assert!(first.body.is_empty());
-        let stored = get_json(&app, &format!("{API}/sources/{id}")).await;
+        let stored = app.get_json(&format!("{API}/sources/{id}")).await;
         assert_eq!(stored["driver"]["runningVersion"], json!("8.0.0.11"));
         let at = stored["lastReportAt"].as_str().unwrap().to_owned();
         agents.push((id, token, at));
@@ -1130,14 +1074,14 @@ async fn a_report_preferring_minimal_is_stored_and_answered_204_without_a_body()
             assert_eq!(reply.header("preference-applied"), None);
             assert_eq!(reply.json()["id"], json!(id));
         }
-        let stored = get_json(&app, &format!("{API}/sources/{id}")).await;
+        let stored = app.get_json(&format!("{API}/sources/{id}")).await;
         assert!(
             stored["lastReportAt"].as_str().unwrap() > before.as_str(),
             "report {i} stored its time: {stored}"
         );
     }
     let (id, _, before) = &agents[honest];
-    let stored = get_json(&app, &format!("{API}/sources/{id}")).await;
+    let stored = app.get_json(&format!("{API}/sources/{id}")).await;
     assert_eq!(
         stored["lastReportAt"],
         json!(before),
@@ -1223,7 +1167,7 @@ async fn a_failed_request_is_logged_once_with_what_it_was_and_why() {
         .await;
         assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
         // A read that succeeds logs nothing at info.
-        let reply = send(&app, admin("GET", &format!("{API}/platforms")).body(Body::empty()).unwrap()).await;
+        let reply = app.get_as(&format!("{API}/platforms"), ADMIN).await;
         assert_eq!(reply.status, StatusCode::OK);
     })
     .await;

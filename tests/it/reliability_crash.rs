@@ -4,9 +4,8 @@
 //! the server starts; every write it acknowledged is there; no package is listed without its
 //! whole file (each hashes to its SHA-256 and size); no file is left in `<data-dir>/packages`
 //! without its row once the start-up reconciliation ran.
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -2,8 +2,7 @@
 //! matching the committed snapshot, served without credentials, and describing what the handlers
 //! really answer.
 
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

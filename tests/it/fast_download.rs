@@ -2,13 +2,12 @@
 //! hold it to the router's answers: for every path and header set of a corpus, the app and its
 //! router alone answer with the same status, headers and bytes; and a download the app answers
 //! itself is still counted, journalled and open to fault rules as the router's are.
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{API, API_ALIAS, Reply, admin, json_body, send, test_app};
+use common::{ADMIN, API, API_ALIAS, AppExt, Reply, admin, json_body, send, test_app};
 use psserver::api::DownloadPath;
 use serde_json::json;
 
@@ -184,7 +183,7 @@ async fn a_download_taken_before_the_router_is_counted_journalled_and_faulted() 
     let series = format!(
         r#"psserver_http_requests_total{{method="GET",route="{API}/driverPackages/{{platform}}/{{version}}/content",status="200"}}"#
     );
-    let metrics = send(&app, admin("GET", "/metrics").body(Body::empty()).unwrap()).await;
+    let metrics = app.get_as("/metrics", ADMIN).await;
     let count = |text: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(series.as_str()))
@@ -198,19 +197,14 @@ async fn a_download_taken_before_the_router_is_counted_journalled_and_faulted() 
         send(&app.router_only(), get(&path, &[])).await.status,
         StatusCode::OK
     );
-    let metrics = send(&app, admin("GET", "/metrics").body(Body::empty()).unwrap()).await;
+    let metrics = app.get_as("/metrics", ADMIN).await;
     assert_eq!(
         count(&String::from_utf8_lossy(&metrics.body)).as_deref(),
         Some("2")
     );
 
     // Journalled, with its request id.
-    let journal = send(
-        &app,
-        admin("GET", "/_emu/requests").body(Body::empty()).unwrap(),
-    )
-    .await
-    .json();
+    let journal = app.get_as("/_emu/requests", ADMIN).await.json();
     let entries = journal["requests"].as_array().unwrap();
     assert!(
         entries.iter().any(|e| e["path"] == path.as_str()

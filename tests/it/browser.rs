@@ -7,10 +7,7 @@
 //! Chromium and chromedriver come from `apt-get install chromium chromium-driver` (`.ci/run`
 //! installs them). Without them the test fails in CI (`CI=true`) and is skipped elsewhere.
 
-// A test may panic on what it did not expect.
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,15 +1,14 @@
-//! Reliability: the traversal and encoding corpus (shared with `tests/packages.rs`, which covers
+//! Reliability: the traversal and encoding corpus (shared with `tests/it/packages.rs`, which covers
 //! the package routes) against every other route that takes an id or a name: sources, tasks,
 //! transformations, operations, the pages under `/migrate` and `/static`. No trick is ever
 //! answered 200 (or 2xx), none gets a 5xx, and nothing from outside the repository is served.
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, Uri};
 use common::corpus::{encode_all, traversal_corpus};
-use common::{ADMIN, API, admin, basic, json_body, send};
+use common::{ADMIN, API, AppExt, admin, basic, json_body, send};
 use serde_json::json;
 
 const ALIAS: &str = "/MigrateApi/2019.5";
@@ -78,14 +77,10 @@ async fn make_ids(app: &psserver::App) -> Ids {
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);
-    let tasks = send(
-        app,
-        admin("GET", &format!("{API}/tasks?sourceId={source}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await
-    .json();
+    let tasks = app
+        .get_as(&format!("{API}/tasks?sourceId={source}"), ADMIN)
+        .await
+        .json();
     let task = tasks["tasks"][0]["id"].as_str().unwrap().to_owned();
     let transformation = send(
         app,
@@ -286,23 +281,13 @@ async fn api_routes_refuse_every_trick_with_a_4xx() {
         format!("/transformations/{}", ids.transformation),
         format!("/operations/{}", ids.operation),
     ] {
-        let reply = send(
-            &app,
-            admin("GET", &format!("{API}{path}"))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+        let reply = app.get_as(&format!("{API}{path}"), ADMIN).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}");
     }
-    let task = send(
-        &app,
-        admin("GET", &format!("{API}/tasks/{}", ids.task))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await
-    .json();
+    let task = app
+        .get_as(&format!("{API}/tasks/{}", ids.task), ADMIN)
+        .await
+        .json();
     assert_eq!(task["state"], "active", "no trick dismissed the task");
 }
 

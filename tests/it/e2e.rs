@@ -1,8 +1,7 @@
 //! End-to-end tests: the built `psserver` on a free port, driven over HTTP as agents and
 //! operators drive it.
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -1,30 +1,19 @@
 //! Fault injection (`/_emu/faults`): router tests of the rules, and end-to-end tests of the
 //! faults a router test cannot see (a dropped connection, a download cut short).
 
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{ADMIN, API, Server, admin, basic, json_body, send, test_app, test_app_with};
+use common::{ADMIN, API, AppExt, Server, basic, json_body, send, test_app, test_app_with};
 use serde_json::{Value, json};
-
-async fn call(app: &psserver::App, method: &str, uri: &str, body: Option<Value>) -> common::Reply {
-    let body = body.map_or_else(Body::empty, json_body);
-    send(app, admin(method, uri).body(body).unwrap()).await
-}
 
 /// Add a rule; answers its id.
 async fn add(app: &psserver::App, rule: Value) -> String {
-    let reply = call(app, "POST", "/_emu/faults", Some(rule)).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    let reply = app.call("POST", "/_emu/faults", Some(rule)).await;
+    reply.assert_status(StatusCode::CREATED);
     let id = reply.json()["id"].as_str().unwrap().to_owned();
     assert_eq!(
         reply.header("location"),
@@ -34,7 +23,7 @@ async fn add(app: &psserver::App, rule: Value) -> String {
 }
 
 async fn list(app: &psserver::App) -> Value {
-    let reply = call(app, "GET", "/_emu/faults", None).await;
+    let reply = app.call("GET", "/_emu/faults", None).await;
     assert_eq!(reply.status, StatusCode::OK);
     reply.json()
 }
@@ -43,7 +32,7 @@ async fn list(app: &psserver::App) -> Value {
 async fn hit_sequence(app: &psserver::App, n: usize) -> Vec<bool> {
     let mut hits = Vec::with_capacity(n);
     for _ in 0..n {
-        let reply = call(app, "GET", &format!("{API}/sources"), None).await;
+        let reply = app.call("GET", &format!("{API}/sources"), None).await;
         match reply.status {
             StatusCode::OK => hits.push(false),
             StatusCode::SERVICE_UNAVAILABLE => hits.push(true),
@@ -67,13 +56,14 @@ async fn a_seeded_probability_gives_the_same_sequence_twice() {
     assert!((6..=25).contains(&hits), "{hits} hits of 50");
 
     // Removed and added again, the rule draws the same sequence from the start.
-    call(&app, "DELETE", &format!("/_emu/faults/{id}"), None).await;
+    app.call("DELETE", &format!("/_emu/faults/{id}"), None)
+        .await;
     add(&app, rule).await;
     let second = hit_sequence(&app, 50).await;
     assert_eq!(first, second);
 
     // Another seed gives another sequence.
-    call(&app, "DELETE", "/_emu/faults", None).await;
+    app.call("DELETE", "/_emu/faults", None).await;
     add(
         &app,
         json!({"path": "/MigrateApi/2019.8/sources*", "probability": 0.3, "seed": 43}),
@@ -90,7 +80,7 @@ async fn a_status_rule_answers_the_standard_error_body() {
         json!({"method": "get", "path": "/MigrateApi/*/sources", "status": 429, "errorCode": "Throttled", "message": "slow down"}),
     )
     .await;
-    let reply = call(&app, "GET", &format!("{API}/sources"), None).await;
+    let reply = app.call("GET", &format!("{API}/sources"), None).await;
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(
         reply.json(),
@@ -98,32 +88,33 @@ async fn a_status_rule_answers_the_standard_error_body() {
     );
     assert_eq!(reply.header("x-psserver-fault"), Some(id.as_str()));
     // The alias base matches the pattern too; another method or path does not.
-    let reply = call(&app, "GET", "/MigrateApi/2019.5/sources", None).await;
+    let reply = app.call("GET", "/MigrateApi/2019.5/sources", None).await;
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
-    let reply = call(&app, "GET", &format!("{API}/tasks"), None).await;
+    let reply = app.call("GET", &format!("{API}/tasks"), None).await;
     assert_eq!(reply.status, StatusCode::OK);
-    let reply = call(
-        &app,
-        "POST",
-        &format!("{API}/sources"),
-        Some(json!({"hostName": "A", "osFamily": "windows", "ipAddress": "10.0.0.1"})),
-    )
-    .await;
+    let reply = app
+        .call(
+            "POST",
+            &format!("{API}/sources"),
+            Some(json!({"hostName": "A", "osFamily": "windows", "ipAddress": "10.0.0.1"})),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::CREATED);
 
     // Defaults: 503 with a code named after it; the control plane is never affected.
-    call(&app, "DELETE", "/_emu/faults", None).await;
+    app.call("DELETE", "/_emu/faults", None).await;
     add(&app, json!({"path": "*"})).await;
-    let reply = call(&app, "GET", &format!("{API}/tasks"), None).await;
+    let reply = app.call("GET", &format!("{API}/tasks"), None).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.error_code(), "ServiceUnavailable");
-    let reply = call(&app, "GET", "/migrate/", None).await;
+    let reply = app.call("GET", "/migrate/", None).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "pages too");
     assert_eq!(list(&app).await["totalCount"], 1);
-    let reply = call(&app, "GET", "/metrics", None).await;
+    let reply = app.call("GET", "/metrics", None).await;
     assert_eq!(reply.status, StatusCode::OK);
     // The journal records the injected answer.
-    let journal = call(&app, "GET", "/_emu/requests?pathPrefix=/MigrateApi", None)
+    let journal = app
+        .call("GET", "/_emu/requests?pathPrefix=/MigrateApi", None)
         .await
         .json();
     assert_eq!(journal["requests"][0]["status"], 503);
@@ -138,11 +129,11 @@ async fn a_delay_rule_waits_then_passes_the_request_on() {
     )
     .await;
     let started = Instant::now();
-    let reply = call(&app, "GET", &format!("{API}/tasks"), None).await;
+    let reply = app.call("GET", &format!("{API}/tasks"), None).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(started.elapsed() >= Duration::from_millis(300));
     let started = Instant::now();
-    call(&app, "GET", &format!("{API}/events"), None).await;
+    app.call("GET", &format!("{API}/events"), None).await;
     assert!(started.elapsed() < Duration::from_millis(300));
 }
 
@@ -157,9 +148,7 @@ async fn rules_expire_and_run_out() {
     let rule = &list(&app).await["faults"][0];
     assert!(rule["expiresAt"].is_string(), "{rule}");
     let status = |app: psserver::App| async move {
-        call(&app, "GET", &format!("{API}/tasks"), None)
-            .await
-            .status
+        app.call("GET", &format!("{API}/tasks"), None).await.status
     };
     assert_eq!(status(app.clone()).await, StatusCode::SERVICE_UNAVAILABLE);
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -200,7 +189,7 @@ async fn rules_are_listed_removed_cleared_and_survive_a_reset() {
         "a seed is chosen and shown"
     );
 
-    let reply = call(&app, "POST", "/_emu/state/reset", None).await;
+    let reply = app.call("POST", "/_emu/state/reset", None).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
         list(&app).await["totalCount"],
@@ -208,15 +197,15 @@ async fn rules_are_listed_removed_cleared_and_survive_a_reset() {
         "faults are configuration"
     );
 
-    let reply = call(&app, "DELETE", &format!("/_emu/faults/{a}"), None).await;
+    let reply = app.call("DELETE", &format!("/_emu/faults/{a}"), None).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json()["id"], a.as_str());
-    let reply = call(&app, "DELETE", &format!("/_emu/faults/{a}"), None).await;
+    let reply = app.call("DELETE", &format!("/_emu/faults/{a}"), None).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    let reply = call(&app, "DELETE", "/_emu/faults/not-an-id", None).await;
+    let reply = app.call("DELETE", "/_emu/faults/not-an-id", None).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(list(&app).await["faults"][0]["id"], b.as_str());
-    let reply = call(&app, "DELETE", "/_emu/faults", None).await;
+    let reply = app.call("DELETE", "/_emu/faults", None).await;
     assert_eq!(reply.json(), json!({"removed": 1}));
     assert_eq!(list(&app).await["totalCount"], 0);
 }
@@ -246,7 +235,7 @@ async fn bad_rules_get_clear_400s() {
         (json!({"path": "/x", "action": "explode"}), "explode"),
         (json!({"path": "/x", "colour": "red"}), "colour"),
     ] {
-        let reply = call(&app, "POST", "/_emu/faults", Some(rule.clone())).await;
+        let reply = app.call("POST", "/_emu/faults", Some(rule.clone())).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{rule}");
         let message = reply.json()["error"]["message"]
             .as_str()

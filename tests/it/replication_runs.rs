@@ -1,23 +1,16 @@
 //! Operations that take time: abort, a reboot noticed mid-run, restart recovery, and many clients
 //! polling while replications run.
 
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use axum::body::Body;
-use common::{ADMIN, API, Server, admin, client, json_body, send, test_app_with};
+use common::{ADMIN, API, AppExt, Server, client, test_app_with};
 use psserver::config::ReplicationSpeed;
 use serde_json::{Value, json};
 
 async fn call(app: &psserver::App, method: &str, path: &str, body: Option<Value>) -> common::Reply {
-    let body = body.map_or_else(Body::empty, json_body);
-    send(
-        app,
-        admin(method, &format!("{API}{path}")).body(body).unwrap(),
-    )
-    .await
+    app.call(method, &format!("{API}{path}"), body).await
 }
 
 /// A prepared contract with one full replication done, on a fast-running app.
@@ -59,9 +52,7 @@ async fn prepared(app: &psserver::App) -> (String, String) {
 
 async fn wait_final(app: &psserver::App, href: &str) -> Value {
     for _ in 0..600 {
-        let op = send(app, admin("GET", href).body(Body::empty()).unwrap())
-            .await
-            .json();
+        let op = app.get_as(href, ADMIN).await.json();
         if !matches!(op["status"].as_str(), Some("queued" | "running")) {
             return op;
         }

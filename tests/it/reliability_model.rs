@@ -4,16 +4,14 @@
 //! step the API's view must equal the model's: driver versions, reboot pending, the one active
 //! reboot task, `serverSyncRequired`, the transformation's state and its allowed operations.
 //! A second test races reports and operations (`tokio::join!`) and checks the invariants.
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::http::StatusCode;
-use common::{API, Reply, admin, json_body, send};
+use common::{ADMIN, API, AppExt, Reply};
 use proptest::prelude::*;
 use psserver::App;
 use serde_json::{Value, json};
@@ -159,18 +157,11 @@ impl Api {
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
-        let body = body.map_or_else(Body::empty, json_body);
-        send(
-            &self.app,
-            admin(method, &format!("{API}{path}")).body(body).unwrap(),
-        )
-        .await
+        self.app.call(method, &format!("{API}{path}"), body).await
     }
 
     async fn get(&self, path: &str) -> Value {
-        let reply = self.call("GET", path, None).await;
-        assert_eq!(reply.status, StatusCode::OK, "GET {path}");
-        reply.json()
+        self.app.get_json(&format!("{API}{path}")).await
     }
 
     async fn add_source(&self, i: usize, windows: bool) -> String {
@@ -201,7 +192,7 @@ impl Api {
 
     async fn wait(&self, href: &str) -> Value {
         for _ in 0..2000 {
-            let reply = send(&self.app, admin("GET", href).body(Body::empty()).unwrap()).await;
+            let reply = self.app.get_as(href, ADMIN).await;
             let op = reply.json();
             if !matches!(op["status"].as_str(), Some("queued" | "running")) {
                 return op;

@@ -3,9 +3,8 @@
 //! sample and uploaded package downloads, pages), and once the filler is deleted the next writes
 //! succeed. Mounting needs root: CI runs as root and must run this test (`CI=true` makes a refused
 //! mount a failure); elsewhere it is skipped with a message.
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,45 +1,39 @@
 //! The control plane: info, reset, settings and transitions, the request journal.
 
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{API, admin, basic, json_body, send, test_app, test_app_with};
+use common::{API, AppExt, admin, basic, json_body, send, test_app, test_app_with};
 use psserver::config::ReplicationSpeed;
 use psserver::drivers::package::build_bytes;
-use serde_json::{Value, json};
-
-async fn call(app: &psserver::App, method: &str, uri: &str, body: Option<Value>) -> common::Reply {
-    let body = body.map_or_else(Body::empty, json_body);
-    send(app, admin(method, uri).body(body).unwrap()).await
-}
+use serde_json::json;
 
 /// Add a source and a contract, start Prepare; answers the operation's href.
 async fn start_prepare(app: &psserver::App) -> String {
-    let s = call(
-        app,
-        "POST",
-        &format!("{API}/sources"),
-        Some(json!({"hostName": "P", "osFamily": "windows", "ipAddress": "10.0.0.1"})),
-    )
-    .await
-    .json();
-    let t = call(
-        app,
-        "POST",
-        &format!("{API}/transformations"),
-        Some(json!({"sourceId": s["id"]})),
-    )
-    .await
-    .json();
+    let s = app
+        .call(
+            "POST",
+            &format!("{API}/sources"),
+            Some(json!({"hostName": "P", "osFamily": "windows", "ipAddress": "10.0.0.1"})),
+        )
+        .await
+        .json();
+    let t = app
+        .call(
+            "POST",
+            &format!("{API}/transformations"),
+            Some(json!({"sourceId": s["id"]})),
+        )
+        .await
+        .json();
     let path = format!(
         "{API}/transformations/{}?operation=Prepare",
         t["id"].as_str().unwrap()
     );
-    let accepted = call(app, "POST", &path, None).await.json();
+    let accepted = app.call("POST", &path, None).await.json();
     accepted["operation"]["href"].as_str().unwrap().to_owned()
 }
 
@@ -84,7 +78,7 @@ async fn control_plane_needs_an_administrator_but_health_and_ready_do_not() {
 #[tokio::test]
 async fn info_tells_versions_and_hides_secrets() {
     let (app, _, _dir) = test_app_with(|c| c.operator_password = Some("op-secret".into())).await;
-    let reply = call(&app, "GET", "/_emu/info", None).await;
+    let reply = app.call("GET", "/_emu/info", None).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
         reply.header("x-psserver-version"),
@@ -105,47 +99,47 @@ async fn info_tells_versions_and_hides_secrets() {
 #[tokio::test]
 async fn reset_clears_everything_and_scopes_clear_their_part() {
     let (app, _, _dir) = test_app().await;
-    let add = |host: &'static str| {
-        let app = app.clone();
-        async move {
-            let s = call(
-                &app,
-                "POST",
+    let add =
+        |host: &'static str| {
+            let app = app.clone();
+            async move {
+                let s = app.call("POST",
                 &format!("{API}/sources"),
                 Some(json!({"hostName": host, "osFamily": "windows", "ipAddress": "10.0.0.1"})),
             )
             .await
             .json();
-            let id = s["id"].as_str().unwrap().to_owned();
-            call(
-                &app,
-                "PUT",
-                &format!("{API}/sources/{id}/driverState"),
-                Some(json!({"installedVersion": "8.0.0.11"})),
-            )
-            .await;
-            id
-        }
-    };
+                let id = s["id"].as_str().unwrap().to_owned();
+                app.call(
+                    "PUT",
+                    &format!("{API}/sources/{id}/driverState"),
+                    Some(json!({"installedVersion": "8.0.0.11"})),
+                )
+                .await;
+                id
+            }
+        };
     add("A").await;
     add("B").await;
     let count = |path: &'static str| {
         let app = app.clone();
         async move {
-            call(&app, "GET", &format!("{API}{path}"), None)
-                .await
-                .json()["totalCount"]
+            app.call("GET", &format!("{API}{path}"), None).await.json()["totalCount"]
                 .as_u64()
                 .unwrap()
         }
     };
     assert_eq!(count("/tasks").await, 2);
-    let reply = call(&app, "POST", "/_emu/state/reset?scope=tasks", None).await;
+    let reply = app
+        .call("POST", "/_emu/state/reset?scope=tasks", None)
+        .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json()["scope"], "tasks");
     assert_eq!(count("/tasks").await, 0);
     assert_eq!(count("/sources").await, 2);
-    let reply = call(&app, "POST", "/_emu/state/reset?scope=everything", None).await;
+    let reply = app
+        .call("POST", "/_emu/state/reset?scope=everything", None)
+        .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.error_code(), "InvalidScope");
     // An upload that a full reset takes away again.
@@ -163,19 +157,19 @@ async fn reset_clears_everything_and_scopes_clear_their_part() {
     let latest = || {
         let app = app.clone();
         async move {
-            let reply = call(
-                &app,
-                "GET",
-                &format!("{API}/driverPackages/latest?platform=windows-x64"),
-                None,
-            )
-            .await;
+            let reply = app
+                .call(
+                    "GET",
+                    &format!("{API}/driverPackages/latest?platform=windows-x64"),
+                    None,
+                )
+                .await;
             reply.json()["version"].as_str().unwrap().to_owned()
         }
     };
     assert_eq!(latest().await, "9.9.9.9");
     assert_eq!(count("/driverPackages").await, 5);
-    let reply = call(&app, "POST", "/_emu/state/reset", None).await;
+    let reply = app.call("POST", "/_emu/state/reset", None).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(count("/sources").await, 0);
     assert_eq!(count("/events").await, 0);
@@ -206,35 +200,35 @@ async fn reset_while_replications_run_and_with_ten_thousand_sources() {
             .unwrap();
     }
     tx.commit().await.unwrap();
-    let s = call(
-        &app,
-        "POST",
-        &format!("{API}/sources"),
-        Some(json!({"hostName": "R", "osFamily": "windows", "ipAddress": "10.0.0.1"})),
-    )
-    .await
-    .json();
-    let t = call(
-        &app,
-        "POST",
-        &format!("{API}/transformations"),
-        Some(json!({"sourceId": s["id"]})),
-    )
-    .await
-    .json();
-    let reply = call(
-        &app,
-        "POST",
-        &format!(
-            "{API}/transformations/{}?operation=Prepare",
-            t["id"].as_str().unwrap()
-        ),
-        None,
-    )
-    .await;
+    let s = app
+        .call(
+            "POST",
+            &format!("{API}/sources"),
+            Some(json!({"hostName": "R", "osFamily": "windows", "ipAddress": "10.0.0.1"})),
+        )
+        .await
+        .json();
+    let t = app
+        .call(
+            "POST",
+            &format!("{API}/transformations"),
+            Some(json!({"sourceId": s["id"]})),
+        )
+        .await
+        .json();
+    let reply = app
+        .call(
+            "POST",
+            &format!(
+                "{API}/transformations/{}?operation=Prepare",
+                t["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::ACCEPTED);
     let started = std::time::Instant::now();
-    let reply = call(&app, "POST", "/_emu/state/reset", None).await;
+    let reply = app.call("POST", "/_emu/state/reset", None).await;
     let took = started.elapsed();
     assert_eq!(reply.status, StatusCode::OK);
     eprintln!(
@@ -242,7 +236,7 @@ async fn reset_while_replications_run_and_with_ten_thousand_sources() {
         reply.json()["durationMs"]
     );
     assert_eq!(
-        call(&app, "GET", &format!("{API}/sources"), None)
+        app.call("GET", &format!("{API}/sources"), None)
             .await
             .json()["totalCount"],
         0
@@ -253,20 +247,20 @@ async fn reset_while_replications_run_and_with_ten_thousand_sources() {
         "the runner ended"
     );
     // the server still works
-    let reply = call(
-        &app,
-        "POST",
-        &format!("{API}/sources"),
-        Some(json!({"hostName": "after", "osFamily": "linux", "ipAddress": "10.0.0.2"})),
-    )
-    .await;
+    let reply = app
+        .call(
+            "POST",
+            &format!("{API}/sources"),
+            Some(json!({"hostName": "after", "osFamily": "linux", "ipAddress": "10.0.0.2"})),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::CREATED);
 }
 
 #[tokio::test]
 async fn settings_change_and_an_after_three_polls_transition() {
     let (app, _, _dir) = test_app().await;
-    let settings = call(&app, "GET", "/_emu/settings", None).await.json();
+    let settings = app.call("GET", "/_emu/settings", None).await.json();
     assert_eq!(
         settings,
         json!({"replicationSpeed": "instant", "transition": {"mode": "steps"}})
@@ -277,16 +271,16 @@ async fn settings_change_and_an_after_three_polls_transition() {
         json!({"speed": "fast"}),
         json!({"replicationSpeed": "warp"}),
     ] {
-        let reply = call(&app, "PUT", "/_emu/settings", Some(bad.clone())).await;
+        let reply = app.call("PUT", "/_emu/settings", Some(bad.clone())).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
     }
-    let reply = call(
-        &app,
-        "PUT",
-        "/_emu/settings",
-        Some(json!({"transition": {"mode": "afterPolls", "polls": 3}})),
-    )
-    .await;
+    let reply = app
+        .call(
+            "PUT",
+            "/_emu/settings",
+            Some(json!({"transition": {"mode": "afterPolls", "polls": 3}})),
+        )
+        .await;
     assert_eq!(
         reply.json()["transition"],
         json!({"mode": "afterPolls", "polls": 3})
@@ -297,7 +291,7 @@ async fn settings_change_and_an_after_three_polls_transition() {
     let mut seen = Vec::new();
     for _ in 0..4 {
         seen.push(
-            call(&app, "GET", &href, None).await.json()["status"]
+            app.call("GET", &href, None).await.json()["status"]
                 .as_str()
                 .unwrap()
                 .to_owned(),
@@ -309,8 +303,7 @@ async fn settings_change_and_an_after_three_polls_transition() {
 #[tokio::test]
 async fn an_after_seconds_transition_takes_that_long() {
     let (app, _, _dir) = test_app().await;
-    call(
-        &app,
+    app.call(
         "PUT",
         "/_emu/settings",
         Some(json!({"transition": {"mode": "afterSeconds", "seconds": 0.6}})),
@@ -319,12 +312,12 @@ async fn an_after_seconds_transition_takes_that_long() {
     let href = start_prepare(&app).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
-        call(&app, "GET", &href, None).await.json()["status"],
+        app.call("GET", &href, None).await.json()["status"],
         "running"
     );
     tokio::time::sleep(Duration::from_millis(900)).await;
     assert_eq!(
-        call(&app, "GET", &href, None).await.json()["status"],
+        app.call("GET", &href, None).await.json()["status"],
         "succeeded"
     );
 }
@@ -333,10 +326,12 @@ async fn an_after_seconds_transition_takes_that_long() {
 async fn the_journal_keeps_recent_requests_and_unimplemented_paths() {
     let (app, _, _dir) = test_app_with(|c| c.journal_size = 5).await;
     for i in 0..12 {
-        call(&app, "GET", &format!("{API}/sources?offset={i}"), None).await;
+        app.call("GET", &format!("{API}/sources?offset={i}"), None)
+            .await;
     }
-    call(&app, "GET", &format!("{API}/workloads/legacy"), None).await;
-    let journal = call(&app, "GET", "/_emu/requests", None).await.json();
+    app.call("GET", &format!("{API}/workloads/legacy"), None)
+        .await;
+    let journal = app.call("GET", "/_emu/requests", None).await.json();
     assert_eq!(journal["capacity"], 5);
     assert_eq!(journal["kept"], 5);
     assert_eq!(
@@ -345,18 +340,21 @@ async fn the_journal_keeps_recent_requests_and_unimplemented_paths() {
     );
     assert_eq!(journal["requests"][0]["status"], 404);
     assert_eq!(journal["requests"][1]["query"], "offset=11");
-    let filtered = call(&app, "GET", "/_emu/requests?status=404", None)
+    let filtered = app
+        .call("GET", "/_emu/requests?status=404", None)
         .await
         .json();
     assert_eq!(filtered["requests"].as_array().unwrap().len(), 1);
-    let missing = call(&app, "GET", "/_emu/requests/unimplemented", None)
+    let missing = app
+        .call("GET", "/_emu/requests/unimplemented", None)
         .await
         .json();
     assert_eq!(missing["requests"].as_array().unwrap().len(), 1);
     assert_eq!(missing["requests"][0]["implemented"], false);
-    call(&app, "POST", "/_emu/state/reset?scope=journal", None).await;
+    app.call("POST", "/_emu/state/reset?scope=journal", None)
+        .await;
     assert_eq!(
-        call(&app, "GET", "/_emu/requests", None).await.json()["kept"],
+        app.call("GET", "/_emu/requests", None).await.json()["kept"],
         1,
         "only the reset itself"
     );
@@ -372,7 +370,8 @@ async fn a_seed_file_is_loaded_at_start_and_on_reset() {
         {"hostName": "LNX-SEED", "osFamily": "linux", "ipAddress": "10.0.0.10", "installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11"}
     ]}).to_string()).unwrap();
     let (app, _, _d) = test_app_with(|c| c.seed_file = Some(seed.clone())).await;
-    let sources = call(&app, "GET", &format!("{API}/sources"), None)
+    let sources = app
+        .call("GET", &format!("{API}/sources"), None)
         .await
         .json();
     assert_eq!(sources["totalCount"], 2);
@@ -380,7 +379,7 @@ async fn a_seed_file_is_loaded_at_start_and_on_reset() {
     assert_eq!(win["status"], "Idle");
     assert_eq!(win["driver"]["rebootPending"], true);
     assert_eq!(
-        call(&app, "GET", &format!("{API}/tasks?state=active"), None)
+        app.call("GET", &format!("{API}/tasks?state=active"), None)
             .await
             .json()["totalCount"],
         1
@@ -399,17 +398,17 @@ async fn a_seed_file_is_loaded_at_start_and_on_reset() {
     .await;
     assert_eq!(reply.status, StatusCode::OK);
     // reset brings the scenario back
-    let reply = call(&app, "POST", "/_emu/state/reset", None).await;
+    let reply = app.call("POST", "/_emu/state/reset", None).await;
     assert_eq!(reply.json()["seededSources"], 2);
     assert_eq!(
-        call(&app, "GET", &format!("{API}/tasks?state=active"), None)
+        app.call("GET", &format!("{API}/tasks?state=active"), None)
             .await
             .json()["totalCount"],
         1
     );
     // a broken scenario is refused clearly
     std::fs::write(&seed, r#"{"sources": [{"hostName": "X", "osFamily": "windows", "platform": "linux-x64", "ipAddress": "10.0.0.1"}]}"#).unwrap();
-    let reply = call(&app, "POST", "/_emu/state/reset", None).await;
+    let reply = app.call("POST", "/_emu/state/reset", None).await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         reply.json()["error"]["message"]
@@ -429,7 +428,7 @@ async fn loopback_only_refuses_other_addresses() {
     let remote = tower::Service::call(&mut connections, SocketAddr::from(([192, 0, 2, 10], 40000)))
         .await
         .unwrap();
-    let reply = call(&remote, "GET", "/_emu/info", None).await;
+    let reply = remote.call("GET", "/_emu/info", None).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert!(
         reply.json()["error"]["message"]
@@ -444,12 +443,12 @@ async fn loopback_only_refuses_other_addresses() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);
-    let reply = call(&remote, "GET", &format!("{API}/sources"), None).await;
+    let reply = remote.call("GET", &format!("{API}/sources"), None).await;
     assert_eq!(reply.status, StatusCode::OK);
     let local = tower::Service::call(&mut connections, SocketAddr::from(([127, 0, 0, 1], 40000)))
         .await
         .unwrap();
-    let reply = call(&local, "GET", "/_emu/info", None).await;
+    let reply = local.call("GET", "/_emu/info", None).await;
     assert_eq!(reply.status, StatusCode::OK);
 }
 
@@ -476,7 +475,7 @@ async fn every_answer_carries_its_request_id_and_the_version() {
         ("DELETE", "/metrics", StatusCode::METHOD_NOT_ALLOWED),
         ("GET", "/_emu/ready", StatusCode::OK),
     ] {
-        let reply = call(&app, method, path, None).await;
+        let reply = app.call(method, path, None).await;
         assert_eq!(reply.status, status, "{method} {path}");
         assert_eq!(
             reply.header("x-psserver-version"),
@@ -491,7 +490,7 @@ async fn every_answer_carries_its_request_id_and_the_version() {
     made.sort();
     made.dedup();
     assert_eq!(made.len(), 4, "each request gets its own id: {made:?}");
-    let journal = call(&app, "GET", "/_emu/requests", None).await.json();
+    let journal = app.call("GET", "/_emu/requests", None).await.json();
     let ids: Vec<&str> = journal["requests"]
         .as_array()
         .unwrap()

@@ -1,20 +1,14 @@
 //! `GET /metrics`: the exposition parses, and counts what the server did.
 
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{API, admin, basic, json_body, send, test_app, test_app_with};
-use serde_json::{Value, json};
-
-async fn call(app: &psserver::App, method: &str, uri: &str, body: Option<Value>) -> common::Reply {
-    let body = body.map_or_else(Body::empty, json_body);
-    send(app, admin(method, uri).body(body).unwrap()).await
-}
+use common::{API, AppExt, basic, send, test_app, test_app_with};
+use serde_json::json;
 
 /// One sample: its name and labels, and its value.
 #[derive(Debug)]
@@ -88,7 +82,7 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 async fn scrape(app: &psserver::App) -> Vec<Sample> {
-    let reply = call(app, "GET", "/metrics", None).await;
+    let reply = app.call("GET", "/metrics", None).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(
         reply
@@ -108,65 +102,60 @@ async fn metrics_count_requests_downloads_operations_and_tasks() {
     // Three reads of one source under different ids: one route template.
     for _ in 0..3 {
         let id = uuid::Uuid::new_v4();
-        let reply = call(&app, "GET", &format!("{sources}/{id}"), None).await;
+        let reply = app.call("GET", &format!("{sources}/{id}"), None).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND);
     }
-    call(&app, "GET", &format!("{API}/nothing/here"), None).await;
+    app.call("GET", &format!("{API}/nothing/here"), None).await;
 
     // A download.
-    let latest = call(
-        &app,
-        "GET",
-        &format!("{API}/driverPackages/latest?platform=windows-x64"),
-        None,
-    )
-    .await
-    .json();
+    let latest = app
+        .call(
+            "GET",
+            &format!("{API}/driverPackages/latest?platform=windows-x64"),
+            None,
+        )
+        .await
+        .json();
     let size = latest["size"].as_u64().unwrap();
     let id = latest["id"].as_str().unwrap();
-    let reply = call(
-        &app,
-        "GET",
-        &format!("{API}/driverPackages/{id}/content"),
-        None,
-    )
-    .await;
+    let reply = app
+        .call("GET", &format!("{API}/driverPackages/{id}/content"), None)
+        .await;
     assert_eq!(reply.body.len() as u64, size);
 
     // A replication, on a machine whose driver waits for a reboot (a task).
-    let source = call(
-        &app,
-        "POST",
-        &sources,
-        Some(json!({"hostName": "WIN-M", "osFamily": "windows", "ipAddress": "10.0.0.9"})),
-    )
-    .await
-    .json();
+    let source = app
+        .call(
+            "POST",
+            &sources,
+            Some(json!({"hostName": "WIN-M", "osFamily": "windows", "ipAddress": "10.0.0.9"})),
+        )
+        .await
+        .json();
     let src = source["id"].as_str().unwrap();
-    call(
-        &app,
+    app.call(
         "PUT",
         &format!("{sources}/{src}/driverState"),
         Some(json!({"installedVersion": "8.0.0.11"})),
     )
     .await;
-    let t = call(
-        &app,
-        "POST",
-        &format!("{API}/transformations"),
-        Some(json!({"sourceId": src})),
-    )
-    .await
-    .json();
+    let t = app
+        .call(
+            "POST",
+            &format!("{API}/transformations"),
+            Some(json!({"sourceId": src})),
+        )
+        .await
+        .json();
     let t = t["id"].as_str().unwrap();
     for op in ["Prepare", "Migrate"] {
-        let reply = call(
-            &app,
-            "POST",
-            &format!("{API}/transformations/{t}?operation={op}"),
-            Some(json!({})),
-        )
-        .await;
+        let reply = app
+            .call(
+                "POST",
+                &format!("{API}/transformations/{t}?operation={op}"),
+                Some(json!({})),
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::ACCEPTED, "{op}");
         let href = reply.json()["operation"]["href"]
             .as_str()
@@ -174,7 +163,7 @@ async fn metrics_count_requests_downloads_operations_and_tasks() {
             .to_owned();
         let mut done = false;
         for _ in 0..500 {
-            let status = call(&app, "GET", &href, None).await.json()["status"].clone();
+            let status = app.call("GET", &href, None).await.json()["status"].clone();
             if !matches!(status.as_str(), Some("queued" | "running")) {
                 done = true;
                 break;
@@ -279,16 +268,16 @@ async fn metrics_count_requests_downloads_operations_and_tasks() {
 #[tokio::test]
 async fn injected_faults_are_counted() {
     let (app, _, _dir) = test_app().await;
-    let reply = call(
-        &app,
-        "POST",
-        "/_emu/faults",
-        Some(json!({"path": "/MigrateApi/2019.8/tasks", "times": 2})),
-    )
-    .await;
+    let reply = app
+        .call(
+            "POST",
+            "/_emu/faults",
+            Some(json!({"path": "/MigrateApi/2019.8/tasks", "times": 2})),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::CREATED);
     for _ in 0..3 {
-        call(&app, "GET", &format!("{API}/tasks"), None).await;
+        app.call("GET", &format!("{API}/tasks"), None).await;
     }
     let m = scrape(&app).await;
     assert_eq!(
@@ -335,18 +324,21 @@ async fn metrics_need_an_administrator() {
 async fn polls_between_writes_are_answered_from_memory() {
     let (app, _, _dir) = test_app().await;
     let body = json!({"hostName": "poll-1", "osFamily": "windows", "ipAddress": "10.0.0.9"});
-    let created = call(&app, "POST", &format!("{API}/sources"), Some(body.clone())).await;
+    let created = app
+        .call("POST", &format!("{API}/sources"), Some(body.clone()))
+        .await;
     assert_eq!(created.status, StatusCode::CREATED);
     let id = created.json()["id"].as_str().unwrap().to_owned();
     let poll = format!("{API}/sources/{id}");
     for _ in 0..3 {
-        assert_eq!(call(&app, "GET", &poll, None).await.status, StatusCode::OK);
+        assert_eq!(app.call("GET", &poll, None).await.status, StatusCode::OK);
     }
     // Any write moves the generation: the next poll reads again, the one after does not.
     let other = json!({"hostName": "poll-2", "osFamily": "windows", "ipAddress": "10.0.0.10"});
-    call(&app, "POST", &format!("{API}/sources"), Some(other)).await;
+    app.call("POST", &format!("{API}/sources"), Some(other))
+        .await;
     for _ in 0..2 {
-        assert_eq!(call(&app, "GET", &poll, None).await.status, StatusCode::OK);
+        assert_eq!(app.call("GET", &poll, None).await.status, StatusCode::OK);
     }
     let m = scrape(&app).await;
     let answers = |result| value(&m, "psserver_poll_answers_total", &[("result", result)]);

@@ -1,14 +1,13 @@
-//! Reliability: HTTP semantics of the package downloads beyond `tests/packages.rs` (which has the
+//! Reliability: HTTP semantics of the package downloads beyond `tests/it/packages.rs` (which has the
 //! single-range table, If-Range and If-None-Match on their own): If-None-Match together with
 //! If-Modified-Since (RFC 9110 §13.2.2), HEAD answered with GET's headers on every package
 //! route (§9.3.2), many ranges and numbers beyond u64 in a Range (§14.1.1, §14.2).
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{API as B, Reply, send};
+use common::{API as B, AppExt, Reply, send};
 use psserver::App;
 use sha2::{Digest, Sha256};
 
@@ -23,10 +22,6 @@ fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
     builder.body(Body::empty()).unwrap()
 }
 
-async fn get(app: &App, uri: &str, headers: &[(&str, &str)]) -> Reply {
-    send(app, request("GET", uri, headers)).await
-}
-
 fn sample(platform: &str, version: &str) -> Vec<u8> {
     std::fs::read(common::repo_packages().join(format!("{platform}/{version}.package"))).unwrap()
 }
@@ -37,13 +32,13 @@ fn etag_of(bytes: &[u8]) -> String {
 
 /// The three ways to download one package (windows-x64 8.0.0.12, the latest of its platform).
 async fn content_uris(app: &App) -> Vec<String> {
-    let latest = get(
-        app,
-        &format!("{B}/driverPackages/latest?platform=windows-x64"),
-        &[],
-    )
-    .await
-    .json();
+    let latest = app
+        .get_with(
+            &format!("{B}/driverPackages/latest?platform=windows-x64"),
+            &[],
+        )
+        .await
+        .json();
     let latest = if latest["driverPackages"].is_array() {
         latest["driverPackages"][0].clone()
     } else {
@@ -139,53 +134,53 @@ async fn if_none_match_wins_over_if_modified_since() {
             assert_eq!(reply.status, StatusCode::NOT_MODIFIED, "{method} {uri}");
         }
         // The same with a Range: a matching tag still wins (304), a stale one gives the range.
-        let reply = get(
-            &app,
-            &uri,
-            &[
-                ("if-none-match", &etag),
-                ("if-modified-since", LONG_AGO),
-                ("range", "bytes=0-9"),
-            ],
-        )
-        .await;
+        let reply = app
+            .get_with(
+                &uri,
+                &[
+                    ("if-none-match", &etag),
+                    ("if-modified-since", LONG_AGO),
+                    ("range", "bytes=0-9"),
+                ],
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::NOT_MODIFIED, "{uri}");
-        let reply = get(
-            &app,
-            &uri,
-            &[
-                ("if-none-match", &stale),
-                ("if-modified-since", FAR_AHEAD),
-                ("range", "bytes=0-9"),
-            ],
-        )
-        .await;
+        let reply = app
+            .get_with(
+                &uri,
+                &[
+                    ("if-none-match", &stale),
+                    ("if-modified-since", FAR_AHEAD),
+                    ("range", "bytes=0-9"),
+                ],
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT, "{uri}");
         assert_eq!(reply.body, &file[..10]);
     }
 
     // The static assets: the same rule.
-    let asset = get(&app, "/static/app.css", &[]).await;
+    let asset = app.get_with("/static/app.css", &[]).await;
     let asset_tag = asset.header("etag").unwrap().to_owned();
-    let reply = get(
-        &app,
-        "/static/app.css",
-        &[
-            ("if-none-match", &asset_tag),
-            ("if-modified-since", LONG_AGO),
-        ],
-    )
-    .await;
+    let reply = app
+        .get_with(
+            "/static/app.css",
+            &[
+                ("if-none-match", &asset_tag),
+                ("if-modified-since", LONG_AGO),
+            ],
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::NOT_MODIFIED);
-    let reply = get(
-        &app,
-        "/static/app.css",
-        &[
-            ("if-none-match", "\"old\""),
-            ("if-modified-since", FAR_AHEAD),
-        ],
-    )
-    .await;
+    let reply = app
+        .get_with(
+            "/static/app.css",
+            &[
+                ("if-none-match", "\"old\""),
+                ("if-modified-since", FAR_AHEAD),
+            ],
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body, asset.body);
 }
@@ -222,7 +217,7 @@ async fn head_answers_with_the_headers_of_get_on_every_package_route() {
     ];
     for uri in &all {
         for headers in conditions {
-            let full = get(&app, uri, headers).await;
+            let full = app.get_with(uri, headers).await;
             let head = send(&app, request("HEAD", uri, headers)).await;
             assert_eq!(head.status, full.status, "HEAD {uri} {headers:?}");
             assert_eq!(described(&head), described(&full), "HEAD {uri} {headers:?}");
@@ -259,7 +254,7 @@ async fn many_ranges_and_numbers_beyond_u64() {
     ] {
         let range = format!("bytes={set}");
         let started = std::time::Instant::now();
-        let reply = get(&app, &uri, &[("range", &range)]).await;
+        let reply = app.get_with(&uri, &[("range", &range)]).await;
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
         let shown = &range[..range.len().min(40)];
         assert_eq!(reply.status, StatusCode::OK, "{shown}");
@@ -268,7 +263,7 @@ async fn many_ranges_and_numbers_beyond_u64() {
     }
     // Empty list elements are allowed (§5.6.1): one range in a list with empty elements is one
     // range.
-    let reply = get(&app, &uri, &[("range", "bytes=, ,0-9,,")]).await;
+    let reply = app.get_with(&uri, &[("range", "bytes=, ,0-9,,")]).await;
     assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(reply.body, &file[..10]);
 
@@ -342,7 +337,7 @@ async fn many_ranges_and_numbers_beyond_u64() {
         ("bytes=٠-٩".to_owned(), StatusCode::OK, None),
     ];
     for (range, status, content_range) in cases {
-        let reply = get(&app, &uri, &[("range", &range)]).await;
+        let reply = app.get_with(&uri, &[("range", &range)]).await;
         let shown = &range[..range.len().min(60)];
         assert_eq!(reply.status, status, "{shown}");
         match status {
@@ -363,12 +358,9 @@ async fn many_ranges_and_numbers_beyond_u64() {
         }
     }
     // If-Range with a date, when the server gives no Last-Modified: it cannot hold, whole file.
-    let reply = get(
-        &app,
-        &uri,
-        &[("range", "bytes=0-9"), ("if-range", FAR_AHEAD)],
-    )
-    .await;
+    let reply = app
+        .get_with(&uri, &[("range", "bytes=0-9"), ("if-range", FAR_AHEAD)])
+        .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body, file);
 }

@@ -1,13 +1,12 @@
 //! Router tests of transformations and operations, with operations running at `instant` speed.
 
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use common::{API, admin, json_body, send, test_app};
+use common::{ADMIN, API, AppExt, admin, send, test_app};
 use serde_json::{Value, json};
 
 struct Ctx {
@@ -22,12 +21,7 @@ impl Ctx {
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> common::Reply {
-        let body = body.map_or_else(Body::empty, json_body);
-        send(
-            &self.app,
-            admin(method, &format!("{API}{path}")).body(body).unwrap(),
-        )
-        .await
+        self.app.call(method, &format!("{API}{path}"), body).await
     }
 
     async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -106,9 +100,7 @@ impl Ctx {
 
     async fn wait(&self, href: &str) -> Value {
         for _ in 0..500 {
-            let op = send(&self.app, admin("GET", href).body(Body::empty()).unwrap())
-                .await
-                .json();
+            let op = self.app.get_as(href, ADMIN).await.json();
             if !matches!(op["status"].as_str(), Some("queued" | "running")) {
                 return op;
             }

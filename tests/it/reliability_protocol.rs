@@ -3,7 +3,7 @@
 //! client with a 4xx or by closing its connection, never a 5xx, and keeps answering the others
 //! promptly while it happens.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

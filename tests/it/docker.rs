@@ -1,7 +1,5 @@
 //! The Dockerfile and docker-compose.yml, checked by parsing them (no Docker engine runs here).
 
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
-
 use std::path::Path;
 
 use yaml_rust2::{Yaml, YamlLoader};

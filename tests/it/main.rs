@@ -1,0 +1,33 @@
+//! Every integration test of `psserver` in one binary: the crate is linked once, not once per
+//! file. One module per former test file; `common` holds the shared helpers (`tests/common/`,
+//! still included by `tests/agent.rs` and `tests/tls.rs` as well).
+//!
+//! Nothing here changes process-wide state another test could see: the servers, the agent and
+//! chromedriver are child processes, the log capture of `api` is the current thread's only
+//! (`tracing::subscriber::set_default`), and the disk-full test mounts its tmpfs on its own
+//! temporary directory.
+
+#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod api;
+mod browser;
+mod docker;
+mod e2e;
+mod emu;
+mod fast_download;
+mod faults;
+mod metrics;
+mod openapi;
+mod packages;
+mod reliability_crash;
+mod reliability_disk_full;
+mod reliability_http;
+mod reliability_model;
+mod reliability_paths;
+mod reliability_protocol;
+mod replication_runs;
+mod replications;
+mod web;
