@@ -365,3 +365,11 @@ where
             .json()
     }
 }
+
+/// A connection of the test's own to an app's database file, for what the app's storage gives no
+/// way to do (all its writes go through its use cases): bulk rows, or breaking the schema.
+pub async fn own_connection(state: &psserver::AppState) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&state.config.database_url())
+        .await
+        .expect("a connection to the app's database")
+}

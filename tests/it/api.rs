@@ -1140,9 +1140,7 @@ async fn a_failed_request_is_logged_once_with_what_it_was_and_why() {
     let (app, state, _dir) = test_app().await;
     // Break the database under the server, from a connection of the test's own: every read of
     // the sources fails.
-    let other = sqlx::SqlitePool::connect(&state.config.database_url())
-        .await
-        .unwrap();
+    let other = common::own_connection(&state).await;
     sqlx::query("ALTER TABLE sources RENAME TO sources_gone")
         .execute(&other)
         .await

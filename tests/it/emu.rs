@@ -187,9 +187,7 @@ async fn reset_while_replications_run_and_with_ten_thousand_sources() {
         test_app_with(|c| c.replication_speed = ReplicationSpeed::Normal).await;
     // 10,000 sources straight into the database (from a connection of the test's own), and a
     // running replication
-    let other = sqlx::SqlitePool::connect(&state.config.database_url())
-        .await
-        .unwrap();
+    let other = common::own_connection(&state).await;
     let mut tx = other.begin().await.unwrap();
     for i in 0..10_000 {
         sqlx::query("INSERT INTO sources (id, host_name, os_family, platform, ip_address, added_by, created_at, updated_at) VALUES (?, ?, 'windows', 'windows-x64', '10.0.0.1', 'api', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')")

@@ -1231,14 +1231,6 @@ async fn unknown_ids_get_a_404_page() {
     assert_page_snapshot!("not_found", reply);
 }
 
-/// A connection of the test's own to the app's database file: the app's storage gives none (all
-/// its writes go through its use cases), and this test writes 100,000 rows at once.
-async fn other_connection(state: &psserver::AppState) -> sqlx::SqlitePool {
-    sqlx::SqlitePool::connect(&state.config.database_url())
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn tasks_page_with_100k_tasks() {
     let (app, state, _dir) = common::test_app().await;
@@ -1253,7 +1245,7 @@ async fn tasks_page_with_100k_tasks() {
          FROM n",
     )
     .bind(&win)
-    .execute(&other_connection(&state).await)
+    .execute(&common::own_connection(&state).await)
     .await
     .unwrap();
     report(&app, &win, Some("8.0.0.11"), None).await;
