@@ -285,4 +285,9 @@ async fn a_download_taken_before_the_router_is_counted_journalled_and_faulted() 
     let faulted = send(&app, get(&path, &[])).await;
     assert_eq!(faulted.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(faulted.header("x-request-id"), Some("fast-download-test"));
+    // And the fault's answer is the router's, headers and all.
+    let by_router = send(&app.router_only(), get(&path, &[])).await;
+    assert_eq!(faulted.status, by_router.status);
+    assert_eq!(faulted.headers, by_router.headers);
+    assert!(faulted.body == by_router.body, "the faults' bodies differ");
 }

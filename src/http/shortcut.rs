@@ -252,6 +252,8 @@ where
                 request,
                 Some(template),
                 series,
+                // As the router's route sets it on its handler's answer: before a fault rule
+                // that truncates the body, so the length stays the whole one's.
                 |request| async move { content_length_of(download.answer(state, request).await) },
             )
             .await;
