@@ -138,9 +138,7 @@ pub async fn prepare(state: &AppState) -> Result<(), String> {
             "operations that ran when the server stopped are marked failed"
         );
     }
-    let report = state
-        .store
-        .rescan(&state.db)
+    let report = crate::service::packages::rescan(state, None)
         .await
         .map_err(|e| format!("indexing the driver packages failed: {e}"))?;
     for skipped in &report.skipped {

@@ -4,8 +4,7 @@ pub mod cache;
 pub mod extract;
 pub mod openapi;
 mod operations;
-mod packages;
-pub use packages::DownloadPath;
+pub mod packages;
 mod root;
 pub use root::root;
 mod sources;
@@ -24,15 +23,15 @@ use crate::state::AppState;
 pub const BASE: &str = "/MigrateApi/2019.8";
 pub const BASE_ALIAS: &str = "/MigrateApi/2019.5";
 
-/// A router's routes as a table, `"/path" => get(handler).post(other)`, that makes both the
-/// function adding them to a router and `ROUTES`, the (path, methods) it serves, from the same
-/// tokens: the list cannot drift from the router, and `tests/openapi.rs` checks it against the
+/// A router's routes as a table, `"/path" => get(handler).post(other)` (a path is a `&str`
+/// literal or constant), that makes both the function adding them to a router and `ROUTES`, the
+/// (path, methods) it serves, from the same tokens: the list cannot drift from the router, and `tests/openapi.rs` checks it against the
 /// OpenAPI document. Add routes here, not with a bare `.route()`.
 macro_rules! route_table {
     (
         $vis:vis const $routes:ident;
         fn $add:ident;
-        $($path:literal => $method:ident($handler:path) $(.$more:ident($more_handler:path))*,)*
+        $($path:expr => $method:ident($handler:path) $(.$more:ident($more_handler:path))*,)*
     ) => {
         /// Every (path, methods) this table serves, methods in lower case.
         $vis const $routes: &[(&str, &[&str])] =
@@ -64,8 +63,8 @@ route_table! {
     "/driverPackages/latest" => get(packages::latest),
     "/driverPackages/latest/content" => get(packages::latest_content),
     "/driverPackages/{id}" => get(packages::get),
-    "/driverPackages/{id}/content" => get(packages::content),
-    "/driverPackages/{platform}/{version}/content" => get(packages::content_by_version),
+    packages::CONTENT_BY_ID => get(packages::content),
+    packages::CONTENT_BY_VERSION => get(packages::content_by_version),
     "/tasks" => get(tasks::list),
     "/tasks/{id}" => get(tasks::get).post(tasks::operation),
     "/events" => get(tasks::events),

@@ -2,9 +2,8 @@
 //! ranges of a package are a `stat` and a reference count instead of an open, reads and a copy.
 //!
 //! Why: a download from the file copies every byte twice (page cache to our buffer, buffer to
-//! the socket), and hyper has no `sendfile` to skip the first copy. Kept bytes are copied once.
-//! At 64 MiB on one connection the file path reached 0.55x–0.65x nginx, the kept bytes about
-//! 1x (bench/RESULTS.md, session 5).
+//! the socket), and hyper has no `sendfile` to skip the first copy. Kept bytes are copied once
+//! (bench/RESULTS.md compares the two).
 //!
 //! An entry serves only while the index has the same hash, size and time for the package and
 //! the file on disk shows that size and time, and the same inode and change time: a file

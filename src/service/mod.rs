@@ -14,6 +14,7 @@
 pub mod contracts;
 pub mod emulator;
 pub mod operations;
+pub mod packages;
 pub mod sources;
 pub mod tasks;
 

@@ -11,10 +11,10 @@ use serde::Deserialize;
 use super::view::{Time, size};
 use super::{Html, Layout, WebError, WebResult, WebUser, csrf};
 use crate::api::BASE;
-use crate::auth::Role;
 use crate::domain::platform::Platform;
 use crate::domain::version::DriverVersion;
 use crate::error::AppError;
+use crate::service::packages::{self as use_case, Carrier, Upload};
 use crate::state::AppState;
 
 pub struct PackageItem {
@@ -84,7 +84,7 @@ async fn packages_page(
             .collect(),
         notice,
         error,
-        max_upload_mb: state.store.max_upload() / (1024 * 1024),
+        max_upload_mb: state.store.upload_limit().bytes() / (1024 * 1024),
     })
 }
 
@@ -170,13 +170,7 @@ async fn receive(
                 // The form puts the token and the fields first; check them before reading a byte
                 // of the file.
                 csrf::check(headers, &caller.user, token.as_deref())?;
-                if caller.role != Role::Administrator {
-                    return Err(AppError::Forbidden(format!(
-                        "user {} may not upload driver packages: administrators only",
-                        caller.user
-                    ))
-                    .into());
-                }
+                use_case::may_change(caller)?;
                 let platform: Platform = platform
                     .as_deref()
                     .unwrap_or("")
@@ -189,24 +183,14 @@ async fn receive(
                         crate::api::extract::truncate(&version_text)
                     ))
                 })?;
-                if let Some(len) = headers
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok())
-                    && len > state.store.max_upload() + 64 * 1024
-                {
-                    return Err(AppError::PayloadTooLarge(format!(
-                        "the package is larger than the server's limit of {} MiB (--max-upload-mb)",
-                        state.store.max_upload() / (1024 * 1024)
-                    ))
-                    .into());
-                }
-                let stream = Box::pin(field.map_err(|e| crate::error::upload_cut_short(&e)));
-                let pkg = state
-                    .store
-                    .upload(&state.db, platform, version, stream)
-                    .await?;
-                tracing::info!(by = %caller.user, package = %pkg.id, %platform, %version, size = pkg.size, "driver package uploaded from the pages");
+                let upload = Upload {
+                    platform,
+                    version,
+                    declared: crate::api::packages::declared_length(headers),
+                    carrier: Carrier::Form,
+                    body: Box::pin(field.map_err(|e| crate::error::upload_cut_short(&e))),
+                };
+                use_case::upload(state, caller, upload).await?;
                 return Ok(format!("{platform} {version}"));
             }
             _ => {}

@@ -8,7 +8,7 @@ use crate::common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{ADMIN, API, API_ALIAS, AppExt, Reply, admin, json_body, send, test_app};
-use psserver::api::DownloadPath;
+use psserver::http::shortcut::{Base, Download, Route};
 use serde_json::json;
 
 /// A GET with headers, and a fixed request id: the app's answer and the router's carry it.
@@ -32,49 +32,80 @@ fn id_of(list: &Reply, platform: &str, version: &str) -> String {
         .to_owned()
 }
 
+/// Which route and base the shortcut takes a path for, if it takes it.
+fn taken_as(path: &str) -> Option<(Base, Route)> {
+    Download::parse(path).map(|(base, download)| (base, download.route()))
+}
+
 #[test]
-fn only_plain_download_paths_are_taken_before_the_router() {
+fn only_download_paths_whose_parameters_parse_are_taken_before_the_router() {
     let id = "0b9e6a4e-4a86-4c1b-9d0a-3c0e1f2a3b4c";
     for (path, route) in [
-        (format!("{API}/driverPackages/{id}/content"), 0),
-        (format!("{API_ALIAS}/driverPackages/{id}/content"), 0),
+        (format!("{API}/driverPackages/{id}/content"), Route::ById),
+        (
+            format!("{API_ALIAS}/driverPackages/{id}/content"),
+            Route::ById,
+        ),
+        // Every form of a UUID its parser reads, as the router's handler reads them.
+        (
+            format!("{API}/driverPackages/0B9E6A4E4A864C1B9D0A3C0E1F2A3B4C/content"),
+            Route::ById,
+        ),
+        (
+            format!("{API}/driverPackages/urn:uuid:{id}/content"),
+            Route::ById,
+        ),
         (
             format!("{API}/driverPackages/linux-x64/8.0.0.11/content"),
-            1,
+            Route::ByVersion,
         ),
         (
-            format!("{API_ALIAS}/driverPackages/linux-x64/8.0.0.11/content"),
-            1,
+            format!("{API_ALIAS}/driverPackages/windows-x86/08.0.0.011/content"),
+            Route::ByVersion,
         ),
-        // Plain but wrong: the handler answers 400 or 404, as behind the router.
-        (format!("{API}/driverPackages/not-an-id/content"), 0),
-        (format!("{API}/driverPackages/linux/9.x/content"), 1),
-        (format!("{API}/driverPackages/../../content"), 1),
     ] {
-        let found = DownloadPath::find(&path).unwrap_or_else(|| panic!("{path} not taken"));
-        assert_eq!(found.route(), route, "{path}");
-        assert_eq!(
-            found.base,
-            usize::from(path.starts_with(API_ALIAS)),
-            "{path}"
-        );
+        let base = if path.starts_with(API_ALIAS) {
+            Base::Alias
+        } else {
+            Base::Current
+        };
+        assert_eq!(taken_as(&path), Some((base, route)), "{path}");
     }
+    assert_eq!(
+        Download::parse(&format!("{API}/driverPackages/linux-x64/8.0.0.11/content")),
+        Some((
+            Base::Current,
+            Download::ByVersion("linux-x64".parse().unwrap(), "8.0.0.11".parse().unwrap())
+        ))
+    );
+    // Everything else is the router's, its errors included.
     for path in [
         format!("{API}/driverPackages/latest/content"),
+        format!("{API}/driverPackages/not-an-id/content"),
+        format!("{API}/driverPackages/{id}x/content"),
+        format!("{API}/driverPackages/linux/8.0.0.11/content"),
+        format!("{API}/driverPackages/LINUX-X64/8.0.0.11/content"),
+        format!("{API}/driverPackages/linux-x64/9.x/content"),
+        format!("{API}/driverPackages/linux-x64/8.0.0/content"),
+        format!("{API}/driverPackages/linux-x64/99999999.0.0.1/content"),
+        format!("{API}/driverPackages/../../content"),
         format!("{API}/driverPackages/content"),
         format!("{API}/driverPackages//content"),
         format!("{API}/driverPackages/{id}"),
         format!("{API}/driverPackages/{id}/content/"),
+        format!("{API}/driverPackages/{id}/content/x"),
         format!("{API}/driverPackages/linux-x64//8.0.0.11/content"),
         format!("{API}/driverPackages/linux-x64/8.0.0.11/extra/content"),
         format!("{API}/driverPackages/linux%2Dx64/8.0.0.11/content"),
         format!("{API}/driverPackages/linux-x64/8.0.0.11%00/content"),
+        format!("{API}/driverPackages/%30b9e6a4e-4a86-4c1b-9d0a-3c0e1f2a3b4c/content"),
         format!("{API}/driverPackages/linux x64/8.0.0.11/content"),
         format!("{API}x/driverPackages/{id}/content"),
+        format!("{API}/x/driverPackages/{id}/content"),
         format!("/MigrateApi/2019.7/driverPackages/{id}/content"),
         format!("/driverPackages/{id}/content"),
     ] {
-        assert_eq!(DownloadPath::find(&path), None, "{path} taken");
+        assert_eq!(taken_as(&path), None, "{path} taken");
     }
 }
 
@@ -93,16 +124,36 @@ async fn the_app_and_its_router_answer_every_download_alike() {
     assert_eq!(whole.status, StatusCode::OK);
     let etag = whole.header("etag").unwrap().to_owned();
 
+    // The package's id in every form a UUID's parser reads, escaped, and wrong by one character.
+    let ids = [
+        id.clone(),
+        id.to_uppercase(),
+        id.replace('-', ""),
+        format!("urn:uuid:{id}"),
+        format!("{{{id}}}"),
+        format!("%7B{id}%7D"),
+        format!("%{:02X}{}", id.as_bytes()[0], &id[1..]),
+        format!("{id}0"),
+        id[1..].to_owned(),
+    ];
     let mut paths = Vec::new();
     for base in [API, API_ALIAS] {
+        for id in &ids {
+            paths.push(format!("{base}/driverPackages/{id}/content"));
+        }
         for segments in [
-            id.as_str(),
             "windows-x64/8.0.0.12",
             "windows-x64/8.0.0.11",
             "linux-x64/8.0.0.11",
             "linux-x64/8.0.0.99",
             "LINUX-X64/8.0.0.11",
             "linux-x64/08.0.0.11",
+            "windows-x64/8.0.00.012",
+            "windows-x86/8.0.0.11",
+            "linux-x64/0.0.0.0",
+            "linux-x64/65535.65535.65535.65535",
+            "linux-x64/65536.0.0.1",
+            "linux-x64/%38.0.0.11",
             "linux-x64/8.0.0.11.",
             "linux-x64/8.0.0",
             "linux-x64/99999999.0.0.1",
@@ -149,7 +200,7 @@ async fn the_app_and_its_router_answer_every_download_alike() {
     let mut taken = 0;
     let mut statuses = std::collections::BTreeSet::new();
     for path in &paths {
-        if DownloadPath::find(path.split('?').next().unwrap()).is_some() {
+        if taken_as(path.split('?').next().unwrap()).is_some() {
             taken += 1;
         }
         for headers in &header_sets {
@@ -176,7 +227,7 @@ async fn the_app_and_its_router_answer_every_download_alike() {
 async fn a_download_taken_before_the_router_is_counted_journalled_and_faulted() {
     let (app, _state, _dir) = test_app().await;
     let path = format!("{API}/driverPackages/linux-x64/8.0.0.11/content");
-    assert!(DownloadPath::find(&path).is_some());
+    assert!(taken_as(&path).is_some());
     assert_eq!(send(&app, get(&path, &[])).await.status, StatusCode::OK);
 
     // Counted under its route's template, in the same series as the router's answers.
@@ -228,4 +279,9 @@ async fn a_download_taken_before_the_router_is_counted_journalled_and_faulted() 
     let faulted = send(&app, get(&path, &[])).await;
     assert_eq!(faulted.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(faulted.header("x-request-id"), Some("fast-download-test"));
+    // And the fault's answer is the router's, headers and all.
+    let by_router = send(&app.router_only(), get(&path, &[])).await;
+    assert_eq!(faulted.status, by_router.status);
+    assert_eq!(faulted.headers, by_router.headers);
+    assert!(faulted.body == by_router.body, "the faults' bodies differ");
 }

@@ -1905,3 +1905,55 @@ async fn a_large_package_over_http() {
     assert_eq!(part.status().as_u16(), 206);
     assert_eq!(part.bytes().await.expect("body"), &bytes[from..]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// What the store keeps of a package
+// ---------------------------------------------------------------------------------------------
+
+/// A download's fixed headers are kept by its state's package store: another app in the same
+/// process holds none of them, and a reset lets go of those of the uploads it removes. (A
+/// process-global cache would be shared by both apps and outlive the reset.)
+#[tokio::test]
+async fn download_headers_are_kept_per_state_and_go_with_a_reset() {
+    let (app_a, state_a, _dir_a) = common::test_app().await;
+    let (app_b, state_b, _dir_b) = common::test_app().await;
+    let held = || {
+        (
+            state_a.store.fixed_headers_held(),
+            state_b.store.fixed_headers_held(),
+        )
+    };
+    let sample = format!("{B}/driverPackages/linux-x64/8.0.0.11/content");
+    assert_eq!(held(), (0, 0));
+    assert_eq!(app_a.get(&sample).await.status, StatusCode::OK);
+    assert_eq!(
+        held(),
+        (1, 0),
+        "the other app holds the first one's headers"
+    );
+    assert_eq!(app_b.get(&sample).await.status, StatusCode::OK);
+    assert_eq!(held(), (1, 1));
+
+    let bytes = package_bytes("windows-x64", "9.0.0.1");
+    let uploaded = send(&app_a, upload("windows-x64", "9.0.0.1", bytes.clone())).await;
+    assert_eq!(uploaded.status, StatusCode::CREATED);
+    let id = uploaded.json()["id"].as_str().unwrap().to_owned();
+    let download = app_a.get(&format!("{B}/driverPackages/{id}/content")).await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert_eq!(download.body, bytes);
+    assert_eq!(held(), (2, 1));
+
+    let reset = send(
+        &app_a,
+        admin("POST", "/_emu/state/reset")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reset.status, StatusCode::OK);
+    assert_eq!(
+        held(),
+        (1, 1),
+        "the removed upload's headers outlived the reset"
+    );
+}
