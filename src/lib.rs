@@ -1,15 +1,13 @@
-//! The PlateSpin Migrate Server emulator: the library behind `psserver` (and, later, `migrate-agent`).
+//! The PlateSpin Migrate Server emulator: the library behind `psserver`.
 //!
-//! Layers, from the inside out: `domain` (pure rules), `db` (all SQL), `drivers` (the package
-//! store), `api` (JSON handlers) and `emu` (control plane), put together by [`app`] and run by
+//! Layers, from the inside out: `domain` (pure rules, shared with the agent from `migrate_core`),
+//! `db` (all SQL), `drivers` (the package store), `api` (JSON handlers) and `emu` (control plane), put together by [`app`] and run by
 //! [`server::run`].
 
-pub mod agent;
 pub mod api;
 pub mod auth;
 pub mod config;
 pub mod db;
-pub mod domain;
 pub mod drivers;
 pub mod emu;
 pub mod error;
@@ -21,6 +19,8 @@ pub mod tls;
 pub mod web;
 
 pub use config::Config;
+/// The product's rules, shared with `migrate-agent`.
+pub use migrate_core::domain;
 pub use state::AppState;
 
 use std::sync::Arc;

@@ -1,4 +1,5 @@
-//! HTTPS: the server with a self-signed certificate or given files, and the agent against it.
+//! HTTPS: the server with given certificate files, and bad TLS flags. The agent against a
+//! self-signed server is in `crates/agent/tests/tls.rs`.
 
 #![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 mod common;
@@ -7,60 +8,11 @@ use std::process::Command;
 
 use common::Server;
 
-fn agent(home: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_migrate-agent"))
-        .args(args)
-        .env("MIGRATE_AGENT_HOME", home)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn trusting(cert_pem: &[u8]) -> reqwest::Client {
     reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(cert_pem).unwrap())
         .build()
         .unwrap()
-}
-
-#[tokio::test]
-async fn a_self_signed_server_and_the_agent() {
-    let server = Server::start(&["--tls-self-signed"]);
-    assert_eq!(server.scheme, "https");
-    let cert = server.dir.path().join("data/tls/self-signed-cert.pem");
-    let pem = std::fs::read(&cert).expect("the certificate is written for clients");
-    let reply = trusting(&pem)
-        .get(server.url("/_emu/ready"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.status(), 200);
-    // plain HTTP to the TLS port gets nothing useful
-    let plain = reqwest::get(format!("http://{}/_emu/ready", server.addr)).await;
-    assert!(plain.is_err() || plain.unwrap().status() != 200);
-
-    let home = tempfile::tempdir().unwrap();
-    let url = format!("/psserver=https://{}", server.addr);
-    let cert_arg = cert.to_str().unwrap();
-    let (code, out, err) = agent(home.path(), &["status", &url, "--ca-cert", cert_arg]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains("for the latest windows-x64 driver package\n   Done"),
-        "{out}"
-    );
-    // without trusting it: a clear TLS failure
-    let (code, out, err) = agent(home.path(), &["status", &url]);
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(err.to_lowercase().contains("certificate"), "{err}");
-    // --insecure skips the check
-    let (code, out, err) = agent(home.path(), &["din", &url, "--insecure"]);
-    assert_eq!(code, 0, "{out}{err}");
-    let (_, out, _) = agent(home.path(), &["status"]);
-    assert!(out.contains("Installed Driver Version: 8.0.0.12"), "{out}");
 }
 
 #[tokio::test]

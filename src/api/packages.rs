@@ -8,7 +8,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -27,46 +26,8 @@ use crate::drivers::{Content, RescanReport};
 use crate::error::{AppError, Result};
 use crate::state::AppState;
 
-/// A driver package: one file for one platform and version.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PackageView {
-    id: uuid::Uuid,
-    platform: Platform,
-    version: DriverVersion,
-    /// In bytes.
-    size: u64,
-    /// Of the file, in lower-case hex; also its `ETag`.
-    #[schema(pattern = "^[0-9a-f]{64}$")]
-    sha256: String,
-    #[schema(value_type = crate::domain::model::PackageOrigin)]
-    origin: &'static str,
-    created_at: DateTime<Utc>,
-    /// The highest version of its platform.
-    is_latest: bool,
-    /// `self`, and `content`: the file.
-    links: Vec<Link>,
-}
-
-impl PackageView {
-    fn new(base: ApiBase, p: &DriverPackage, is_latest: bool) -> Self {
-        let href = format!("{}/driverPackages/{}", base.0, p.id);
-        Self {
-            links: vec![
-                Link::new(&href, "self", &["GET"]),
-                Link::new(format!("{href}/content"), "content", &["GET", "HEAD"]),
-            ],
-            id: p.id,
-            platform: p.platform,
-            version: p.version,
-            size: p.size,
-            sha256: p.sha256.clone(),
-            origin: p.origin.as_str(),
-            created_at: p.created_at,
-            is_latest,
-        }
-    }
-}
+/// A driver package: the wire contract's view, which the agent reads.
+pub use migrate_core::wire::PackageView;
 
 /// A platform named in a path segment or query value. The message echoes a short piece of the
 /// input only, however long it was.
@@ -144,7 +105,7 @@ pub async fn list(
         .take(page.limit as usize)
         .map(|p| {
             let is_latest = latest.get(&p.platform) == Some(&p.version);
-            PackageView::new(base, &p, is_latest)
+            PackageView::new(base.0, &p, is_latest)
         })
         .collect();
     let filters: Vec<(&str, String)> = platform
@@ -196,14 +157,14 @@ pub async fn latest(
             let pkg = state.db.catalog().await?.latest(platform).ok_or_else(|| {
                 AppError::NotFound(format!("there is no {platform} driver package"))
             })?;
-            Ok(axum::Json(PackageView::new(base, &pkg, true)).into_response())
+            Ok(axum::Json(PackageView::new(base.0, &pkg, true)).into_response())
         }
         None => {
             let mut views = Vec::new();
             let catalog = state.db.catalog().await?;
             for platform in Platform::ALL {
                 if let Some(pkg) = catalog.latest(platform) {
-                    views.push(PackageView::new(base, &pkg, true));
+                    views.push(PackageView::new(base.0, &pkg, true));
                 }
             }
             let total = views.len() as u64;
@@ -240,7 +201,7 @@ pub async fn get(
     let pkg = catalog.get(id)?;
     let latest = catalog.latest(pkg.platform);
     let is_latest = latest.is_some_and(|l| l.id == pkg.id);
-    Ok(axum::Json(PackageView::new(base, &pkg, is_latest)))
+    Ok(axum::Json(PackageView::new(base.0, &pkg, is_latest)))
 }
 
 /// A platform driver packages are built for.
@@ -385,7 +346,7 @@ pub async fn upload_or_rescan(
     let location = format!("{}/driverPackages/{}", base.0, pkg.id);
     let mut response = (
         StatusCode::CREATED,
-        axum::Json(PackageView::new(base, &pkg, is_latest)),
+        axum::Json(PackageView::new(base.0, &pkg, is_latest)),
     )
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {

@@ -5,7 +5,8 @@
 //! no path a client sends ever reaches the file system.
 
 mod kept;
-pub mod package;
+/// The package format, shared with `migrate-agent`.
+pub use migrate_core::package;
 pub mod range;
 
 use std::collections::HashMap;
