@@ -6,12 +6,15 @@ FROM rust:1.95-slim-bookworm AS builder
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# The workspace's other members: the crate shared with the agent, and the agent.
+COPY crates ./crates
 COPY migrations ./migrations
 COPY driver-packages ./driver-packages
 COPY examples ./examples
 COPY templates ./templates
 COPY static ./static
-RUN cargo build --release --locked --bins
+# --workspace: the root package alone would build psserver only; migrate-agent is a member.
+RUN cargo build --release --locked --workspace --bins
 
 # --- runtime stage: the two binaries, the sample packages, a non-root user ----------------------
 FROM debian:bookworm-slim AS runtime

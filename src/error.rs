@@ -4,36 +4,11 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
 
-/// Every error's body: `{"error": {"code": "...", "message": "..."}}`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// A stable code for programs, e.g. `InvalidVersion`, `NotFound`, `OperationNotAllowed`.
-    #[schema(examples("NotFound"))]
-    pub code: String,
-    /// What went wrong, for people.
-    #[schema(examples("no source 6f1c0c1e-0000-4000-8000-000000000000"))]
-    pub message: String,
-}
-
-impl ErrorBody {
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            error: ErrorDetail {
-                code: code.into(),
-                message: message.into(),
-            },
-        }
-    }
-}
+/// Every error's body, `{"error": {"code": "...", "message": "..."}}`: the wire contract's.
+pub use migrate_core::wire::{ErrorBody, ErrorDetail};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

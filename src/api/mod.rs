@@ -20,8 +20,8 @@ use crate::domain::paging::Page;
 use crate::error::AppError;
 use crate::state::AppState;
 
-pub const BASE: &str = "/MigrateApi/2019.8";
-pub const BASE_ALIAS: &str = "/MigrateApi/2019.5";
+/// The bases and links are the wire contract's, shared with `migrate-agent`.
+pub use migrate_core::wire::{BASE, BASE_ALIAS, Link};
 
 /// A router's routes as a table, `"/path" => get(handler).post(other)` (a path is a `&str`
 /// literal or constant), that makes both the function adding them to a router and `ROUTES`, the
@@ -131,29 +131,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiBase {
         } else {
             BASE
         }))
-    }
-}
-
-/// A link as the real API gives them: where, what it is, and which methods it takes.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct Link {
-    #[schema(examples("/MigrateApi/2019.8/sources/6f1c0c1e-0000-4000-8000-000000000000"))]
-    pub href: String,
-    /// What the link is: `self`, a collection, `content`, `next`/`prev`, or `operation-<Name>` for
-    /// an operation allowed now.
-    #[schema(examples("self"))]
-    pub rel: String,
-    #[schema(examples(json!(["GET", "DELETE"])))]
-    pub methods: Vec<&'static str>,
-}
-
-impl Link {
-    pub fn new(href: impl Into<String>, rel: impl Into<String>, methods: &[&'static str]) -> Self {
-        Self {
-            href: href.into(),
-            rel: rel.into(),
-            methods: methods.to_vec(),
-        }
     }
 }
 

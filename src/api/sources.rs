@@ -27,33 +27,18 @@ use crate::domain::workload::Workload;
 use crate::error::{AppError, Result};
 use crate::service::sources;
 use crate::state::AppState;
-
-/// A source to add, or an agent's machine to register.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SourceBody {
-    /// 1 to 255 characters.
-    #[schema(examples("web01"))]
-    host_name: String,
-    #[schema(value_type = OsFamily)]
-    os_family: String,
-    /// Defaults to the OS family's 64-bit platform.
-    #[serde(default)]
-    #[schema(value_type = Option<Platform>)]
-    platform: Option<String>,
-    #[schema(examples("10.0.0.21"))]
-    ip_address: String,
-    /// The agent's own id for its machine: required with `?operation=Register`, refused without.
-    #[serde(default)]
-    #[schema(examples("4c4c4544-0042-3510-8052-b4c04f564d31"))]
-    machine_id: Option<String>,
-}
+use migrate_core::wire::{DriverStateBody, Registered, SourceBody};
 
 fn invalid(field: &str, message: impl std::fmt::Display) -> AppError {
     AppError::bad_request("InvalidField", format!("{field}: {message}"))
 }
 
-impl SourceBody {
+/// The checks of a body the wire contract defines (so not an inherent method).
+trait Validate {
+    fn validate(&self) -> Result<NewSource>;
+}
+
+impl Validate for SourceBody {
     fn validate(&self) -> Result<NewSource> {
         let host = self.host_name.trim();
         if host.is_empty() || host.len() > 255 || host.chars().any(char::is_control) {
@@ -303,17 +288,8 @@ pub struct OperationQuery {
     operation: Option<String>,
 }
 
-/// A source, with the agent's token when it was a registration.
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-struct RegisteredView {
-    #[serde(flatten)]
-    source: SourceView,
-    /// Only on a registration (`?operation=Register`): the bearer token for this source's
-    /// driver-state reports. Shown once: the server keeps only its hash.
-    #[schema(required = false)]
-    agent_token: String,
-}
+/// A source, with the agent's token when it was a registration (the wire contract's answer).
+type RegisteredView = Registered<SourceView>;
 
 /// Add a source, or register an agent's machine
 ///
@@ -472,22 +448,6 @@ pub async fn delete(
     sources::delete(&state.db, id).await?;
     tracing::info!(source = %id, by = %caller.user, "source deleted");
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A machine's driver state as its agent reports it; null (or left out) = no driver.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DriverStateBody {
-    #[serde(default)]
-    #[schema(value_type = Option<DriverVersion>)]
-    installed_version: Option<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<DriverVersion>)]
-    running_version: Option<String>,
-    /// Left out: unchanged.
-    #[serde(default)]
-    #[schema(value_type = Option<ControllerService>)]
-    controller_service: Option<String>,
 }
 
 fn version_field(value: Option<&str>, field: &str) -> Result<Option<DriverVersion>> {

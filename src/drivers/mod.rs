@@ -13,7 +13,8 @@ mod headers;
 mod kept;
 mod load;
 mod open;
-pub mod package;
+/// The package format, shared with `migrate-agent`.
+pub use migrate_core::package;
 pub mod range;
 mod rescan;
 mod upload;

@@ -1,7 +1,7 @@
 //! The layers, held by a test: it reads the source tree and fails when a layer reaches past its
 //! place (README, "Architecture"):
-//! - the domain (pure rules) imports no storage, HTTP or pages;
-//! - the agent imports no server module;
+//! - the domain (pure rules, in `crates/core`) imports no storage, HTTP or pages;
+//! - the agent (`crates/agent`) imports no server module;
 //! - SQL is written only in `src/db/`;
 //! - the API and the pages write only through the use-case layer (`src/service/`).
 
@@ -53,26 +53,61 @@ fn occurrences(files: &[(PathBuf, String)], needles: &[&str]) -> Vec<String> {
     found
 }
 
+/// The names of a crate's `[dependencies]` (not its dev-dependencies), from its manifest.
+fn dependencies(manifest: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(manifest).expect("a manifest");
+    let mut names = Vec::new();
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            inside = line == "[dependencies]";
+        } else if inside && !line.is_empty() && !line.starts_with('#') {
+            let name = line.split(['=', ' ', '.']).next().unwrap_or("");
+            names.push(name.to_owned());
+        }
+    }
+    assert!(
+        !names.is_empty(),
+        "no dependencies read in {}",
+        manifest.display()
+    );
+    names
+}
+
+/// What the shared crate and the agent must never depend on: the server's storage, HTTP stack
+/// and pages, and the server itself.
+const SERVER_CRATES: [&str; 8] = [
+    "psserver",
+    "axum",
+    "sqlx",
+    "askama",
+    "hyper",
+    "tower",
+    "tower-http",
+    "axum-server",
+];
+
 #[test]
 fn the_domain_imports_no_storage_http_or_pages() {
-    let domain = sources(&root().join("src/domain"));
+    let core = root().join("crates/core");
+    let deps = dependencies(&core.join("Cargo.toml"));
+    for server in SERVER_CRATES.iter().chain(&["tokio", "reqwest"]) {
+        assert!(
+            !deps.iter().any(|d| d == server),
+            "migrate-core depends on {server}"
+        );
+    }
+    // Pure rules: no I/O either (the package format reads and writes bytes in memory).
+    let domain = sources(&core.join("src/domain"));
     let found = occurrences(
         &domain,
         &[
-            "sqlx",
-            "axum",
-            "askama",
-            "tokio",
-            "reqwest",
-            "crate::db",
-            "crate::api",
-            "crate::web",
-            "crate::service",
-            "crate::state",
-            "crate::drivers",
-            "crate::emu",
             "std::fs",
             "std::net",
+            "std::io",
+            "Utc::now",
+            "crate::package",
+            "crate::wire",
         ],
     );
     assert!(
@@ -84,24 +119,22 @@ fn the_domain_imports_no_storage_http_or_pages() {
 
 #[test]
 fn the_agent_imports_no_server_module() {
-    let agent = sources(&root().join("src/agent"));
-    let server_modules = [
-        "crate::db",
-        "crate::api",
-        "crate::web",
-        "crate::service",
-        "crate::state",
-        "crate::drivers",
-        "crate::emu",
-        "crate::server",
-        "crate::metrics",
-        "crate::auth",
-        "crate::error",
-        "axum",
-        "sqlx",
-        "askama",
-    ];
-    let found = occurrences(&agent, &server_modules);
+    let agent = root().join("crates/agent");
+    let deps = dependencies(&agent.join("Cargo.toml"));
+    for server in SERVER_CRATES {
+        assert!(
+            !deps.iter().any(|d| d == server),
+            "the agent depends on {server}"
+        );
+    }
+    assert!(
+        deps.iter().any(|d| d == "migrate-core"),
+        "the agent reads the wire contract"
+    );
+    let found = occurrences(
+        &sources(&agent.join("src")),
+        &["psserver::", "axum::", "sqlx::", "askama::"],
+    );
     assert!(
         found.is_empty(),
         "the agent imports the server:\n{}",

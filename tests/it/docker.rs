@@ -86,7 +86,13 @@ fn dockerfile_is_multi_stage_small_and_unprivileged() {
         .filter(|(op, _)| op == "COPY")
         .map(|(_, a)| a.clone())
         .collect();
-    for dir in ["src", "migrations", "driver-packages", "Cargo.lock"] {
+    for dir in [
+        "src",
+        "crates",
+        "migrations",
+        "driver-packages",
+        "Cargo.lock",
+    ] {
         assert!(
             build.iter().any(|c| c.contains(dir)),
             "{dir} is not copied into the build stage"

@@ -1,6 +1,6 @@
 //! Every integration test of `psserver` in one binary: the crate is linked once, not once per
-//! file. One module per former test file; `common` holds the shared helpers (`tests/common/`,
-//! still included by `tests/agent.rs` and `tests/tls.rs` as well).
+//! file. One module per former test file; `common` holds the shared helpers. The agent's own
+//! tests are in `crates/agent/tests/`.
 //!
 //! Nothing here changes process-wide state another test could see: the servers, the agent and
 //! chromedriver are child processes, the log capture of `api` is the current thread's only
@@ -9,7 +9,6 @@
 
 #![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
-#[path = "../common/mod.rs"]
 mod common;
 
 mod api;
@@ -31,4 +30,5 @@ mod reliability_paths;
 mod reliability_protocol;
 mod replication_runs;
 mod replications;
+mod tls;
 mod web;

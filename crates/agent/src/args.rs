@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use reqwest::Url;
 
-use crate::domain::platform::{OsFamily, Platform};
+use migrate_core::domain::platform::{OsFamily, Platform};
 
 /// What the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -114,6 +114,7 @@ impl Serialize for DriverVersion {
 }
 
 /// In the OpenAPI document: a string of four dot-separated numbers.
+#[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for DriverVersion {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -128,6 +129,7 @@ impl utoipa::PartialSchema for DriverVersion {
     }
 }
 
+#[cfg(feature = "openapi")]
 impl utoipa::ToSchema for DriverVersion {}
 
 impl<'de> Deserialize<'de> for DriverVersion {

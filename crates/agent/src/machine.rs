@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::AgentError;
 use super::args::MachineKind;
-use crate::domain::driver::DriverState;
-use crate::domain::platform::{ControllerService, OsFamily, Platform};
+use migrate_core::domain::driver::DriverState;
+use migrate_core::domain::platform::{ControllerService, OsFamily, Platform};
 
 pub const STATE_FILE: &str = "machine.json";
 pub const LOG_FILE: &str = "migrate-agent.log";

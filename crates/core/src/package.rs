@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn committed_samples_match_the_build() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("driver-packages");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../driver-packages");
         for (platform, version) in SAMPLES {
             let path = root
                 .join(platform.as_str())

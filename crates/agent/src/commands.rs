@@ -11,13 +11,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::AgentError;
 use super::args::{Invocation, ServerAddr};
 use super::bundled;
-use super::client::{Client, PackageInfo};
+use super::client::Client;
 use super::machine::{Machine, Registration, StateDir};
 use super::status::{COMPLETED, Steps, driver_lines, say, status_report};
-use crate::domain::driver::{self, DriverAction, RefusedAction};
-use crate::domain::platform::ControllerService;
-use crate::domain::version::DriverVersion;
-use crate::drivers::package;
+use migrate_core::domain::driver::{self, DriverAction, RefusedAction};
+use migrate_core::domain::platform::ControllerService;
+use migrate_core::domain::version::DriverVersion;
+use migrate_core::package;
+use migrate_core::wire::PackageView;
 
 /// The server's default administrator, as the emulator starts with.
 const DEFAULT_USER: (&str, &str) = ("administrator", "platespin");
@@ -48,7 +49,7 @@ impl Context<'_> {
 /// Where a driver package comes from.
 enum Package {
     Bundled(DriverVersion, &'static [u8]),
-    Server(PackageInfo),
+    Server(PackageView),
 }
 
 impl Package {
@@ -237,7 +238,7 @@ pub fn register(cx: &mut Context) -> Result<(), AgentError> {
         let (registered, created) = client.register(user, password, &machine)?;
         let registration = Registration {
             server: client.addr().to_string(),
-            source_id: registered.id,
+            source_id: registered.source.id,
             agent_token: registered.agent_token,
             registered_at: Utc::now(),
         };

@@ -1,4 +1,4 @@
-//! `migrate-agent`: the emulated PlateSpin Migrate Agent (see `psserver::agent`).
+//! `migrate-agent`: the emulated PlateSpin Migrate Agent (see the `migrate_agent` library).
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -8,7 +8,7 @@ fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     // The download progress bar is for people: only on a terminal.
     let progress = std::io::stderr().is_terminal();
-    let code = psserver::agent::main(
+    let code = migrate_agent::main(
         &args,
         std::env::var_os("MIGRATE_AGENT_HOME"),
         &mut std::io::stdout().lock(),

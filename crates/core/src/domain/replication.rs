@@ -12,12 +12,13 @@ use super::model::{Warning, WarningCode};
 use super::version::DriverVersion;
 
 /// Where a contract has settled (what it is while no operation runs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ContractState {
     Configured,
     Prepared,
     /// A test cutover has run and not ended yet (the API says "TestCutover").
-    #[schema(rename = "TestCutover")]
+    #[cfg_attr(feature = "openapi", schema(rename = "TestCutover"))]
     UnderTest,
     CutOver,
 }
@@ -48,7 +49,8 @@ impl FromStr for ContractState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OperationType {
     Prepare,
     Migrate,
@@ -95,7 +97,8 @@ impl fmt::Display for OperationType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum MigrationType {
     Full,
@@ -128,7 +131,8 @@ impl FromStr for MigrationType {
 }
 
 /// An operation's state (SPEC 3.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum OperationStatus {
     Queued,

@@ -1,4 +1,5 @@
-//! HTTPS: the server with a self-signed certificate or given files, and the agent against it.
+//! HTTPS: the agent against a server with a self-signed certificate (trusted with `--ca-cert`,
+//! refused without, skipped with `--insecure`).
 
 #![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 mod common;
@@ -61,57 +62,4 @@ async fn a_self_signed_server_and_the_agent() {
     assert_eq!(code, 0, "{out}{err}");
     let (_, out, _) = agent(home.path(), &["status"]);
     assert!(out.contains("Installed Driver Version: 8.0.0.12"), "{out}");
-}
-
-#[tokio::test]
-async fn certificate_and_key_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let made =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, made.cert.pem()).unwrap();
-    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
-    let server = Server::start(&[
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ]);
-    let reply = trusting(made.cert.pem().as_bytes())
-        .get(server.api("/driverPackages"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.status(), 200);
-}
-
-#[test]
-fn bad_tls_flags_are_refused_clearly() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_psserver"))
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let out = run(&["--tls-cert", "/nonexistent/cert.pem"]);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "a certificate without its key is a usage error"
-    );
-    let out = run(&["--tls-self-signed", "--tls-cert", "a", "--tls-key", "b"]);
-    assert_eq!(out.status.code(), Some(2));
-    let out = run(&[
-        "--tls-cert",
-        "/nonexistent/cert.pem",
-        "--tls-key",
-        "/nonexistent/key.pem",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("/nonexistent/cert.pem"), "{stderr}");
 }

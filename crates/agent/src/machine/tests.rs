@@ -1,5 +1,5 @@
 use super::*;
-use crate::domain::version::DriverVersion;
+use migrate_core::domain::version::DriverVersion;
 
 fn dir() -> (tempfile::TempDir, StateDir) {
     let tmp = tempfile::tempdir().unwrap();

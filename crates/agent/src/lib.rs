@@ -6,7 +6,10 @@
 //! - [`machine`]: the emulated machine in its state directory;
 //! - [`status`]: what is printed, in the user guide's wording;
 //! - `client`: HTTP to the server; `bundled`: the drivers built into the binary;
-//! - `commands`: the commands, on the shared driver rules of `crate::domain::driver`.
+//! - `commands`: the commands, on the driver rules shared with the server
+//!   (`migrate_core::domain::driver`).
+//!
+//! What goes over the wire, and where, is `migrate_core::wire`: the types the server answers with.
 
 pub mod args;
 mod bundled;

@@ -1,22 +1,22 @@
 //! The drivers bundled in the agent: version 8.0.0.11 for every platform, like an agent that was
 //! not patched when the server was (the server's samples add windows-x64 8.0.0.12).
 
-use crate::domain::platform::Platform;
-use crate::domain::version::DriverVersion;
+use migrate_core::domain::platform::Platform;
+use migrate_core::domain::version::DriverVersion;
 
 pub const VERSION: DriverVersion = DriverVersion::new(8, 0, 0, 11);
 
 const WINDOWS_X64: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/driver-packages/windows-x64/8.0.0.11.package"
+    "/../../driver-packages/windows-x64/8.0.0.11.package"
 ));
 const WINDOWS_X86: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/driver-packages/windows-x86/8.0.0.11.package"
+    "/../../driver-packages/windows-x86/8.0.0.11.package"
 ));
 const LINUX_X64: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/driver-packages/linux-x64/8.0.0.11.package"
+    "/../../driver-packages/linux-x64/8.0.0.11.package"
 ));
 
 /// The bundled package of a platform: its version and the archive's bytes.
@@ -32,7 +32,7 @@ pub fn package(platform: Platform) -> (DriverVersion, &'static [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drivers::package;
+    use migrate_core::package;
 
     #[test]
     fn bundled_packages_are_the_8_0_0_11_builds_and_check() {

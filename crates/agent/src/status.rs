@@ -5,9 +5,9 @@ use std::io::Write;
 
 use super::AgentError;
 use super::machine::StateDir;
-use crate::domain::driver::DriverState;
-use crate::domain::platform::ControllerService;
-use crate::domain::version::DriverVersion;
+use migrate_core::domain::driver::DriverState;
+use migrate_core::domain::platform::ControllerService;
+use migrate_core::domain::version::DriverVersion;
 
 pub const COMPLETED: &str = "The task completed successfully";
 pub const FAILED: &str = "The task failed";

@@ -6,79 +6,24 @@ use std::path::Path;
 use std::time::Duration;
 
 use indicatif::ProgressBar;
+use migrate_core::wire::{
+    self, BASE, DriverStateBody, ErrorBody, PackageView, Registered, SourceBody, SourceId,
+};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client as Http, RequestBuilder, Response};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::AgentError;
 use super::args::ServerAddr;
 use super::machine::{Machine, Registration};
-use crate::domain::platform::{ControllerService, Platform};
-use crate::domain::version::DriverVersion;
+use migrate_core::domain::platform::Platform;
 
 /// Packages are a few megabytes at most; refuse to hold an advertised size beyond this in memory.
 const MAX_PACKAGE: u64 = 1 << 30;
-const API: &str = crate::api::BASE;
 
 pub struct Client {
     addr: ServerAddr,
     http: Http,
-}
-
-/// What `register` answers that the agent keeps.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Registered {
-    pub id: uuid::Uuid,
-    pub agent_token: String,
-}
-
-/// A driver package as the server describes it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PackageInfo {
-    pub id: uuid::Uuid,
-    pub platform: Platform,
-    pub version: DriverVersion,
-    pub size: u64,
-    pub sha256: String,
-    #[serde(default)]
-    links: Vec<LinkInfo>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct LinkInfo {
-    href: String,
-    rel: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Debug, Deserialize)]
-struct ErrorDetail {
-    message: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RegisterBody<'a> {
-    host_name: &'a str,
-    os_family: &'a str,
-    platform: &'a str,
-    ip_address: &'a str,
-    machine_id: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DriverStateBody {
-    installed_version: Option<DriverVersion>,
-    running_version: Option<DriverVersion>,
-    controller_service: ControllerService,
 }
 
 /// Whose credentials a request carried, to explain a 401.
@@ -141,15 +86,14 @@ impl Client {
         user: &str,
         password: &str,
         machine: &Machine,
-    ) -> Result<(Registered, bool), AgentError> {
-        let mut url = self.url(&format!("{API}/sources"))?;
-        url.set_query(Some("operation=Register"));
-        let body = RegisterBody {
-            host_name: &machine.host_name,
-            os_family: machine.os_family.as_str(),
-            platform: machine.platform.as_str(),
-            ip_address: &machine.ip_address,
-            machine_id: &machine.machine_id,
+    ) -> Result<(Registered<SourceId>, bool), AgentError> {
+        let url = self.url(&wire::path::register(BASE))?;
+        let body = SourceBody {
+            host_name: machine.host_name.clone(),
+            os_family: machine.os_family.as_str().to_owned(),
+            platform: Some(machine.platform.as_str().to_owned()),
+            ip_address: machine.ip_address.clone(),
+            machine_id: Some(machine.machine_id.clone()),
         };
         let request = self
             .http
@@ -159,22 +103,19 @@ impl Client {
         let response = self.send(request, "the registration", Auth::User(user))?;
         let created = response.status() == StatusCode::CREATED;
         let registered = response
-            .json::<Registered>()
+            .json::<Registered<SourceId>>()
             .map_err(|e| self.bad_answer(&e))?;
         Ok((registered, created))
     }
 
     /// `PUT sources/{id}/driverState` with the machine's agent token.
     pub fn report(&self, registration: &Registration, machine: &Machine) -> Result<(), AgentError> {
-        let url = self.url(&format!(
-            "{API}/sources/{}/driverState",
-            registration.source_id
-        ))?;
-        let body = DriverStateBody {
-            installed_version: machine.driver.installed,
-            running_version: machine.driver.running,
-            controller_service: machine.controller_service,
-        };
+        let url = self.url(&wire::path::driver_state(BASE, registration.source_id))?;
+        let body = DriverStateBody::new(
+            machine.driver.installed,
+            machine.driver.running,
+            machine.controller_service,
+        );
         let request = self
             .http
             .put(url)
@@ -186,9 +127,8 @@ impl Client {
         Ok(())
     }
 
-    pub fn latest_package(&self, platform: Platform) -> Result<PackageInfo, AgentError> {
-        let mut url = self.url(&format!("{API}/driverPackages/latest"))?;
-        url.set_query(Some(&format!("platform={platform}")));
+    pub fn latest_package(&self, platform: Platform) -> Result<PackageView, AgentError> {
+        let url = self.url(&wire::path::latest_package(BASE, platform))?;
         let response = self.http.get(url).send().map_err(|e| self.transport(&e))?;
         if response.status() == StatusCode::NOT_FOUND {
             return Err(AgentError::Failed(format!(
@@ -198,7 +138,7 @@ impl Client {
         }
         let response = self.check(response, "the query for the latest package", Auth::None)?;
         let info = response
-            .json::<PackageInfo>()
+            .json::<PackageView>()
             .map_err(|e| self.bad_answer(&e))?;
         if info.platform != platform {
             return Err(AgentError::Failed(format!(
@@ -211,17 +151,16 @@ impl Client {
 
     /// Download a package and check it is exactly what the server advertised: its size and its
     /// SHA-256. Nothing of a package that fails is kept.
-    pub fn download(&self, info: &PackageInfo, bar: &ProgressBar) -> Result<Vec<u8>, AgentError> {
+    pub fn download(&self, info: &PackageView, bar: &ProgressBar) -> Result<Vec<u8>, AgentError> {
         if info.size > MAX_PACKAGE {
             return Err(AgentError::Failed(format!(
                 "the package is advertised as {} bytes, more than an agent accepts",
                 info.size
             )));
         }
-        let href = info.links.iter().find(|l| l.rel == "content").map_or_else(
-            || format!("{API}/driverPackages/{}/content", info.id),
-            |l| l.href.clone(),
-        );
+        let href = info
+            .content_href()
+            .map_or_else(|| wire::path::package_content(BASE, info.id), str::to_owned);
         // A download may take longer than a query; a stalled one still ends.
         let request = self
             .http

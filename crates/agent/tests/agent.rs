@@ -1,5 +1,5 @@
 //! End-to-end tests of `migrate-agent`: the built binary in a temp state directory, against the
-//! built `psserver` on a free port (or a tiny fake server that misbehaves on purpose).
+//! server run in-process on a free port (`common`), or a tiny fake server that misbehaves on purpose.
 #![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
 mod common;
@@ -10,9 +10,11 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{ADMIN, Server};
-use psserver::domain::{DriverVersion, Platform};
-use psserver::drivers::package::build_bytes;
-use serde_json::{Value, json};
+use migrate_core::domain::model::{DriverPackage, PackageOrigin};
+use migrate_core::domain::{DriverVersion, Platform};
+use migrate_core::package::build_bytes;
+use migrate_core::wire::PackageView;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 struct Run {
@@ -408,12 +410,22 @@ fn fake_server(fault: Fault) -> String {
         Fault::WrongChecksum => hex::encode(Sha256::digest(b"something else")),
         Fault::CutShort => hex::encode(Sha256::digest(&bytes)),
     };
-    let info = json!({
-        "id": "00000000-0000-4000-8000-000000000013", "platform": "windows-x64", "version": "8.0.0.13",
-        "size": bytes.len(), "sha256": sha,
-        "links": [{"rel": "content", "href": "/MigrateApi/2019.8/driverPackages/00000000-0000-4000-8000-000000000013/content", "methods": ["GET"]}],
-    })
-    .to_string();
+    // The package as the server describes one: the wire contract's own view.
+    let package = DriverPackage {
+        id: uuid::Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0013),
+        platform: Platform::WindowsX64,
+        version: DriverVersion::new(8, 0, 0, 13),
+        size: bytes.len() as u64,
+        sha256: sha,
+        origin: PackageOrigin::Upload,
+        file_name: String::new(),
+        file_mtime: String::new(),
+        created_at: chrono::Utc::now(),
+    };
+    let info = serde_json::to_string(&PackageView::new(common::API, &package, true)).unwrap();
+    assert!(info.contains(
+        r#""href":"/MigrateApi/2019.8/driverPackages/00000000-0000-4000-8000-000000000013/content""#
+    ));
     std::thread::spawn(move || {
         for stream in listener.incoming().take(2) {
             let mut stream = stream.unwrap();

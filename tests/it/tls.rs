@@ -1,0 +1,68 @@
+//! HTTPS: the server with given certificate files, and bad TLS flags. The agent against a
+//! self-signed server is in `crates/agent/tests/tls.rs`.
+
+use crate::common;
+
+use std::process::Command;
+
+use common::Server;
+
+fn trusting(cert_pem: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem).unwrap())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn certificate_and_key_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let made =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let server = Server::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let reply = trusting(made.cert.pem().as_bytes())
+        .get(server.api("/driverPackages"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+}
+
+#[test]
+fn bad_tls_flags_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_psserver"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--tls-cert", "/nonexistent/cert.pem"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a certificate without its key is a usage error"
+    );
+    let out = run(&["--tls-self-signed", "--tls-cert", "a", "--tls-key", "b"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&[
+        "--tls-cert",
+        "/nonexistent/cert.pem",
+        "--tls-key",
+        "/nonexistent/key.pem",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent/cert.pem"), "{stderr}");
+}
