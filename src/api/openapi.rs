@@ -40,7 +40,7 @@ use crate::error::ErrorBody;
         sources::get,
         sources::delete,
         sources::operation,
-        sources::report_driver_state,
+        sources::report::report_driver_state,
         packages::platforms,
         packages::list,
         packages::upload_or_rescan,
