@@ -16,6 +16,7 @@ use crate::domain::version::DriverVersion;
 use crate::error::AppError;
 use crate::service::packages::{self as use_case, Carrier, Upload};
 use crate::state::AppState;
+use migrate_core::wire;
 
 pub struct PackageItem {
     pub platform: &'static str,
@@ -46,7 +47,7 @@ async fn items(state: &AppState) -> WebResult<Vec<PackageItem>> {
                 crate::domain::model::PackageOrigin::Upload => "Uploaded",
             },
             created: Time::new(p.created_at),
-            href: format!("{BASE}/driverPackages/{}/content", p.id),
+            href: wire::path::package_content(BASE, p.id),
             file_name: p.download_name(),
             sha256: p.sha256.clone(),
         })

@@ -17,7 +17,7 @@ use crate::domain::platform::Platform;
 use crate::domain::version::DriverVersion;
 use crate::drivers::Content;
 use crate::drivers::range::{self, Conditions, Plan, Representation};
-use crate::error::{AppError, Result};
+use crate::error::{AppError, ErrorBody, Result};
 use crate::state::AppState;
 
 /// Download a package
@@ -224,12 +224,15 @@ async fn serve(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
-            let body = serde_json::json!({"error": {"code": "RangeNotSatisfiable", "message": format!("the requested range is outside the package's {} bytes", pkg.size)}});
-            respond(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                headers,
-                Body::from(body.to_string()),
-            )
+            let body = ErrorBody::new(
+                "RangeNotSatisfiable",
+                format!(
+                    "the requested range is outside the package's {} bytes",
+                    pkg.size
+                ),
+            );
+            let body = serde_json::to_vec(&body).map_err(AppError::internal)?;
+            respond(StatusCode::RANGE_NOT_SATISFIABLE, headers, Body::from(body))
         }
         Plan::Full | Plan::Partial { .. } => {
             let mut headers = fixed.content.clone();
