@@ -180,7 +180,7 @@ macro_rules! limit_connections {
 }
 
 /// Makes the [`crate::App`] of each connection, knowing where it comes from (the server's
-/// make-service; `tests/emu.rs` checks what it makes).
+/// make-service; `tests/it/emu.rs` checks what it makes).
 #[derive(Clone)]
 pub struct Connections(pub crate::App);
 

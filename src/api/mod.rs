@@ -25,7 +25,7 @@ pub use migrate_core::wire::{BASE, BASE_ALIAS, Link};
 
 /// A router's routes as a table, `"/path" => get(handler).post(other)` (a path is a `&str`
 /// literal or constant), that makes both the function adding them to a router and `ROUTES`, the
-/// (path, methods) it serves, from the same tokens: the list cannot drift from the router, and `tests/openapi.rs` checks it against the
+/// (path, methods) it serves, from the same tokens: the list cannot drift from the router, and `tests/it/openapi.rs` checks it against the
 /// OpenAPI document. Add routes here, not with a bare `.route()`.
 macro_rules! route_table {
     (

@@ -3,10 +3,10 @@
 //! the handlers' `#[utoipa::path]` annotations and the views' `ToSchema` derives. Served without
 //! credentials at `{base}/openapi.json`, with a small hand-written docs page at `{base}/docs`.
 //!
-//! `tests/openapi.rs` keeps it honest: every route of [`super::ROUTES`] and
+//! `tests/it/openapi.rs` keeps it honest: every route of [`super::ROUTES`] and
 //! [`crate::emu::ROUTES`] is documented, every documented operation is served, the document is
 //! structurally valid OpenAPI 3.1, describes what the handlers really answer, and matches its
-//! committed snapshot (`tests/snapshots/openapi__openapi.snap`; after a deliberate change, run
+//! committed snapshot (`tests/it/snapshots/it__openapi__openapi.snap`; after a deliberate change, run
 //! `INSTA_UPDATE=always cargo test --test openapi` and commit the new snapshot).
 //!
 //! Adding a route: put it in the route table (`api::routes` or `emu::routes`), annotate its
@@ -240,7 +240,7 @@ pub struct Accepted {
 }
 
 /// The list pages, `{"<plural>": [...], "totalCount": N, "links": [...]}`. Only described:
-/// [`super::list_body`] makes the JSON (and `tests/openapi.rs` checks answers against these).
+/// [`super::list_body`] makes the JSON (and `tests/it/openapi.rs` checks answers against these).
 macro_rules! list_schemas {
     ($($name:ident { $field:ident: $item:ty } $doc:literal,)*) => {$(
         #[doc = $doc]

@@ -12,7 +12,7 @@
 //! router's. A segment that parses holds no `%`, so the router's percent-decoding would leave it
 //! as it is: both ways see the same value. What it answers gets the same per-request work as the
 //! router's routes ([`per_request`]), counted under the route's template, and the same handler
-//! code. `tests/fast_download.rs` holds the two ways to the same answers.
+//! code. `tests/it/fast_download.rs` holds the two ways to the same answers.
 
 use std::convert::Infallible;
 use std::sync::Arc;
