@@ -15,7 +15,7 @@
 //! code. `tests/it/fast_download.rs` holds the two ways to the same answers.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::http::{Method, Request};
@@ -89,10 +89,10 @@ impl Download {
         let (base, rest) = Base::ALL
             .into_iter()
             .find_map(|base| Some((base, path.strip_prefix(base.path())?)))?;
-        let download = if let Some([id]) = captures(Route::ById.template(), rest) {
+        let download = if let Some([id]) = captures(Route::ById.segments(), rest) {
             Self::ById(id.parse().ok()?)
         } else {
-            let [platform, version] = captures(Route::ByVersion.template(), rest)?;
+            let [platform, version] = captures(Route::ByVersion.segments(), rest)?;
             Self::ByVersion(platform.parse().ok()?, version.parse().ok()?)
         };
         Some((base, download))
@@ -112,22 +112,59 @@ impl Download {
     }
 }
 
-/// The `N` parameters of `path` if it has the segments of `template` (a route template:
-/// `{name}` segments are parameters, the others literal), as they are in the path.
-fn captures<'p, const N: usize>(template: &str, path: &'p str) -> Option<[&'p str; N]> {
-    let mut found = [""; N];
-    let mut taken = 0;
-    let mut segments = path.split('/');
-    for want in template.split('/') {
-        let segment = segments.next()?;
-        if want.starts_with('{') {
-            *found.get_mut(taken)? = segment;
-            taken += 1;
-        } else if want != segment {
-            return None;
+/// A segment of a route template: literal text, or a `{name}` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Segment {
+    Literal(&'static str),
+    Parameter,
+}
+
+/// A route template's segments, in order.
+fn segments(template: &'static str) -> Vec<Segment> {
+    template
+        .split('/')
+        .map(|s| match s.starts_with('{') {
+            true => Segment::Parameter,
+            false => Segment::Literal(s),
+        })
+        .collect()
+}
+
+/// The download routes' templates, as segments: read from the route constants once, so that a
+/// download compares literals and looks for `/` only in its parameters.
+static ROUTES: LazyLock<[Vec<Segment>; 2]> =
+    LazyLock::new(|| [Route::ById, Route::ByVersion].map(|route| segments(route.template())));
+
+impl Route {
+    fn segments(self) -> &'static [Segment] {
+        let [by_id, by_version] = &*ROUTES;
+        match self {
+            Self::ById => by_id,
+            Self::ByVersion => by_version,
         }
     }
-    (segments.next().is_none() && taken == N).then_some(found)
+}
+
+/// The `N` parameters of `path` if it has the segments of a template, as they are in the path.
+fn captures<'p, const N: usize>(template: &[Segment], path: &'p str) -> Option<[&'p str; N]> {
+    let mut found = [""; N];
+    let mut taken = 0;
+    let mut rest = path;
+    for (i, segment) in template.iter().enumerate() {
+        if i > 0 {
+            rest = rest.strip_prefix('/')?;
+        }
+        match segment {
+            Segment::Literal(text) => rest = rest.strip_prefix(text)?,
+            Segment::Parameter => {
+                let end = rest.bytes().position(|b| b == b'/').unwrap_or(rest.len());
+                *found.get_mut(taken)? = &rest[..end];
+                taken += 1;
+                rest = &rest[end..];
+            }
+        }
+    }
+    (rest.is_empty() && taken == N).then_some(found)
 }
 
 /// The route template (as the router names it in the metrics) and the metrics series of one
@@ -269,7 +306,7 @@ mod tests {
 
     #[test]
     fn parameters_are_the_segments_in_the_templates_braces() {
-        let t = "/a/{x}/b/{y}";
+        let t = &segments("/a/{x}/b/{y}");
         assert_eq!(captures(t, "/a/1/b/2"), Some(["1", "2"]));
         assert_eq!(captures(t, "/a//b/"), Some(["", ""]));
         assert_eq!(captures::<2>(t, "/a/1/b/2/"), None);
