@@ -10,16 +10,18 @@ pub use crate::db::views::{Key, Kind};
 use crate::error::{AppError, Result};
 use crate::state::AppState;
 
-/// Answer `key` from the cache, or compute it, store it and answer it, as JSON.
-pub async fn json<T, F>(state: &AppState, key: Key, compute: F) -> Result<Response>
+/// Answer `key` from the cache, or compute it (`compute`'s future, made only then), store it
+/// and answer it, as JSON.
+pub async fn json<T, C, F>(state: &AppState, key: Key, compute: C) -> Result<Response>
 where
     T: Serialize,
+    C: FnOnce() -> F,
     F: Future<Output = Result<T>>,
 {
     let (body, kept) = state
         .db
-        .view(key, async {
-            let view = compute.await?;
+        .view(key, || async {
+            let view = compute().await?;
             Ok(Bytes::from(
                 serde_json::to_vec(&view).map_err(AppError::internal)?,
             ))

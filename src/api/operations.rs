@@ -163,7 +163,8 @@ pub async fn get(
         id,
         base: base.0,
     };
-    cache::json(&state, key, async {
+    let state = &state;
+    cache::json(state, key, move || async move {
         let op = replications::find_operation(&mut state.db.reader().await?, id).await?;
         Ok(OperationView::new(base, op))
     })

@@ -77,16 +77,19 @@ impl ViewCache {
 
 impl super::Db {
     /// The answer for `key` as of now: the one kept, or `compute`'s, kept for the generation it
-    /// was computed at. Also says whether it was kept (`true`) or computed.
-    pub async fn view<F>(&self, key: Key, compute: F) -> Result<(Bytes, bool)>
+    /// was computed at. Also says whether it was kept (`true`) or computed. `compute`'s future
+    /// is boxed: an answer from memory carries no room for the reads it did not make (a future
+    /// is moved whole, whichever state it is in).
+    pub async fn view<C, F>(&self, key: Key, compute: C) -> Result<(Bytes, bool)>
     where
+        C: FnOnce() -> F,
         F: Future<Output = Result<Bytes>>,
     {
         let generation = self.generation();
         if let Some(body) = self.views().get(&key, generation) {
             return Ok((body, true));
         }
-        let body = compute.await?;
+        let body = Box::pin(compute()).await?;
         self.views().put(key, generation, body.clone());
         Ok((body, false))
     }

@@ -148,6 +148,12 @@ pub async fn poll(state: &AppState, id: Uuid) -> Result<()> {
     let Transition::AfterPolls { polls } = state.settings().transition else {
         return Ok(());
     };
+    // Boxed: every poll's future would otherwise carry room for the reads and the write of the
+    // rare one that counts.
+    Box::pin(count_poll(state, id, polls)).await
+}
+
+async fn count_poll(state: &AppState, id: Uuid, polls: u32) -> Result<()> {
     let op = replications::find_operation(&mut state.db.reader().await?, id).await?;
     if op.status != OperationStatus::Running || super::operations::running(state).contains_key(&id)
     {

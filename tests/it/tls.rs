@@ -1,5 +1,5 @@
 //! HTTPS: the server with given certificate files, and bad TLS flags. The agent against a
-//! self-signed server is in `crates/agent/tests/tls.rs`.
+//! self-signed server is in `crates/agent/tests/it/tls.rs`.
 
 use crate::common;
 

@@ -136,9 +136,10 @@ pub async fn get(
         id,
         base: base.0,
     };
-    cache::json(&state, key, async {
+    let state = &state;
+    cache::json(state, key, move || async move {
         let source = db::sources::find(&mut state.db.reader().await?, id).await?;
-        view(&state, base, source).await
+        view(state, base, source).await
     })
     .await
 }

@@ -1,7 +1,6 @@
 //! Shared helpers for end-to-end tests: start the real `psserver` binary on a free port with a
 //! temporary data directory, and talk to it over HTTP; for router tests, a fresh app and
-//! [`AppExt`] to send it requests. A module of `tests/it/main.rs`, and of `tests/agent.rs` and
-//! `tests/tls.rs`.
+//! [`AppExt`] to send it requests.
 #![allow(dead_code)]
 
 pub mod corpus;

@@ -1,8 +1,7 @@
 //! End-to-end tests of `migrate-agent`: the built binary in a temp state directory, against the
 //! server run in-process on a free port (`common`), or a tiny fake server that misbehaves on purpose.
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

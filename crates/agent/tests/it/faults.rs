@@ -1,8 +1,7 @@
 //! Fault injection seen by the agent: a download cut short by a rule fails a client and the
-//! agent alike. (The rules themselves are tested in the server's `tests/faults.rs`.)
+//! agent alike. (The rules themselves are tested in the server's `tests/it/faults.rs`.)
 
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
-mod common;
+use crate::common;
 
 use common::{ADMIN, Server};
 use serde_json::{Value, json};

@@ -1,8 +1,7 @@
 //! HTTPS: the agent against a server with a self-signed certificate (trusted with `--ca-cert`,
 //! refused without, skipped with `--insecure`).
 
-#![allow(clippy::unwrap_used)] // a test helper that panics is how a test fails
-mod common;
+use crate::common;
 
 use std::process::Command;
 
