@@ -156,7 +156,7 @@ mod tests {
     fn reference_block() -> Vec<String> {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/reference/000_d38da155892571e1.txt"
+            "/../../../shared/reference/000_d38da155892571e1.txt"
         );
         let fallback = "Step 1 of 2: Querying the PlateSpin controller service\n   Done\nStep 2 of 2: Querying the installed PlateSpin driver version\n   Done\n\nThe task completed successfully\nPlateSpin Controller Service Status\n    The PlateSpin Controller service is not installed\n   \nPlateSpin Driver Status\n    Installed Driver Version: 8.0.0.11\n    Running Driver Version: Not running. Reboot to load the driver.\n    Upgrade Available: No\n";
         // The guide sits beside the repository in the team's workspace; the copy above keeps the
