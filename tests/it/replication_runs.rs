@@ -165,6 +165,35 @@ async fn a_reboot_pending_during_a_replication_is_noted_on_it() {
         Value::Null,
         "decided when it started"
     );
+    let reboot_warnings = |source: &Value| {
+        source["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["code"] == "RebootRequired")
+            .count()
+    };
+    let source = call(&app, "GET", &format!("/sources/{src}"), None)
+        .await
+        .json();
+    assert_eq!(reboot_warnings(&source), 1, "the reboot is still pending");
+    // The reboot makes the replication's warning untrue: it stays on the replication only.
+    let rebooted = call(
+        &app,
+        "POST",
+        &format!("/sources/{src}?operation=Reboot"),
+        None,
+    )
+    .await;
+    rebooted.assert_status(axum::http::StatusCode::OK);
+    let source = call(&app, "GET", &format!("/sources/{src}"), None)
+        .await
+        .json();
+    assert_eq!(reboot_warnings(&source), 0, "{source}");
+    let op = app.get_json(&href).await;
+    assert_eq!(op["warnings"][0]["code"], "RebootRequired");
+    let workloads = app.call("GET", "/migrate/workloads", None).await.text();
+    assert!(!workloads.contains("Reboot pending"), "{workloads}");
 }
 
 #[tokio::test]
