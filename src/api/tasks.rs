@@ -46,7 +46,19 @@ impl TaskView {
                 &["GET"],
             ),
         ];
-        if t.state == crate::domain::model::TaskState::Active {
+        if t.state == TaskState::Active {
+            // A Mark Test as Success/Failure task is completed by executing it (SPEC 9, Tasks);
+            // a reboot notification only by the reboot.
+            if matches!(
+                t.kind,
+                TaskKind::MarkTestSuccess | TaskKind::MarkTestFailure
+            ) {
+                links.push(Link::new(
+                    format!("{href}?operation=Execute"),
+                    "operation-Execute",
+                    &["POST"],
+                ));
+            }
             links.push(Link::new(
                 format!("{href}?operation=Dismiss"),
                 "operation-Dismiss",

@@ -458,6 +458,25 @@ async fn test_cutover_tasks_end_the_test_and_cutover_completes() {
         .iter()
         .find(|t| t["kind"] == "MarkTestSuccess")
         .unwrap();
+    let rels = |task: &Value| -> Vec<String> {
+        task["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["rel"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Each says how it is done: executed (SPEC 9, Tasks), or dismissed.
+    for task in tasks["tasks"].as_array().unwrap() {
+        assert!(
+            rels(task).contains(&"operation-Execute".to_owned()),
+            "{task}"
+        );
+        assert!(
+            rels(task).contains(&"operation-Dismiss".to_owned()),
+            "{task}"
+        );
+    }
     // acting on one ends the test
     let reply = c
         .call(
@@ -488,6 +507,7 @@ async fn test_cutover_tasks_end_the_test_and_cutover_completes() {
     let reboot = c
         .ok("GET", &format!("/tasks?sourceId={src}&state=active"), None)
         .await;
+    assert!(!rels(&reboot["tasks"][0]).contains(&"operation-Execute".to_owned()));
     let reply = c
         .call(
             "POST",
