@@ -21,7 +21,7 @@ fn agent(dir: &std::path::Path, args: &[&str]) -> Run {
     }
 }
 
-const STATUS_STEPS: &str = "Step 1 of 2: Querying the PlateSpin controller service\n   Done\nStep 2 of 2: Querying the installed PlateSpin driver version\n   Done\n\nThe task completed successfully\nPlateSpin Controller Service Status\n    The PlateSpin Controller service is not installed\n\n";
+const STATUS_STEPS: &str = "Step 1 of 2: Querying the PlateSpin controller service\n   Done\nStep 2 of 2: Querying the installed PlateSpin driver version\n   Done\n\nThe task completed successfully\nPlateSpin Controller Service Status\n    The PlateSpin Controller service is not installed\n   \n";
 
 fn status_text(installed: &str, running: &str, upgrade: &str) -> String {
     format!(

@@ -78,9 +78,10 @@ fn source_id(register_output: &str) -> String {
         .to_owned()
 }
 
+/// The end of `status`: the user guide's separator line (three spaces) and the driver lines.
 fn driver_block(installed: &str, running: &str, upgrade: &str) -> String {
     format!(
-        "PlateSpin Driver Status\n    Installed Driver Version: {installed}\n    Running Driver Version: {running}\n    Upgrade Available: {upgrade}\n"
+        "   \nPlateSpin Driver Status\n    Installed Driver Version: {installed}\n    Running Driver Version: {running}\n    Upgrade Available: {upgrade}\n"
     )
 }
 
@@ -155,7 +156,7 @@ fn the_seed_story() {
     let r = agent(&dir, &["status"]).ok();
     assert!(
         r.out.ends_with(&format!(
-            "    The PlateSpin Controller service is running\n\n{}",
+            "    The PlateSpin Controller service is running\n{}",
             driver_block("8.0.0.12", "Not running. Reboot to load the driver.", "No")
         )),
         "{}",
