@@ -31,6 +31,12 @@ impl Run {
     fn failed(self) -> Self {
         assert_eq!(self.code, 1, "stdout:\n{}\nstderr:\n{}", self.out, self.err);
         assert!(self.out.ends_with("The task failed\n"), "{}", self.out);
+        // The reason is printed once: under the failing step on stdout, else on stderr.
+        if self.out.contains("\n   Failed: ") {
+            assert_eq!(self.err, "", "stdout already says why:\n{}", self.out);
+        } else {
+            assert!(self.err.starts_with("migrate-agent: "), "{}", self.err);
+        }
         self
     }
 }
@@ -336,10 +342,10 @@ fn server_failures_are_explained() {
         r.out
     );
     assert!(
-        r.err
+        r.out
             .contains("refused the credentials of user \"administrator\" (401 Unauthorized)"),
         "{}",
-        r.err
+        r.out
     );
     // Nothing was stored: a later change reports nowhere.
     assert!(
@@ -355,12 +361,12 @@ fn server_failures_are_explained() {
     )
     .failed();
     assert!(
-        r.err.contains(&format!(
+        r.out.contains(&format!(
             "TLS error talking to the PlateSpin Server at https://{}",
             server.addr
         )),
         "{}",
-        r.err
+        r.out
     );
 
     // A usage error from the real binary.
@@ -383,12 +389,12 @@ fn server_failures_are_explained() {
     assert!(reply.status().is_success());
     let r = agent(dir, &["din"]).failed();
     assert!(
-        r.err
+        r.out
             .contains("the driver was changed here, but the server was not told"),
         "{}",
-        r.err
+        r.out
     );
-    assert!(r.err.contains("register the machine again"), "{}", r.err);
+    assert!(r.out.contains("register the machine again"), "{}", r.out);
 }
 
 /// How the fake server misbehaves when serving the package's content.
