@@ -176,9 +176,25 @@ fn usage_errors_exit_2_with_the_usage() {
         );
         assert!(r.out.is_empty());
     }
-    let r = agent(tmp.path(), &["?"]);
-    assert_eq!(r.code, 0);
-    assert!(r.out.starts_with("Usage: migrate-agent <command>"));
+    for help in ["help", "h", "?"] {
+        let r = agent(tmp.path(), &[help]);
+        assert_eq!(
+            (r.code, r.out.as_str(), r.err.as_str()),
+            (0, args::USAGE, "")
+        );
+    }
+}
+
+#[test]
+fn no_arguments_is_a_usage_error() {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = main(&[], None, &mut out, &mut err, false);
+    assert_eq!(code, 2);
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    assert_eq!(
+        String::from_utf8(err).unwrap(),
+        format!("migrate-agent: give a command\n\n{}", args::USAGE)
+    );
 }
 
 #[test]

@@ -377,6 +377,23 @@ fn server_failures_are_explained() {
         "{}",
         r.err
     );
+    // No arguments at all: a usage error too, the usage on stderr and nothing on stdout.
+    let r = agent(dir, &[]);
+    assert_eq!((r.code, r.out.as_str()), (2, ""), "{}", r.err);
+    assert!(
+        r.err
+            .starts_with("migrate-agent: give a command\n\nUsage: migrate-agent <command>"),
+        "{}",
+        r.err
+    );
+    // The help asked for: stdout, exit 0.
+    let r = agent(dir, &["help"]).ok();
+    assert!(
+        r.out.starts_with("Usage: migrate-agent <command>"),
+        "{}",
+        r.out
+    );
+    assert_eq!(r.err, "");
 
     // A server that lost the machine's registration refuses its token; the agent says so.
     let ps = format!("/psserver={}", server.addr);
