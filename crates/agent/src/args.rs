@@ -143,6 +143,8 @@ pub struct Invocation {
 }
 
 impl Invocation {
+    /// The command; [`parse`] refuses a command line without one. An `Invocation` built by hand
+    /// without a command means the help.
     pub fn command(&self) -> Command {
         self.command.unwrap_or(Command::Help)
     }
@@ -255,6 +257,10 @@ pub fn parse(args: &[OsString], env_home: Option<OsString>) -> Result<Invocation
             }
             inv.command = Some(command);
         }
+    }
+    // Without a command the real utility does nothing: a usage error, not the help (exit 2).
+    if inv.command.is_none() {
+        return Err("give a command".to_owned());
     }
     inv.kind = machine_kind(os, platform)?;
     if inv.state_dir.is_none() {

@@ -36,8 +36,15 @@ fn every_command_and_alias() {
         assert_eq!(cmd(&[name]), expected, "{name}");
     }
     assert_eq!(cmd(&["register", "/psserver=h"]), Command::Register);
-    // No command at all shows the help.
-    assert_eq!(cmd(&[]), Command::Help);
+}
+
+#[test]
+fn no_command_is_a_usage_error() {
+    // Not the help: only h, ? and help (and their forms) ask for it.
+    assert_eq!(p(&[]).unwrap_err(), "give a command");
+    // Options and switches alone name no command either.
+    assert_eq!(p(&["--state-dir", "/tmp/x"]).unwrap_err(), "give a command");
+    assert_eq!(p(&["/psserver=h"]).unwrap_err(), "give a command");
 }
 
 #[test]

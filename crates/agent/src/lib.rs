@@ -49,7 +49,9 @@ impl AgentError {
 }
 
 /// Run the agent on `args` (without the program name) and give its exit status. Steps and results
-/// go to `out`; the reason of a failure also goes to `err`, on one line, for scripts.
+/// go to `out`, as does "The task failed". A failure's reason is printed once: on `out` under the
+/// step that failed ("   Failed: why"), or on `err` ("migrate-agent: why") when it happened
+/// outside any step. Usage errors go to `err` with the usage. Scripts read the exit status.
 /// `env_home` is `MIGRATE_AGENT_HOME`; `progress` says whether to draw progress bars.
 pub fn main(
     args: &[OsString],
@@ -68,10 +70,9 @@ pub fn main(
                 AgentError::Usage(why) => {
                     say(err, &format!("migrate-agent: {why}\n\n{}", args::USAGE))
                 }
-                AgentError::Shown(why) => {
-                    say(out, &format!("\n{FAILED}\n"));
-                    say(err, &format!("migrate-agent: {why}\n"));
-                }
+                // The failing step printed why on stdout ("   Failed: why"): said once.
+                AgentError::Shown(_) => say(out, &format!("\n{FAILED}\n")),
+                // No step shows it: stdout says the task failed, stderr says why.
                 AgentError::Failed(why) => {
                     say(out, &format!("{FAILED}\n"));
                     say(err, &format!("migrate-agent: {why}\n"));

@@ -59,6 +59,9 @@ pub fn driver_lines(driver: DriverState) -> String {
     )
 }
 
+/// The line between the controller service and the driver: three spaces, as in the user guide.
+pub const SEPARATOR: &str = "   ";
+
 /// Everything `status` prints after its steps.
 pub fn status_report(
     service: ControllerService,
@@ -66,7 +69,7 @@ pub fn status_report(
     package: DriverVersion,
 ) -> String {
     format!(
-        "{COMPLETED}\nPlateSpin Controller Service Status\n    {}\n\n{}    Upgrade Available: {}\n",
+        "{COMPLETED}\nPlateSpin Controller Service Status\n    {}\n{SEPARATOR}\n{}    Upgrade Available: {}\n",
         controller_line(service),
         driver_lines(driver),
         if upgrade_available(driver, package) {
@@ -152,27 +155,29 @@ mod tests {
         DriverState { installed, running }
     }
 
-    /// The status block in the user guide, from the command line to the end of the block.
-    fn reference_block() -> Vec<String> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/reference/000_d38da155892571e1.txt"
-        );
+    /// The status block in the user guide, from the line after the command line to the end of the
+    /// block, byte for byte (its blank line under the controller service is three spaces).
+    fn reference_block() -> String {
+        const NAME: &str = "shared/reference/000_d38da155892571e1.txt";
         let fallback = "Step 1 of 2: Querying the PlateSpin controller service\n   Done\nStep 2 of 2: Querying the installed PlateSpin driver version\n   Done\n\nThe task completed successfully\nPlateSpin Controller Service Status\n    The PlateSpin Controller service is not installed\n   \nPlateSpin Driver Status\n    Installed Driver Version: 8.0.0.11\n    Running Driver Version: Not running. Reboot to load the driver.\n    Upgrade Available: No\n";
-        // The guide sits beside the repository in the team's workspace; the copy above keeps the
-        // test meaningful where it does not.
-        let text =
-            std::fs::read_to_string(path).unwrap_or_else(|_| format!("x status\n{fallback}"));
-        let mut block = Vec::new();
-        for line in text.lines().skip_while(|l| !l.ends_with(" status")).skip(1) {
-            // The guide's copy has stray spaces on its blank line; the utility prints none.
-            block.push(line.trim_end().to_owned());
-            if line.starts_with("    Upgrade Available") {
-                break;
-            }
-        }
+        // The guide sits beside the repository (or beside the directory of its worktrees) in the
+        // team's workspace: the nearest ancestor that has it. The copy above keeps the test
+        // meaningful where none does.
+        let text = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .find_map(|dir| std::fs::read_to_string(dir.join(NAME)).ok())
+            .unwrap_or_else(|| format!("x status\n{fallback}"));
+        let start = text
+            .find(" status\n")
+            .map(|at| at + " status\n".len())
+            .expect("the reference has the status command line");
+        let end = text[start..]
+            .find("    Upgrade Available: ")
+            .and_then(|at| text[start + at..].find('\n').map(|nl| start + at + nl + 1))
+            .expect("the reference has the end of the status block");
+        let block = text[start..end].to_owned();
         assert_eq!(
-            block.len(),
+            block.lines().count(),
             13,
             "the reference block was not found: {block:?}"
         );
@@ -180,13 +185,12 @@ mod tests {
     }
 
     #[test]
-    fn the_reference_block_line_for_line() {
+    fn the_reference_block_byte_for_byte() {
         let steps = "Step 1 of 2: Querying the PlateSpin controller service\n   Done\nStep 2 of 2: Querying the installed PlateSpin driver version\n   Done\n\n";
         let printed = format!(
             "{steps}{}",
             status_report(ControllerService::NotInstalled, st(Some(V11), None), V11)
         );
-        let printed: Vec<&str> = printed.lines().collect();
         assert_eq!(printed, reference_block());
     }
 
@@ -222,7 +226,7 @@ mod tests {
         ];
         for (driver, installed, running, package, upgrade) in cases {
             let expected = format!(
-                "The task completed successfully\nPlateSpin Controller Service Status\n    The PlateSpin Controller service is running\n\nPlateSpin Driver Status\n    Installed Driver Version: {installed}\n    Running Driver Version: {running}\n    Upgrade Available: {upgrade}\n"
+                "The task completed successfully\nPlateSpin Controller Service Status\n    The PlateSpin Controller service is running\n   \nPlateSpin Driver Status\n    Installed Driver Version: {installed}\n    Running Driver Version: {running}\n    Upgrade Available: {upgrade}\n"
             );
             assert_eq!(
                 status_report(ControllerService::Running, driver, package),
@@ -256,7 +260,7 @@ mod tests {
                 [
                     "PlateSpin Controller Service Status",
                     &format!("    {line}"),
-                    ""
+                    "   "
                 ]
             );
         }

@@ -31,6 +31,12 @@ impl Run {
     fn failed(self) -> Self {
         assert_eq!(self.code, 1, "stdout:\n{}\nstderr:\n{}", self.out, self.err);
         assert!(self.out.ends_with("The task failed\n"), "{}", self.out);
+        // The reason is printed once: under the failing step on stdout, else on stderr.
+        if self.out.contains("\n   Failed: ") {
+            assert_eq!(self.err, "", "stdout already says why:\n{}", self.out);
+        } else {
+            assert!(self.err.starts_with("migrate-agent: "), "{}", self.err);
+        }
         self
     }
 }
@@ -78,9 +84,10 @@ fn source_id(register_output: &str) -> String {
         .to_owned()
 }
 
+/// The end of `status`: the user guide's separator line (three spaces) and the driver lines.
 fn driver_block(installed: &str, running: &str, upgrade: &str) -> String {
     format!(
-        "PlateSpin Driver Status\n    Installed Driver Version: {installed}\n    Running Driver Version: {running}\n    Upgrade Available: {upgrade}\n"
+        "   \nPlateSpin Driver Status\n    Installed Driver Version: {installed}\n    Running Driver Version: {running}\n    Upgrade Available: {upgrade}\n"
     )
 }
 
@@ -155,7 +162,7 @@ fn the_seed_story() {
     let r = agent(&dir, &["status"]).ok();
     assert!(
         r.out.ends_with(&format!(
-            "    The PlateSpin Controller service is running\n\n{}",
+            "    The PlateSpin Controller service is running\n{}",
             driver_block("8.0.0.12", "Not running. Reboot to load the driver.", "No")
         )),
         "{}",
@@ -335,10 +342,10 @@ fn server_failures_are_explained() {
         r.out
     );
     assert!(
-        r.err
+        r.out
             .contains("refused the credentials of user \"administrator\" (401 Unauthorized)"),
         "{}",
-        r.err
+        r.out
     );
     // Nothing was stored: a later change reports nowhere.
     assert!(
@@ -354,12 +361,12 @@ fn server_failures_are_explained() {
     )
     .failed();
     assert!(
-        r.err.contains(&format!(
+        r.out.contains(&format!(
             "TLS error talking to the PlateSpin Server at https://{}",
             server.addr
         )),
         "{}",
-        r.err
+        r.out
     );
 
     // A usage error from the real binary.
@@ -370,6 +377,23 @@ fn server_failures_are_explained() {
         "{}",
         r.err
     );
+    // No arguments at all: a usage error too, the usage on stderr and nothing on stdout.
+    let r = agent(dir, &[]);
+    assert_eq!((r.code, r.out.as_str()), (2, ""), "{}", r.err);
+    assert!(
+        r.err
+            .starts_with("migrate-agent: give a command\n\nUsage: migrate-agent <command>"),
+        "{}",
+        r.err
+    );
+    // The help asked for: stdout, exit 0.
+    let r = agent(dir, &["help"]).ok();
+    assert!(
+        r.out.starts_with("Usage: migrate-agent <command>"),
+        "{}",
+        r.out
+    );
+    assert_eq!(r.err, "");
 
     // A server that lost the machine's registration refuses its token; the agent says so.
     let ps = format!("/psserver={}", server.addr);
@@ -382,12 +406,12 @@ fn server_failures_are_explained() {
     assert!(reply.status().is_success());
     let r = agent(dir, &["din"]).failed();
     assert!(
-        r.err
+        r.out
             .contains("the driver was changed here, but the server was not told"),
         "{}",
-        r.err
+        r.out
     );
-    assert!(r.err.contains("register the machine again"), "{}", r.err);
+    assert!(r.out.contains("register the machine again"), "{}", r.out);
 }
 
 /// How the fake server misbehaves when serving the package's content.
