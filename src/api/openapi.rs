@@ -233,9 +233,9 @@ pub async fn docs_script() -> Response {
 pub struct Accepted {
     /// Always false: the action runs as an operation.
     pub completed_synchronously: bool,
-    /// The operation to poll (rel `operation`).
+    /// The operation to poll (rel `self`, as the product's documented answers show it).
     pub operation: Link,
-    /// The resource the operation works on (rel `transformation`).
+    /// The resource the operation works on (rel `resource`).
     pub resource: Link,
 }
 

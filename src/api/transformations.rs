@@ -290,10 +290,11 @@ pub fn accepted(
     let op_href = format!("{}/operations/{operation_id}", base.0);
     let body = Accepted {
         completed_synchronously: false,
-        operation: Link::new(&op_href, "operation", &["GET"]),
+        // The rels the product's documented answers show (SPEC 9): the operation is `self`.
+        operation: Link::new(&op_href, "self", &["GET"]),
         resource: Link::new(
             format!("{}/transformations/{transformation_id}", base.0),
-            "transformation",
+            "resource",
             &["GET"],
         ),
     };

@@ -93,6 +93,9 @@ impl Ctx {
             accepted["resource"]["href"],
             format!("{API}/transformations/{t}")
         );
+        // The rels of the product's documented asynchronous answer (SPEC 9).
+        assert_eq!(accepted["operation"]["rel"], "self");
+        assert_eq!(accepted["resource"]["rel"], "resource");
         let href = accepted["operation"]["href"].as_str().unwrap().to_owned();
         assert_eq!(reply.header("location"), Some(href.as_str()));
         self.wait(&href).await
