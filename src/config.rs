@@ -145,6 +145,11 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// Whether the server speaks HTTPS (on every connection).
+    pub fn serves_tls(&self) -> bool {
+        self.tls_cert.is_some() || self.tls_self_signed
+    }
+
     /// A configuration for tests and embedding: loopback, port 0, everything under `data_dir`.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>, driver_packages: impl Into<PathBuf>) -> Self {
         Self {

@@ -118,19 +118,75 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     ))
 }
 
-/// The base the request came in on, so that links stay on the version the client uses.
-#[derive(Debug, Clone, Copy)]
-pub struct ApiBase(pub &'static str);
+/// The base the request came in on, as an absolute URL built from the request's scheme and
+/// `Host` (`http://10.0.0.5:8080/MigrateApi/2019.8`), so that links are absolute as the product's
+/// documented answers show them (SPEC 9) and stay on the version and the address the client used.
+/// A request that names no usable host (no `Host`, or one that is not a plain host[:port]) gets
+/// the bare path as its base: its links are relative, never built from unchecked text.
+#[derive(Debug, Clone)]
+pub struct ApiBase(pub std::sync::Arc<str>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ApiBase {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        // The API's routes are not nested: the URI is the one requested.
-        Ok(ApiBase(if parts.uri.path().starts_with(BASE_ALIAS) {
+impl ApiBase {
+    /// The API version the client asked for: `2019.8`, or the alias's `2019.5`.
+    pub fn version(&self) -> &'static str {
+        let path = if self.0.ends_with(BASE_ALIAS) {
             BASE_ALIAS
         } else {
             BASE
-        }))
+        };
+        path.rsplit('/').next().unwrap_or(path)
+    }
+
+    /// `scheme://host[:port]`, or "" when the links are relative.
+    pub fn origin(&self) -> &str {
+        let path = if self.0.ends_with(BASE_ALIAS) {
+            BASE_ALIAS
+        } else {
+            BASE
+        };
+        &self.0[..self.0.len() - path.len()]
+    }
+
+    /// Build the base for a request: `path` is the API base it came in on, `tls` whether the
+    /// server speaks HTTPS (it serves one scheme on all its connections).
+    pub fn from_parts(parts: &Parts, path: &'static str, tls: bool) -> Self {
+        let host = parts
+            .headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .filter(|h| is_plain_host(h));
+        let Some(host) = host else {
+            return ApiBase(path.into());
+        };
+        let scheme = if tls { "https" } else { "http" };
+        ApiBase(format!("{scheme}://{host}{path}").into())
+    }
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port`: the characters a host name, an IP address and a
+/// port are made of, and nothing that could end or redirect a URL.
+fn is_plain_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 261
+        && host.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']')
+        })
+}
+
+impl FromRequestParts<AppState> for ApiBase {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        // The API's routes are not nested: the URI is the one requested.
+        let path = if parts.uri.path().starts_with(BASE_ALIAS) {
+            BASE_ALIAS
+        } else {
+            BASE
+        };
+        Ok(ApiBase::from_parts(parts, path, state.config.serves_tls()))
     }
 }
 

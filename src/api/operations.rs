@@ -56,7 +56,7 @@ pub struct OperationView {
 }
 
 impl OperationView {
-    pub fn new(base: ApiBase, o: Operation) -> Self {
+    pub fn new(base: &ApiBase, o: Operation) -> Self {
         Self {
             links: vec![
                 Link::new(format!("{}/operations/{}", base.0, o.id), "self", &["GET"]),
@@ -71,7 +71,7 @@ impl OperationView {
                     &["GET"],
                 ),
                 Link::new(
-                    format!("/migrate/commands/{}", o.id),
+                    format!("{}/migrate/commands/{}", base.origin(), o.id),
                     "commandDetails",
                     &["GET"],
                 ),
@@ -117,7 +117,7 @@ pub struct OperationSummary {
 }
 
 impl OperationSummary {
-    pub fn new(base: ApiBase, o: Operation) -> Self {
+    pub fn new(base: &ApiBase, o: Operation) -> Self {
         Self {
             href: format!("{}/operations/{}", base.0, o.id),
             id: o.id,
@@ -161,12 +161,12 @@ pub async fn get(
     let key = cache::Key {
         kind: cache::Kind::Operation,
         id,
-        base: base.0,
+        base: base.0.clone(),
     };
     let state = &state;
     cache::json(state, key, move || async move {
         let op = replications::find_operation(&mut state.db.reader().await?, id).await?;
-        Ok(OperationView::new(base, op))
+        Ok(OperationView::new(&base, op))
     })
     .await
 }
@@ -219,7 +219,7 @@ pub async fn list(
         replications::list_operations(&mut state.db.reader().await?, &filter, page).await?;
     let views: Vec<OperationView> = ops
         .into_iter()
-        .map(|o| OperationView::new(base, o))
+        .map(|o| OperationView::new(&base, o))
         .collect();
     let mut filters = Vec::new();
     if let Some(t) = filter.transformation_id {

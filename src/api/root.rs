@@ -31,9 +31,9 @@ pub struct RootView {
     ),
 )]
 pub async fn root(_: Operator, base: ApiBase) -> axum::Json<RootView> {
-    let b = base.0;
+    let b = &*base.0;
     let links = vec![
-        Link::new(b, "self", &["GET"]),
+        Link::new(b.to_owned(), "self", &["GET"]),
         Link::new(format!("{b}/sources"), "sources", &["GET", "POST"]),
         Link::new(format!("{b}/platforms"), "platforms", &["GET"]),
         Link::new(
@@ -57,7 +57,7 @@ pub async fn root(_: Operator, base: ApiBase) -> axum::Json<RootView> {
     ];
     axum::Json(RootView {
         product: "PlateSpin Migrate Server (emulated)",
-        api_version: b.rsplit('/').next().unwrap_or("2019.8"),
+        api_version: base.version(),
         emulator_version: env!("CARGO_PKG_VERSION"),
         links,
     })

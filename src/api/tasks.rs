@@ -36,7 +36,7 @@ pub struct TaskView {
 }
 
 impl TaskView {
-    pub fn new(base: ApiBase, t: Task) -> Self {
+    pub fn new(base: &ApiBase, t: Task) -> Self {
         let href = format!("{}/tasks/{}", base.0, t.id);
         let mut links = vec![
             Link::new(&href, "self", &["GET"]),
@@ -127,7 +127,7 @@ pub async fn list(
         kind: parse_param(q.kind.as_deref(), "kind")?,
     };
     let (tasks, total) = db::tasks::list(&mut state.db.reader().await?, &filter, page).await?;
-    let views: Vec<TaskView> = tasks.into_iter().map(|t| TaskView::new(base, t)).collect();
+    let views: Vec<TaskView> = tasks.into_iter().map(|t| TaskView::new(&base, t)).collect();
     let mut filters = Vec::new();
     if let Some(s) = filter.state {
         filters.push(("state", s.as_str().to_owned()));
@@ -165,7 +165,7 @@ pub async fn get(
 ) -> Result<axum::Json<TaskView>> {
     let id = parse_id(&id, "task id")?;
     Ok(axum::Json(TaskView::new(
-        base,
+        &base,
         db::tasks::get(&mut state.db.reader().await?, id).await?,
     )))
 }
@@ -210,9 +210,9 @@ pub async fn operation(
     match q.operation.as_deref() {
         Some(op) if op.eq_ignore_ascii_case("Dismiss") => {
             let task = tasks::dismiss(&state.db, &caller, id).await?;
-            Ok(axum::Json(TaskView::new(base, task)).into_response())
+            Ok(axum::Json(TaskView::new(&base, task)).into_response())
         }
-        Some(op) if op.eq_ignore_ascii_case("Execute") => execute(&state, base, id, &caller).await,
+        Some(op) if op.eq_ignore_ascii_case("Execute") => execute(&state, &base, id, &caller).await,
         Some(other) => Err(AppError::bad_request(
             "UnknownOperation",
             format!(
@@ -227,7 +227,12 @@ pub async fn operation(
     }
 }
 
-async fn execute(state: &AppState, base: ApiBase, id: uuid::Uuid, by: &Caller) -> Result<Response> {
+async fn execute(
+    state: &AppState,
+    base: &ApiBase,
+    id: uuid::Uuid,
+    by: &Caller,
+) -> Result<Response> {
     let op = tasks::execute(state, by, id).await?;
     Ok(super::transformations::accepted(
         base,

@@ -28,11 +28,11 @@ pub enum Kind {
 }
 
 /// One answer: what, which one, and on which API base (the links name the base).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
     pub kind: Kind,
     pub id: Uuid,
-    pub base: &'static str,
+    pub base: std::sync::Arc<str>,
 }
 
 #[derive(Debug, Default)]
@@ -103,7 +103,7 @@ mod tests {
         Key {
             kind: Kind::Source,
             id: Uuid::from_u128(n),
-            base: "/MigrateApi/2019.8",
+            base: "/MigrateApi/2019.8".into(),
         }
     }
 
@@ -115,7 +115,7 @@ mod tests {
         assert_eq!(cache.get(&key(1), 8), None, "a write moved the generation");
         assert_eq!(cache.get(&key(2), 7), None);
         let other_base = Key {
-            base: "/MigrateApi/2019.5",
+            base: "/MigrateApi/2019.5".into(),
             ..key(1)
         };
         assert_eq!(cache.get(&other_base, 7), None, "links differ by base");

@@ -238,7 +238,7 @@ async fn a_restart_fails_what_was_running() {
     let dir = server.stop();
     let server = Server::start_in(dir, &[]);
     let op: Value = c
-        .get(server.url(&href))
+        .get(server.moved(&href))
         .basic_auth(ADMIN.0, Some(ADMIN.1))
         .send()
         .await

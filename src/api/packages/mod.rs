@@ -116,7 +116,7 @@ pub async fn list(
         .take(page.limit as usize)
         .map(|p| {
             let is_latest = latest.get(&p.platform) == Some(&p.version);
-            PackageView::new(base.0, &p, is_latest)
+            PackageView::new(&base.0, &p, is_latest)
         })
         .collect();
     let filters: Vec<(&str, String)> = platform
@@ -168,14 +168,14 @@ pub async fn latest(
             let pkg = state.db.catalog().await?.latest(platform).ok_or_else(|| {
                 AppError::NotFound(format!("there is no {platform} driver package"))
             })?;
-            Ok(axum::Json(PackageView::new(base.0, &pkg, true)).into_response())
+            Ok(axum::Json(PackageView::new(&base.0, &pkg, true)).into_response())
         }
         None => {
             let mut views = Vec::new();
             let catalog = state.db.catalog().await?;
             for platform in Platform::ALL {
                 if let Some(pkg) = catalog.latest(platform) {
-                    views.push(PackageView::new(base.0, &pkg, true));
+                    views.push(PackageView::new(&base.0, &pkg, true));
                 }
             }
             let total = views.len() as u64;
@@ -212,7 +212,7 @@ pub async fn get(
     let pkg = catalog.get(id)?;
     let latest = catalog.latest(pkg.platform);
     let is_latest = latest.is_some_and(|l| l.id == pkg.id);
-    Ok(axum::Json(PackageView::new(base.0, &pkg, is_latest)))
+    Ok(axum::Json(PackageView::new(&base.0, &pkg, is_latest)))
 }
 
 /// The platforms, with their latest driver version.
@@ -332,7 +332,7 @@ pub async fn upload_or_rescan(
     let location = format!("{}/driverPackages/{}", base.0, pkg.id);
     let mut response = (
         StatusCode::CREATED,
-        axum::Json(PackageView::new(base.0, &pkg, is_latest)),
+        axum::Json(PackageView::new(&base.0, &pkg, is_latest)),
     )
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {

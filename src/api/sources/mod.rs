@@ -103,7 +103,7 @@ pub async fn list(
     for s in sources {
         let workload = db::replications::workload(&mut r, s.id).await?;
         let l = latest.get(&s.platform).copied();
-        views.push(SourceView::new(base, s, l, &workload));
+        views.push(SourceView::new(&base, s, l, &workload));
     }
     let href = format!("{}/sources", base.0);
     Ok(axum::Json(list_body("sources", views, total, page, &href, &[])).into_response())
@@ -134,12 +134,12 @@ pub async fn get(
     let key = cache::Key {
         kind: cache::Kind::Source,
         id,
-        base: base.0,
+        base: base.0.clone(),
     };
     let state = &state;
     cache::json(state, key, move || async move {
         let source = db::sources::find(&mut state.db.reader().await?, id).await?;
-        view(state, base, source).await
+        view(state, &base, source).await
     })
     .await
 }
@@ -193,7 +193,7 @@ pub async fn create(
             }
             let source = sources::add(&state.db, &new).await?;
             tracing::info!(source = %source.id, host = %source.host_name, by = %caller.user, "source added");
-            let view = view(&state, base, source).await?;
+            let view = view(&state, &base, source).await?;
             Ok((StatusCode::CREATED, axum::Json(view)).into_response())
         }
         Some(op) if op.eq_ignore_ascii_case("Register") => {
@@ -219,7 +219,7 @@ pub async fn create(
                 StatusCode::OK
             };
             let body = RegisteredView {
-                source: view(&state, base, registered.source).await?,
+                source: view(&state, &base, registered.source).await?,
                 agent_token: token,
             };
             Ok((status, axum::Json(body)).into_response())
@@ -268,7 +268,7 @@ pub async fn operation(
         Some(op) if op.eq_ignore_ascii_case("Reboot") => {
             let source = sources::reboot(&state.db, id).await?;
             tracing::info!(source = %id, by = %caller.user, "reboot emulated");
-            Ok(axum::Json(view(&state, base, source).await?))
+            Ok(axum::Json(view(&state, &base, source).await?))
         }
         Some(other) => Err(AppError::bad_request(
             "UnknownOperation",

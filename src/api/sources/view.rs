@@ -59,7 +59,7 @@ pub struct SourceView {
 
 impl SourceView {
     pub fn new(
-        base: ApiBase,
+        base: &ApiBase,
         s: Source,
         latest: Option<DriverVersion>,
         workload: &Workload,
@@ -128,7 +128,7 @@ impl SourceView {
     }
 }
 
-pub(super) async fn view(state: &AppState, base: ApiBase, source: Source) -> Result<SourceView> {
+pub(super) async fn view(state: &AppState, base: &ApiBase, source: Source) -> Result<SourceView> {
     view_of(state, base, source, true).await
 }
 
@@ -136,7 +136,7 @@ pub(super) async fn view(state: &AppState, base: ApiBase, source: Source) -> Res
 /// transformation, which saves the workload's read.
 pub(super) async fn view_of(
     state: &AppState,
-    base: ApiBase,
+    base: &ApiBase,
     source: Source,
     may_have_workload: bool,
 ) -> Result<SourceView> {

@@ -94,7 +94,20 @@ impl Server {
         server
     }
 
+    /// The URL of `href`'s path on this server, wherever `href` pointed (a restarted server
+    /// listens on a new port).
+    pub fn moved(&self, href: &str) -> String {
+        let path = href.split_once("://").map_or(href, |(_, rest)| {
+            &rest[rest.find('/').unwrap_or(rest.len())..]
+        });
+        self.url(path)
+    }
+
+    /// The URL of `path` on this server; an absolute href (as the API's links are) as it is.
     pub fn url(&self, path: &str) -> String {
+        if path.contains("://") {
+            return path.to_owned();
+        }
         format!("{}://{}{}", self.scheme, self.addr, path)
     }
 

@@ -79,7 +79,11 @@ impl Server {
         }
     }
 
+    /// The URL of `path` on this server; an absolute href (as the API's links are) as it is.
     pub fn url(&self, path: &str) -> String {
+        if path.contains("://") {
+            return path.to_owned();
+        }
         format!("{}://{}{}", self.scheme, self.addr, path)
     }
 

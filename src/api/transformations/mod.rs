@@ -7,9 +7,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::extract::{Json, Path, Query, parse_id, truncate};
+
+mod options;
 use super::openapi::{
     Accepted, BadRequest, Conflict, NotFound, OperationOptions, TransformationList, Unauthorized,
     UnsupportedMediaType,
@@ -19,11 +20,12 @@ use super::{ApiBase, Link, Paging, list_body};
 use crate::auth::Operator;
 use crate::db::{replications, sources};
 use crate::domain::model::{Transformation, Warning};
-use crate::domain::replication::{self as rules, MigrationType, OperationType};
+use crate::domain::replication::{self as rules, OperationType};
 use crate::error::{AppError, Result};
 use crate::service::contracts;
-use crate::service::operations::{self, Options};
+use crate::service::operations;
 use crate::state::AppState;
+pub use options::parse_options;
 
 /// Where the workload's replications stand.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -57,7 +59,7 @@ pub struct TransformationView {
     links: Vec<Link>,
 }
 
-async fn view(state: &AppState, base: ApiBase, t: Transformation) -> Result<TransformationView> {
+async fn view(state: &AppState, base: &ApiBase, t: Transformation) -> Result<TransformationView> {
     let mut r = state.db.reader().await?;
     let source = sources::find(&mut r, t.source_id).await?;
     let workload = replications::workload(&mut r, t.source_id).await?;
@@ -157,7 +159,7 @@ pub async fn create(
     let location = format!("{}/transformations/{}", base.0, t.id);
     let mut response = (
         StatusCode::CREATED,
-        axum::Json(view(&state, base, t).await?),
+        axum::Json(view(&state, &base, t).await?),
     )
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -206,7 +208,7 @@ pub async fn list(
     let (items, total) = replications::list(&mut state.db.reader().await?, source_id, page).await?;
     let mut views = Vec::with_capacity(items.len());
     for t in items {
-        views.push(view(&state, base, t).await?);
+        views.push(view(&state, &base, t).await?);
     }
     let filters: Vec<(&str, String)> = source_id
         .map(|s| ("sourceId", s.to_string()))
@@ -247,7 +249,7 @@ pub async fn get(
 ) -> Result<axum::Json<TransformationView>> {
     let id = parse_id(&id, "transformation id")?;
     let t = replications::find(&mut state.db.reader().await?, id).await?;
-    Ok(axum::Json(view(&state, base, t).await?))
+    Ok(axum::Json(view(&state, &base, t).await?))
 }
 
 /// Remove a migration contract (refused while an operation runs on it).
@@ -283,7 +285,7 @@ pub struct OperationParam {
 
 /// The real API's answer to a long action: not done yet, here is where to look.
 pub fn accepted(
-    base: ApiBase,
+    base: &ApiBase,
     transformation_id: uuid::Uuid,
     operation_id: uuid::Uuid,
 ) -> Response {
@@ -352,140 +354,12 @@ pub async fn operation(
         .ok_or_else(|| AppError::bad_request("MissingOperation", "say which operation to run: ?operation=Prepare|Migrate|TestCutover|EndTestCutover|Cutover|Abort"))?;
     if name.eq_ignore_ascii_case("Abort") {
         let op = operations::abort(&state, &caller, id).await?;
-        return Ok(accepted(base, id, op.id));
+        return Ok(accepted(&base, id, op.id));
     }
     let op: OperationType = name.parse().map_err(|e: String| {
         AppError::bad_request("UnknownOperation", format!("{}: {e}", truncate(name)))
     })?;
     let options = parse_options(op, &body)?;
     let started = operations::run(&state, &caller, id, op, &options).await?;
-    Ok(accepted(base, id, started.id))
-}
-
-/// Read an operation's options as the real API sends them: `{"type": "MigrateOptions",
-/// "migrationType": "full"}` and so on; booleans as JSON booleans or the strings "true"/"false".
-/// An empty body takes the defaults.
-pub fn parse_options(op: OperationType, body: &[u8]) -> Result<Options> {
-    let bad = |m: String| AppError::bad_request("InvalidOptions", m);
-    let mut options = Options::default();
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(options);
-    }
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        AppError::bad_request("MalformedJson", format!("the body is not valid JSON: {e}"))
-    })?;
-    let Value::Object(mut fields) = value else {
-        return Err(bad("the options must be a JSON object".into()));
-    };
-    let (expected_type, allowed): (&str, &[&str]) = match op {
-        OperationType::Migrate => ("MigrateOptions", &["migrationType"]),
-        OperationType::TestCutover => (
-            "TestCutoverOptions",
-            &["shutdownTarget", "performIncremental"],
-        ),
-        OperationType::Cutover => (
-            "CutoverOptions",
-            &["shutdownSource", "shutdownTarget", "performIncremental"],
-        ),
-        OperationType::Prepare => ("PrepareOptions", &[]),
-        OperationType::EndTestCutover => ("EndTestCutoverOptions", &[]),
-    };
-    match fields.remove("type") {
-        None => {}
-        Some(Value::String(t)) if t == expected_type => {}
-        Some(other) => {
-            return Err(bad(format!(
-                "{op} takes options of type {expected_type:?}, not {other}"
-            )));
-        }
-    }
-    for (key, value) in fields {
-        if !allowed.contains(&key.as_str()) {
-            return Err(bad(format!(
-                "unknown option {:?} for {op}; expected {}",
-                truncate(&key),
-                if allowed.is_empty() {
-                    "none".to_owned()
-                } else {
-                    allowed.join(", ")
-                }
-            )));
-        }
-        if key == "migrationType" {
-            let text = value
-                .as_str()
-                .ok_or_else(|| bad("migrationType must be a string".into()))?;
-            options.migration_type = Some(
-                text.parse::<MigrationType>()
-                    .map_err(|e| bad(format!("migrationType: {e}")))?,
-            );
-            continue;
-        }
-        let flag = match &value {
-            Value::Bool(b) => *b,
-            Value::String(s) if s.eq_ignore_ascii_case("true") => true,
-            Value::String(s) if s.eq_ignore_ascii_case("false") => false,
-            other => return Err(bad(format!("{key} must be true or false, not {other}"))),
-        };
-        let slot = match key.as_str() {
-            "shutdownSource" => &mut options.shutdown_source,
-            "shutdownTarget" => &mut options.shutdown_target,
-            _ => &mut options.perform_incremental,
-        };
-        *slot = Some(flag);
-    }
-    Ok(options)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn options_as_the_real_api_sends_them() {
-        let o = parse_options(
-            OperationType::Migrate,
-            br#"{"type":"MigrateOptions","migrationType":"incremental"}"#,
-        )
-        .unwrap();
-        assert_eq!(o.migration_type, Some(MigrationType::Incremental));
-        let o = parse_options(OperationType::Migrate, b"").unwrap();
-        assert_eq!(o, Options::default());
-        let o = parse_options(
-            OperationType::Cutover,
-            br#"{"type":"CutoverOptions","shutdownSource":"true","performIncremental":false}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            o,
-            Options {
-                shutdown_source: Some(true),
-                perform_incremental: Some(false),
-                ..Options::default()
-            }
-        );
-        for (op, body, mentions) in [
-            (
-                OperationType::Migrate,
-                &br#"{"migrationType":"differential"}"#[..],
-                "migrationType",
-            ),
-            (
-                OperationType::Migrate,
-                br#"{"type":"CutoverOptions"}"#,
-                "MigrateOptions",
-            ),
-            (OperationType::Migrate, br#"{"colour":1}"#, "colour"),
-            (
-                OperationType::Cutover,
-                br#"{"shutdownSource":"yes"}"#,
-                "shutdownSource",
-            ),
-            (OperationType::Prepare, br#"[1]"#, "object"),
-            (OperationType::Prepare, br#"{"#, "JSON"),
-        ] {
-            let err = parse_options(op, body).unwrap_err();
-            assert!(err.to_string().contains(mentions), "{err}");
-        }
-    }
+    Ok(accepted(&base, id, started.id))
 }
