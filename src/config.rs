@@ -63,6 +63,12 @@ pub struct Config {
     #[arg(long, env = "PSSERVER_REPLICATION_SPEED", value_enum, default_value_t = ReplicationSpeed::Normal)]
     pub replication_speed: ReplicationSpeed,
 
+    /// Refuse API request bodies with members the emulator does not know (400 naming the
+    /// member), to catch typos. Without it they are ignored, as the real server ignores them,
+    /// and named in the journal (`/_emu/requests`, `ignoredMembers`).
+    #[arg(long, env = "PSSERVER_STRICT_BODIES")]
+    pub strict_bodies: bool,
+
     /// How many requests the journal (`/_emu/requests`) keeps; 0 turns it off.
     #[arg(long, env = "PSSERVER_JOURNAL_SIZE", default_value_t = 1000)]
     pub journal_size: usize,
@@ -167,6 +173,7 @@ impl Config {
             tls_key: None,
             tls_self_signed: false,
             journal_size: 1000,
+            strict_bodies: false,
             control_plane: ControlPlane::Any,
             seed_file: None,
             header_timeout_secs: 30,

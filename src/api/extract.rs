@@ -1,27 +1,31 @@
 //! Extractors whose rejections are `AppError`s, so a malformed request gets the same JSON error
 //! body as every other failure.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
+use crate::state::AppState;
 
+/// A JSON body. Members its type does not know are ignored, as the real server (ASP.NET)
+/// ignores them, and named in the request's journal entry; under `--strict-bodies` they are
+/// refused with a 400 that names the first one (SPEC 9). A type that denies unknown fields (the
+/// control plane's own bodies) refuses them either way.
 pub struct Json<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = AppError;
 
-    async fn from_request(mut req: Request, state: &S) -> Result<Self, AppError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
         // Scripts often leave out the content type; take a body without one as JSON. A body that
         // says it is something else is still refused (415).
-        if !req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
-            req.headers_mut().insert(
-                axum::http::header::CONTENT_TYPE,
-                axum::http::HeaderValue::from_static("application/json"),
-            );
+        if !is_json(req.headers()) {
+            return Err(AppError::UnsupportedMediaType(
+                "send the body as JSON with Content-Type: application/json".into(),
+            ));
         }
         // A declared length beyond the limit is refused before a byte of the body is read, so the
         // client gets its 413 instead of a connection closed while it still sends.
@@ -33,10 +37,114 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         if declared.is_some_and(|len| len > JSON_LIMIT) {
             return Err(too_large());
         }
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let request_id = req.headers().get(crate::server::REQUEST_ID).cloned();
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(bytes_rejection)?;
+        // Every JSON body of the API is an object: serde would take an array for a struct too.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(match body.iter().all(u8::is_ascii_whitespace) {
+                true => AppError::bad_request(
+                    "InvalidBody",
+                    "the request needs a JSON object as its body",
+                ),
+                false => AppError::bad_request("InvalidBody", "the body must be a JSON object"),
+            });
         }
+        let (value, ignored) = from_json::<T>(&body)?;
+        if !ignored.is_empty() {
+            unknown_members(state, request_id.as_ref(), ignored)?;
+        }
+        Ok(Json(value))
+    }
+}
+
+/// Whether the request's body is JSON: no content type (taken as JSON), `application/json`, or
+/// a `+json` type, with or without parameters.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE) else {
+        return true;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let Some((kind, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (sub.eq_ignore_ascii_case("json")
+            || sub.len() > 5 && sub[sub.len() - 5..].eq_ignore_ascii_case("+json"))
+}
+
+/// Read `body` as `T`, and name the members `T` ignored (`a.b`, `list[0].c`).
+pub fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<(T, Vec<String>), AppError> {
+    let mut ignored: Vec<String> = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut note = |path: serde_ignored::Path<'_>| ignored.push(path.to_string());
+    let value: T =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(&mut de, &mut note))
+            .map_err(|e| {
+                let path = e.path().to_string();
+                body_error(&path, &e.into_inner())
+            })?;
+    // Only whitespace may follow the value.
+    de.end().map_err(|e| body_error(".", &e))?;
+    Ok((value, ignored))
+}
+
+fn body_error(path: &str, inner: &serde_json::Error) -> AppError {
+    match inner.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            AppError::bad_request(
+                "MalformedJson",
+                format!("the body is not valid JSON: {inner}"),
+            )
+        }
+        _ if path == "." || path.is_empty() => AppError::bad_request(
+            "InvalidBody",
+            format!("Failed to deserialize the JSON body into the target type: {inner}"),
+        ),
+        _ => AppError::bad_request(
+            "InvalidBody",
+            format!(
+                "Failed to deserialize the JSON body into the target type: {}: {inner}",
+                truncate(path)
+            ),
+        ),
+    }
+}
+
+/// Members a body's type did not know: refused under `--strict-bodies`, else noted in the
+/// request's journal entry and the log.
+pub fn unknown_members(
+    state: &AppState,
+    request_id: Option<&axum::http::HeaderValue>,
+    ignored: Vec<String>,
+) -> Result<(), AppError> {
+    if state.config.strict_bodies {
+        return Err(AppError::bad_request(
+            "UnknownMember",
+            format!(
+                "the body has a member the server does not know: {:?} (--strict-bodies refuses unknown members)",
+                truncate(&ignored[0])
+            ),
+        ));
+    }
+    tracing::info!(members = ?ignored, "ignored unknown members of the request body");
+    if let Some(id) = request_id.and_then(|v| v.to_str().ok()) {
+        state.journal.note_ignored(id, ignored);
+    }
+    Ok(())
+}
+
+fn bytes_rejection(rejection: axum::extract::rejection::BytesRejection) -> AppError {
+    if crate::error::body_timed_out(&rejection) {
+        return crate::error::body_timeout();
+    }
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+        _ => AppError::bad_request("InvalidBody", rejection.body_text()),
     }
 }
 
@@ -48,26 +156,6 @@ fn too_large() -> AppError {
         "the request body is too large for a JSON request (at most {} MiB)",
         JSON_LIMIT / (1024 * 1024)
     ))
-}
-
-fn json_rejection(rejection: JsonRejection) -> AppError {
-    if crate::error::body_timed_out(&rejection) {
-        return crate::error::body_timeout();
-    }
-    let detail = rejection.body_text();
-    match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(
-            "send the body as JSON with Content-Type: application/json".into(),
-        ),
-        _ => match rejection {
-            JsonRejection::JsonSyntaxError(_) => AppError::bad_request(
-                "MalformedJson",
-                format!("the body is not valid JSON: {detail}"),
-            ),
-            _ => AppError::bad_request("InvalidBody", detail),
-        },
-    }
 }
 
 pub struct Path<T>(pub T);

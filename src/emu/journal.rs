@@ -31,6 +31,10 @@ pub struct Entry {
     pub duration_ms: f64,
     /// False when the path is under the API but nothing implements it.
     pub implemented: bool,
+    /// Members of the request's JSON body that the emulator does not know and ignored, as the
+    /// real server does (`--strict-bodies` refuses them instead).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored_members: Vec<String>,
 }
 
 /// Marks a response from the API's fallback: the client asked for something not emulated.
@@ -46,7 +50,12 @@ struct Inner {
     next: u64,
     entries: VecDeque<Entry>,
     unimplemented: VecDeque<Entry>,
+    /// Ignored body members by request id, until the request's entry is recorded.
+    ignored: Vec<(String, Vec<String>)>,
 }
+
+/// Requests whose ignored members wait for their entry at once: a bound, not a tuning knob.
+const MAX_PENDING_IGNORED: usize = 256;
 
 #[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
@@ -72,6 +81,7 @@ impl Journal {
                 next: 1,
                 entries: VecDeque::with_capacity(capacity.min(4096)),
                 unimplemented: VecDeque::new(),
+                ignored: Vec::new(),
             }),
         }
     }
@@ -86,11 +96,30 @@ impl Journal {
         self.capacity
     }
 
+    /// Note the body members a request's handler ignored, for the request's entry.
+    pub fn note_ignored(&self, request_id: &str, members: Vec<String>) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut inner = self.lock();
+        if inner.ignored.len() >= MAX_PENDING_IGNORED {
+            inner.ignored.remove(0);
+        }
+        inner.ignored.push((request_id.to_owned(), members));
+    }
+
     pub fn record(&self, mut entry: Entry) {
         if self.capacity == 0 {
             return;
         }
         let mut inner = self.lock();
+        // Almost always empty: no cost for requests whose bodies were fully understood.
+        if !inner.ignored.is_empty()
+            && let Some(id) = entry.request_id.as_deref()
+            && let Some(at) = inner.ignored.iter().position(|(r, _)| r == id)
+        {
+            entry.ignored_members = inner.ignored.swap_remove(at).1;
+        }
         entry.seq = inner.next;
         inner.next += 1;
         if !entry.implemented {
@@ -143,6 +172,7 @@ impl Journal {
         let mut inner = self.lock();
         inner.entries.clear();
         inner.unimplemented.clear();
+        inner.ignored.clear();
     }
 }
 
@@ -212,6 +242,7 @@ impl Pending {
             status: response.status().as_u16(),
             duration_ms: self.started.elapsed().as_secs_f64() * 1000.0,
             implemented: response.extensions().get::<Unimplemented>().is_none(),
+            ignored_members: Vec::new(),
         });
     }
 }
@@ -231,6 +262,7 @@ mod tests {
             status: 200,
             duration_ms: 1.0,
             implemented,
+            ignored_members: Vec::new(),
         }
     }
 

@@ -248,13 +248,6 @@ async fn bad_source_bodies_get_clear_400s() {
         (Body::from("{not json"), "MalformedJson", ""),
         (Body::from("[]"), "InvalidBody", ""),
         (
-            json_body(
-                json!({"hostName": "a", "osFamily": "windows", "ipAddress": "10.0.0.1", "colour": "red"}),
-            ),
-            "InvalidBody",
-            "colour",
-        ),
-        (
             json_body(json!({"osFamily": "windows", "ipAddress": "10.0.0.1"})),
             "InvalidBody",
             "hostName",
@@ -778,7 +771,11 @@ async fn bad_driver_state_reports() {
             "InvalidBody",
             "installedVersion",
         ),
-        (json!({"installed": "8.0.0.11"}), "InvalidBody", "installed"),
+        (
+            json!(["8.0.0.12", null, "running"]),
+            "InvalidBody",
+            "object",
+        ),
         (
             json!({"controllerService": "stopped"}),
             "InvalidField",

@@ -13,6 +13,7 @@ mod common;
 
 mod api;
 mod architecture;
+mod bodies;
 mod browser;
 mod docker;
 mod e2e;

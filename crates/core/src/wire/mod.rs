@@ -181,7 +181,8 @@ impl PackageView {
 /// A source to add, or an agent's machine to register.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+// Members it does not know are the server's to ignore or refuse (`--strict-bodies`).
+#[serde(rename_all = "camelCase")]
 pub struct SourceBody {
     /// 1 to 255 characters.
     #[cfg_attr(feature = "openapi", schema(examples("web01")))]
@@ -229,7 +230,8 @@ pub struct SourceId {
 /// A machine's driver state as its agent reports it; null (or left out) = no driver.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+// Members it does not know are the server's to ignore or refuse (`--strict-bodies`).
+#[serde(rename_all = "camelCase")]
 pub struct DriverStateBody {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<DriverVersion>))]

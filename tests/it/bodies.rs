@@ -1,0 +1,98 @@
+//! Request bodies as the real server reads them (SPEC 9): members the emulator does not know are
+//! ignored, as the product's ASP.NET service ignores them, and named in the journal;
+//! `--strict-bodies` refuses them with a 400 that names the member.
+
+use crate::common;
+
+use axum::http::StatusCode;
+use common::{API, AppExt, test_app, test_app_with};
+use serde_json::{Value, json};
+
+fn source_with_extra() -> Value {
+    json!({
+        "hostName": "web01", "osFamily": "windows", "ipAddress": "10.0.0.5",
+        "description": "more than the emulator models", "credential": {"username": "x"}
+    })
+}
+
+/// The journal's entry for the newest request to `path`.
+async fn journal_entry(app: &psserver::App, method: &str, path: &str) -> Value {
+    let journal = app.call("GET", "/_emu/requests", None).await.json();
+    journal["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["method"] == method && e["path"] == path)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {method} {path} in {journal}"))
+}
+
+#[tokio::test]
+async fn unknown_members_are_ignored_and_journalled() {
+    let (app, _, _dir) = test_app().await;
+    let path = format!("{API}/sources");
+    let reply = app.post_json(&path, source_with_extra()).await;
+    reply.assert_status(StatusCode::CREATED);
+    assert_eq!(reply.json()["hostName"], "web01");
+    let entry = journal_entry(&app, "POST", &path).await;
+    assert_eq!(
+        entry["ignoredMembers"],
+        json!(["credential", "description"]),
+        "{entry}"
+    );
+
+    // A body fully understood names nothing.
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let report = format!("{API}/sources/{id}/driverState");
+    app.call(
+        "PUT",
+        &report,
+        Some(json!({"controllerService": "running"})),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    let entry = journal_entry(&app, "PUT", &report).await;
+    assert!(entry.get("ignoredMembers").is_none(), "{entry}");
+}
+
+#[tokio::test]
+async fn strict_bodies_refuse_unknown_members_by_name() {
+    let (app, _, _dir) = test_app_with(|c| c.strict_bodies = true).await;
+    let reply = app
+        .post_json(&format!("{API}/sources"), source_with_extra())
+        .await;
+    reply.assert_status(StatusCode::BAD_REQUEST);
+    assert_eq!(reply.error_code(), "UnknownMember");
+    let message = reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("\"credential\""), "{message}");
+    // Nothing was added.
+    let list = app
+        .call("GET", &format!("{API}/sources"), None)
+        .await
+        .json();
+    assert_eq!(list["totalCount"], 0, "{list}");
+    // A body without extras passes.
+    let mut body = source_with_extra();
+    body.as_object_mut().unwrap().remove("description");
+    body.as_object_mut().unwrap().remove("credential");
+    app.post_json(&format!("{API}/sources"), body)
+        .await
+        .assert_status(StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_body_must_be_an_object() {
+    let (app, _, _dir) = test_app().await;
+    for body in [
+        json!(["web01", "windows", "10.0.0.5"]),
+        json!("web01"),
+        json!(7),
+    ] {
+        let reply = app.post_json(&format!("{API}/sources"), body.clone()).await;
+        reply.assert_status(StatusCode::BAD_REQUEST);
+        assert_eq!(reply.error_code(), "InvalidBody", "{body}");
+    }
+}
