@@ -19,6 +19,7 @@ mod docker;
 mod e2e;
 mod emu;
 mod fast_download;
+mod links;
 mod faults;
 mod metrics;
 mod openapi;

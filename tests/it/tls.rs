@@ -31,10 +31,19 @@ async fn certificate_and_key_files() {
     ]);
     let reply = trusting(made.cert.pem().as_bytes())
         .get(server.api("/driverPackages"))
+        .basic_auth(common::ADMIN.0, Some(common::ADMIN.1))
         .send()
         .await
         .unwrap();
     assert_eq!(reply.status(), 200);
+    // Links name the scheme the client used (SPEC 9).
+    let list: serde_json::Value = reply.json().await.unwrap();
+    let href = list["links"][0]["href"].as_str().unwrap();
+    assert_eq!(
+        href.split("/MigrateApi/").next(),
+        Some(format!("https://{}", server.addr).as_str()),
+        "{href}"
+    );
 }
 
 #[test]
