@@ -43,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/migrate/workloads/{id}/operations", post(workloads::run))
         .route("/migrate/tasks", get(tasks::page))
         .route("/migrate/tasks/{id}/dismiss", post(tasks::dismiss))
+        .route("/migrate/tasks/{id}/execute", post(tasks::execute))
         .route("/migrate/commands/{id}", get(commands::page))
         .route(
             "/migrate/driver-packages",

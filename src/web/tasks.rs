@@ -217,6 +217,24 @@ fn back_to(back: Option<&str>) -> String {
     }
 }
 
+/// Execute a Mark Test as Success / Failure task: record the result and end the test cutover
+/// (SPEC 9 Tasks), through the same use case as the API's `?operation=Execute`.
+pub async fn execute(
+    State(state): State<AppState>,
+    WebUser(caller): WebUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    form: Result<axum::Form<DismissForm>, FormRejection>,
+) -> WebResult<Redirect> {
+    let axum::Form(form) =
+        form.map_err(|e| bad(format!("the form could not be read: {}", e.body_text())))?;
+    csrf::check(&headers, &caller.user, form.csrf.as_deref())?;
+    let id = page_id(&id, "task")?;
+    let op = tasks::execute(&state, &caller, id).await?;
+    tracing::info!(task = %id, operation = %op.id, by = %caller.user, "task executed from the Tasks page");
+    Ok(Redirect::to(&back_to(form.back.as_deref())))
+}
+
 pub async fn dismiss(
     State(state): State<AppState>,
     WebUser(caller): WebUser,

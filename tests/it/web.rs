@@ -1282,3 +1282,66 @@ async fn tasks_page_with_100k_tasks() {
     assert_eq!(texts(&html, "table.tasks tbody tr").len(), 50);
     timed("/migrate/".to_owned()).await;
 }
+
+/// SPEC 9 Tasks: a test cutover is finished from the Tasks page, as the product's Mark Test as
+/// Success / Failure tasks are (https://microfocus.com/documentation/platespin/platespin-migrate-2020-2/migrate-user/task-cutover.html).
+#[tokio::test]
+async fn a_test_cutover_is_finished_from_the_tasks_page() {
+    let (app, _state, _dir) = common::test_app().await;
+    let (win, _, _) = story(&app).await;
+    let t = api(
+        &app,
+        "GET",
+        &format!("/transformations?sourceId={win}"),
+        Value::Null,
+    )
+    .await;
+    let t = t["transformations"][0]["id"].as_str().unwrap().to_owned();
+    let started = api(
+        &app,
+        "POST",
+        &format!("/transformations/{t}?operation=TestCutover"),
+        json!({"type": "TestCutoverOptions", "shutdownTarget": "false", "performIncremental": "false"}),
+    )
+    .await;
+    let op = started["operation"]["href"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    wait_op(&app, &op).await;
+
+    let (_, html) = page(&app, &format!("/migrate/tasks?workload={win}")).await;
+    let kinds = texts(&html, "tr.task td.kind");
+    assert!(
+        kinds.iter().any(|k| k.ends_with("Mark Test as Success")),
+        "{kinds:?}"
+    );
+    let success = attrs(&html, "tr.task[data-kind=MarkTestSuccess] form", "action");
+    assert!(success[0].ends_with("/execute"), "{success:?}");
+    assert!(
+        attrs(&html, "tr.task[data-kind=RebootRequired] form", "action")
+            .iter()
+            .all(|a| a.ends_with("/dismiss")),
+        "a reboot notification is only dismissed"
+    );
+    let reply = post_form(&app, &success[0], &[("csrf", &token(&html))]).await;
+    reply.assert_status(StatusCode::SEE_OTHER);
+
+    // The test cutover ends: the pair is resolved and the contract is back to Prepared.
+    for _ in 0..200 {
+        let tr = api(&app, "GET", &format!("/transformations/{t}"), Value::Null).await;
+        if tr["currentState"] == "Prepared" && tr["runningOperation"].is_null() {
+            let (_, html) = page(&app, &format!("/migrate/tasks?workload={win}")).await;
+            assert!(
+                attrs(&html, "tr.task[data-kind=MarkTestFailure]", "id").is_empty(),
+                "the pair is resolved"
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the test cutover did not end");
+}
