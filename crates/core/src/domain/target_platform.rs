@@ -437,6 +437,7 @@ pub struct SubOperation {
     pub name: String,
     pub status: OperationStatus,
     /// Percent; a part with parts has their average.
+    #[cfg_attr(feature = "openapi", schema(maximum = 100))]
     pub progress: u8,
     #[cfg_attr(feature = "openapi", schema(no_recursion))]
     pub sub_operations: Vec<SubOperation>,
