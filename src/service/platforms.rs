@@ -136,21 +136,23 @@ async fn save(state: &AppState, op: &PlatformOperation) -> Result<()> {
 
 /// Walk the discovery's steps. `Ok(None)` when it completed and was recorded.
 async fn drive(state: &AppState, id: Uuid, cancel: &CancellationToken) -> Result<Option<Stop>> {
-    let mut op = platforms::find_operation(&mut state.db.reader().await?, id).await?;
     let now = Utc::now();
-    op.status = OperationStatus::Running;
-    op.started_at = Some(now);
-    // Its first step starts with it: a running discovery shows what it is doing.
-    rules::set_leaf(&mut op.sub_operations, 0, OperationStatus::Running, 0);
-    {
-        // The operation and its event, together.
+    let mut op = {
+        // The operation and its event, together; read inside the write, so that a reset just
+        // before it leaves no event of a discovery that is gone.
         let mut tx = state.db.begin_write().await?;
+        let mut op = platforms::find_operation(&mut tx, id).await?;
         let platform = platforms::find(&mut tx, op.platform_id).await?;
+        op.status = OperationStatus::Running;
+        op.started_at = Some(now);
+        // Its first step starts with it: a running discovery shows what it is doing.
+        rules::set_leaf(&mut op.sub_operations, 0, OperationStatus::Running, 0);
         platforms::save_operation(&mut tx, &op, now).await?;
         let message = format!("Discovery of platform {} started", platform.display_name());
         events::insert(&mut tx, kind::OPERATION_STARTED, None, &message, now).await?;
         tx.commit().await?;
-    }
+        op
+    };
     if matches!(state.settings().transition, Transition::AfterPolls { .. }) {
         return Ok(Some(Stop::AwaitPolls));
     }
