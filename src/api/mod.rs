@@ -5,6 +5,7 @@ pub mod extract;
 pub mod openapi;
 mod operations;
 pub mod packages;
+mod platforms;
 mod root;
 pub use root::root;
 mod sources;
@@ -58,8 +59,10 @@ route_table! {
     "/sources" => get(sources::list).post(sources::create),
     "/sources/{id}" => get(sources::get).delete(sources::delete).post(sources::operation),
     "/sources/{id}/driverState" => put(sources::report_driver_state),
-    "/platforms" => get(packages::platforms),
+    "/platforms" => get(platforms::list).post(platforms::add),
+    "/platforms/{id}" => get(platforms::get).delete(platforms::delete),
     "/driverPackages" => get(packages::list).post(packages::upload_or_rescan),
+    "/driverPackages/platforms" => get(packages::platforms),
     "/driverPackages/latest" => get(packages::latest),
     "/driverPackages/latest/content" => get(packages::latest_content),
     "/driverPackages/{id}" => get(packages::get),

@@ -23,7 +23,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{Link, operations, packages, root, sources, tasks, transformations};
+use super::{Link, operations, packages, platforms, root, sources, tasks, transformations};
 use crate::domain::model::{Step, Warning};
 use crate::error::ErrorBody;
 
@@ -41,6 +41,10 @@ use crate::error::ErrorBody;
         sources::delete,
         sources::operation,
         sources::report::report_driver_state,
+        platforms::list,
+        platforms::add,
+        platforms::get,
+        platforms::delete,
         packages::platforms,
         packages::list,
         packages::upload_or_rescan,
@@ -109,10 +113,11 @@ struct EmuApi;
     tags(
         (name = "root", description = "The API's entry point and its description"),
         (name = "sources", description = "Source machines (workloads) and their driver state"),
-        (name = "driverPackages", description = "Driver packages per platform: list, latest, upload, download"),
+        (name = "platforms", description = "Target platforms (such as an Azure location) that transformations migrate to"),
+        (name = "driverPackages", description = "Driver packages per OS platform: list, latest, upload, download, and the OS platforms"),
         (name = "tasks", description = "Tasks that need an operator, and the event log"),
         (name = "transformations", description = "Migration contracts and the operations run on them"),
-        (name = "operations", description = "Operations (replications, cutovers) and their progress"),
+        (name = "operations", description = "Operations (replications, cutovers, platform discoveries) and their progress"),
         (name = "emulator", description = "The emulator's control plane, apart from the emulated API"),
     ),
     modifiers(&SecuritySchemes)
@@ -259,7 +264,8 @@ macro_rules! list_schemas {
 list_schemas! {
     SourceList { sources: sources::SourceView } "A page of sources",
     PackageList { driver_packages: packages::PackageView } "A page of driver packages",
-    PlatformList { platforms: packages::PlatformView } "The platforms",
+    PlatformList { platforms: platforms::PlatformView } "A page of target platforms",
+    DriverPlatformList { platforms: packages::DriverPlatformView } "The OS platforms driver packages are built for",
     TaskList { tasks: tasks::TaskView } "A page of tasks, newest first",
     EventList { events: tasks::EventView } "A page of events, newest first",
     TransformationList { transformations: transformations::TransformationView } "A page of transformations",

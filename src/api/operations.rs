@@ -1,4 +1,5 @@
-//! Operations: what REST clients poll while replications run.
+//! Operations: what REST clients poll while replications run, and while platforms are
+//! discovered.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -7,13 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{Path, Query, parse_id};
 use super::openapi::{BadRequest, NotFound, OperationList, Unauthorized};
+use super::platforms::PlatformOperationView;
 use super::{ApiBase, Link, Paging, cache, list_body, parse_param};
 use crate::auth::Operator;
 use crate::db::replications::{self, OperationFilter};
 use crate::domain::model::{Operation, Step, Warning};
 use crate::domain::replication::{MigrationType, OperationStatus, OperationType};
 use crate::domain::version::DriverVersion;
-use crate::error::Result;
+use crate::error::{AppError, Result};
 use crate::state::AppState;
 
 /// An operation on a contract (Prepare, a replication, a test cutover, a cutover) and its
@@ -134,7 +136,7 @@ impl OperationSummary {
     }
 }
 
-/// An operation: what REST clients poll while it runs.
+/// An operation: what REST clients poll while it runs (a contract's, or a platform's).
 #[utoipa::path(
     get,
     path = "/operations/{id}",
@@ -143,7 +145,7 @@ impl OperationSummary {
     security(("basicAuth" = [])),
     params(("id" = uuid::Uuid, Path, description = "The operation's id")),
     responses(
-        (status = 200, description = "The operation", body = OperationView),
+        (status = 200, description = "The operation: a contract's, or a platform's PreDiscovery", body = AnyOperationView),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
@@ -165,10 +167,26 @@ pub async fn get(
     };
     let state = &state;
     cache::json(state, key, move || async move {
-        let op = replications::find_operation(&mut state.db.reader().await?, id).await?;
-        Ok(OperationView::new(&base, op))
+        // A contract's operation first, as before: the poll of a replication pays for no more.
+        match replications::find_operation(&mut state.db.reader().await?, id).await {
+            Ok(op) => Ok(AnyOperationView::Contract(OperationView::new(&base, op))),
+            // A platform's (its PreDiscovery), boxed: rare, and kept out of the common future.
+            Err(AppError::NotFound(_)) => {
+                let view = Box::pin(super::platforms::operation_view(state, &base, id)).await?;
+                Ok(AnyOperationView::Platform(view))
+            }
+            Err(e) => Err(e),
+        }
     })
     .await
+}
+
+/// What `GET operations/{id}` answers: a contract's operation, or a platform's.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum AnyOperationView {
+    Contract(OperationView),
+    Platform(PlatformOperationView),
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

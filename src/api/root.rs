@@ -35,7 +35,7 @@ pub async fn root(_: Operator, base: ApiBase) -> axum::Json<RootView> {
     let links = vec![
         Link::new(b.to_owned(), "self", &["GET"]),
         Link::new(format!("{b}/sources"), "sources", &["GET", "POST"]),
-        Link::new(format!("{b}/platforms"), "platforms", &["GET"]),
+        Link::new(format!("{b}/platforms"), "platforms", &["GET", "POST"]),
         Link::new(
             format!("{b}/driverPackages"),
             "driverPackages",
@@ -44,6 +44,11 @@ pub async fn root(_: Operator, base: ApiBase) -> axum::Json<RootView> {
         Link::new(
             format!("{b}/driverPackages/latest"),
             "latestDriverPackages",
+            &["GET"],
+        ),
+        Link::new(
+            format!("{b}/driverPackages/platforms"),
+            "driverPackagePlatforms",
             &["GET"],
         ),
         Link::new(

@@ -38,6 +38,8 @@ pub mod kind {
     pub const OPERATION_FAILED: &str = "OperationFailed";
     pub const OPERATION_ABORTED: &str = "OperationAborted";
     pub const TEST_CUTOVER_MARKED: &str = "TestCutoverMarked";
+    pub const PLATFORM_ADDED: &str = "PlatformAdded";
+    pub const PLATFORM_REMOVED: &str = "PlatformRemoved";
 }
 
 pub async fn insert(

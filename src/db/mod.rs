@@ -19,6 +19,7 @@
 pub mod events;
 pub mod packages;
 pub mod pages;
+pub mod platforms;
 pub mod replications;
 pub mod reset;
 #[macro_use]

@@ -12,11 +12,16 @@ pub struct Tables {
     pub sources: bool,
     pub tasks: bool,
     pub events: bool,
+    /// Target platforms (their operations go with `operations` too).
+    pub platforms: bool,
 }
 
 /// Delete every row of `tables`, children first: explicit deletes of whole tables are much
 /// faster than cascades row by row.
 pub async fn clear(tx: &mut WriteTx, tables: Tables) -> Result<()> {
+    if tables.operations || tables.platforms {
+        super::platforms::clear(tx, tables.platforms).await?;
+    }
     if tables.operations || tables.sources {
         sqlx::query("DELETE FROM operations")
             .execute(tx.conn())

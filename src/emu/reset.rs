@@ -17,7 +17,8 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct ResetQuery {
     /// What to clear: `sources` (with their tasks, transformations and operations), `tasks`,
-    /// `operations` or `journal`; none for everything (also uploaded packages and events).
+    /// `operations` or `journal`; none for everything (also uploaded packages, events and target
+    /// platforms).
     #[param(example = "sources")]
     scope: Option<String>,
 }

@@ -19,7 +19,8 @@ use crate::state::AppState;
 /// What a reset clears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// Sources, tasks, events, transformations, operations, uploaded packages and the journal.
+    /// Sources, tasks, events, transformations, operations, platforms, uploaded packages and the
+    /// journal.
     All,
     /// Sources and what hangs off them (tasks, transformations, operations).
     Sources,
@@ -76,6 +77,7 @@ pub async fn reset(state: &AppState, scope: Scope) -> Result<()> {
                 sources: true,
                 tasks: true,
                 events: true,
+                platforms: true,
             },
             true,
         )),
@@ -85,6 +87,7 @@ pub async fn reset(state: &AppState, scope: Scope) -> Result<()> {
                 sources: true,
                 tasks: true,
                 events: false,
+                platforms: false,
             },
             false,
         )),
@@ -94,6 +97,7 @@ pub async fn reset(state: &AppState, scope: Scope) -> Result<()> {
                 sources: false,
                 tasks: true,
                 events: false,
+                platforms: false,
             },
             false,
         )),
@@ -103,6 +107,7 @@ pub async fn reset(state: &AppState, scope: Scope) -> Result<()> {
                 sources: false,
                 tasks: false,
                 events: false,
+                platforms: false,
             },
             false,
         )),

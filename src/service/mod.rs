@@ -9,12 +9,14 @@
 //!   background steps of a running one);
 //! - `tasks`: execute or dismiss a task;
 //! - `packages`: upload or rescan driver packages;
+//! - `platforms`: add (and discover) or remove a target platform;
 //! - `emulator`: reset the state, load the seed scenario.
 
 pub mod contracts;
 pub mod emulator;
 pub mod operations;
 pub mod packages;
+pub mod platforms;
 pub mod sources;
 pub mod tasks;
 

@@ -181,7 +181,7 @@ pub async fn abort(state: &AppState, by: &Caller, transformation_id: Uuid) -> Re
 }
 
 /// After a restart, operations that were queued or running are failed: nothing survives a
-/// restart, and clients must not wait for them forever.
+/// restart, and clients must not wait for them forever. Platforms' discoveries too.
 pub async fn recover(state: &AppState) -> Result<usize> {
     let now = Utc::now();
     let mut tx = state.db.begin_write().await?;
@@ -207,7 +207,7 @@ pub async fn recover(state: &AppState) -> Result<usize> {
         .await?;
     }
     tx.commit().await?;
-    Ok(unfinished.len())
+    Ok(unfinished.len() + super::platforms::recover(state).await?)
 }
 
 /// Stop every queued or running operation's runner (a reset); they find their rows gone and end

@@ -129,7 +129,7 @@ async fn drive(state: &AppState, id: Uuid, cancel: &CancellationToken) -> Result
     Ok(None)
 }
 
-fn step_timing(state: &AppState, steps: usize) -> (std::time::Duration, u32) {
+pub(super) fn step_timing(state: &AppState, steps: usize) -> (std::time::Duration, u32) {
     let settings = state.settings();
     match settings.transition {
         Transition::AfterSeconds { seconds } => {
@@ -154,7 +154,13 @@ pub async fn poll(state: &AppState, id: Uuid) -> Result<()> {
 }
 
 async fn count_poll(state: &AppState, id: Uuid, polls: u32) -> Result<()> {
-    let op = replications::find_operation(&mut state.db.reader().await?, id).await?;
+    let op = match replications::find_operation(&mut state.db.reader().await?, id).await {
+        // Not a contract's: a platform's, or nothing.
+        Err(crate::error::AppError::NotFound(_)) => {
+            return super::platforms::count_poll(state, id, polls).await;
+        }
+        found => found?,
+    };
     if op.status != OperationStatus::Running || super::operations::running(state).contains_key(&id)
     {
         return Ok(());

@@ -1162,7 +1162,7 @@ async fn a_failed_request_is_logged_once_with_what_it_was_and_why() {
         .await;
         assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
         // A read that succeeds logs nothing at info.
-        let reply = app.get_as(&format!("{API}/platforms"), ADMIN).await;
+        let reply = app.get_as(&format!("{API}/driverPackages/platforms"), ADMIN).await;
         assert_eq!(reply.status, StatusCode::OK);
     })
     .await;

@@ -24,6 +24,7 @@ mod links;
 mod metrics;
 mod openapi;
 mod packages;
+mod platforms;
 mod reliability_crash;
 mod reliability_disk_full;
 mod reliability_http;

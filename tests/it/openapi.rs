@@ -565,7 +565,24 @@ async fn real_answers_fit_the_documented_schemas() {
     call("POST", &format!("{b}/sources/{id}?operation=Reboot"), None).await;
     call("POST", &format!("{b}/tasks/{task}?operation=Dismiss"), None).await;
 
+    call("GET", &format!("{b}/driverPackages/platforms"), None).await;
+    // A target platform, from the product's documented request, and its PreDiscovery.
+    let added = call(
+        "POST",
+        &format!("{b}/platforms"),
+        Some(json!({"username": "username@accountname.onmicrosoft.com", "password": "p", "type": "AddPlatformAzureCloud", "azureCloudName": "AzureCloud", "locationName": "centralus", "subscriptionId": "s", "applicationId": "a"})),
+    )
+    .await;
+    call("GET", added["operation"]["href"].as_str().unwrap(), None).await;
+    let platform = added["resource"]["href"].as_str().unwrap().to_owned();
+    call("GET", &platform, None).await;
     call("GET", &format!("{b}/platforms"), None).await;
+    call(
+        "POST",
+        &format!("{b}/platforms"),
+        Some(json!({"type": "AddPlatformVMware"})),
+    )
+    .await;
     let packages = call(
         "GET",
         &format!("{b}/driverPackages?platform=windows-x64"),

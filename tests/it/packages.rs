@@ -507,7 +507,7 @@ async fn one_package_by_id() {
 #[tokio::test]
 async fn platforms_name_their_latest_driver() {
     let (app, _state, _dir) = common::test_app().await;
-    let reply = app.get(&format!("{B}/platforms")).await;
+    let reply = app.get(&format!("{B}/driverPackages/platforms")).await;
     assert_eq!(reply.status, StatusCode::OK);
     let body = reply.json();
     assert_eq!(body["totalCount"], 3);
@@ -571,7 +571,10 @@ async fn the_alias_base_links_to_itself() {
     let download = app.get(href).await;
     assert_eq!(download.status, StatusCode::OK);
     assert_eq!(download.body, sample_file("windows-x64", "8.0.0.12"));
-    let platforms = app.get(&format!("{ALIAS}/platforms")).await.json();
+    let platforms = app
+        .get(&format!("{ALIAS}/driverPackages/platforms"))
+        .await
+        .json();
     assert!(
         platforms["platforms"][0]["links"][0]["href"]
             .as_str()
@@ -614,7 +617,10 @@ async fn an_upload_becomes_the_latest_package() {
         false
     );
     assert_eq!(all_packages(&app).await.len(), 5);
-    let platforms = app.get(&format!("{B}/platforms")).await.json();
+    let platforms = app
+        .get(&format!("{B}/driverPackages/platforms"))
+        .await
+        .json();
     assert!(
         platforms["platforms"]
             .as_array()

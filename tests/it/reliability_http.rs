@@ -200,7 +200,7 @@ async fn head_answers_with_the_headers_of_get_on_every_package_route() {
         format!("{B}/driverPackages/latest"),
         format!("{B}/driverPackages/latest?platform=windows-x86"),
         id_uri,
-        format!("{B}/platforms"),
+        format!("{B}/driverPackages/platforms"),
         // Errors too: HEAD of what GET refuses gets the same status and headers.
         format!("{B}/driverPackages/00000000-0000-4000-8000-000000000000/content"),
         format!("{B}/driverPackages/not-an-id/content"),

@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 use super::extract::{Path, Query, parse_id, truncate};
 use super::openapi::{
-    BadRequest, Conflict, Forbidden, InsufficientStorage, LatestPackages, NotFound, PackageList,
-    PayloadTooLarge, PlatformList, Unauthorized,
+    BadRequest, Conflict, DriverPlatformList, Forbidden, InsufficientStorage, LatestPackages,
+    NotFound, PackageList, PayloadTooLarge, Unauthorized,
 };
 use super::{ApiBase, Link, Paging, list_body};
 use crate::auth::Admin;
@@ -31,7 +31,7 @@ pub use download::{
     __path_content, __path_content_by_version, __path_latest_content, content, content_by_version,
     download_by_id, download_by_version, latest_content,
 };
-pub use views::{PackageView, PlatformView};
+pub use views::{DriverPlatformView, PackageView};
 
 /// The route of a package's download, under a base: the `content` link, what the agent fetches.
 /// The router's route table and the shortcut before the router (`crate::http::shortcut`) both
@@ -215,19 +215,20 @@ pub async fn get(
     Ok(axum::Json(PackageView::new(&base.0, &pkg, is_latest)))
 }
 
-/// The platforms, with their latest driver version.
+/// The OS platforms driver packages are built for, with their latest driver version (not the
+/// target platforms of `/platforms`).
 #[utoipa::path(
     get,
-    path = "/platforms",
-    operation_id = "listPlatforms",
+    path = "/driverPackages/platforms",
+    operation_id = "listDriverPackagePlatforms",
     tag = "driverPackages",
-    responses((status = 200, description = "Every platform", body = PlatformList)),
+    responses((status = 200, description = "Every OS platform", body = DriverPlatformList)),
 )]
 pub async fn platforms(State(state): State<AppState>, base: ApiBase) -> Result<Response> {
     let latest = state.db.catalog().await?.latest_versions();
-    let views: Vec<PlatformView> = Platform::ALL
+    let views: Vec<DriverPlatformView> = Platform::ALL
         .into_iter()
-        .map(|p| PlatformView {
+        .map(|p| DriverPlatformView {
             name: p,
             display_name: p.display_name(),
             os_family: p.os_family(),
@@ -240,7 +241,7 @@ pub async fn platforms(State(state): State<AppState>, base: ApiBase) -> Result<R
         })
         .collect();
     let page = crate::domain::paging::Page::new(None, None).map_err(AppError::internal)?;
-    let href = format!("{}/platforms", base.0);
+    let href = format!("{}/driverPackages/platforms", base.0);
     Ok(axum::Json(list_body("platforms", views, 3, page, &href, &[])).into_response())
 }
 

@@ -9,10 +9,10 @@ use crate::domain::version::DriverVersion;
 /// A driver package: the wire contract's view, which the agent reads.
 pub use migrate_core::wire::PackageView;
 
-/// A platform driver packages are built for.
+/// An OS platform driver packages are built for.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct PlatformView {
+pub struct DriverPlatformView {
     pub(super) name: Platform,
     #[schema(examples("Windows (x64)"))]
     pub(super) display_name: &'static str,

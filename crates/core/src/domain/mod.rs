@@ -5,6 +5,7 @@ pub mod model;
 pub mod paging;
 pub mod platform;
 pub mod replication;
+pub mod target_platform;
 pub mod version;
 pub mod workload;
 
