@@ -350,12 +350,6 @@ async fn operations_that_are_not_allowed_say_why() {
             400,
             "InvalidOptions",
         ),
-        (
-            "operation=Migrate",
-            Some(json!({"bogus": true})),
-            400,
-            "InvalidOptions",
-        ),
     ] {
         let reply = c
             .call("POST", &format!("/transformations/{t}?{query}"), body)
