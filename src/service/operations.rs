@@ -169,12 +169,12 @@ pub async fn abort(state: &AppState, by: &Caller, transformation_id: Uuid) -> Re
         .await?
         .ok_or_else(|| not_allowed(NotAllowed::NothingToAbort))?;
     drop(r);
-    let token = running(state).get(&active.id).cloned();
-    match token {
-        Some(token) => token.cancel(),
-        // No runner holds it (it cannot happen short of a crash between commit and spawn): end
-        // it here so the contract is not stuck.
-        None => runner::finish_aborted(state, active.id).await?,
+    // Cancelled under the lock, so that a runner leaving at that moment sees it (`runner::run`).
+    let cancelled = running(state).get(&active.id).map(CancellationToken::cancel);
+    if cancelled.is_none() {
+        // No runner holds it (it waits for its polls, or a crash came between commit and
+        // spawn): end it here so the contract is not stuck.
+        runner::finish_aborted(state, active.id).await?;
     }
     tracing::info!(transformation = %transformation_id, operation = %active.id, by = %by.user, "abort requested");
     Ok(active)

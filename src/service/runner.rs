@@ -20,8 +20,16 @@ enum Stop {
 }
 
 pub async fn run(state: AppState, id: Uuid, cancel: CancellationToken) {
-    let outcome = drive(&state, id, &cancel).await;
-    super::operations::running(&state).remove(&id);
+    let mut outcome = drive(&state, id, &cancel).await;
+    {
+        // Under the lock an abort cancels with: an abort either cancelled before the runner
+        // left (seen here) or finds no runner and ends the operation itself.
+        let mut running = super::operations::running(&state);
+        running.remove(&id);
+        if matches!(outcome, Ok(Some(Stop::AwaitPolls))) && cancel.is_cancelled() {
+            outcome = Ok(Some(Stop::Aborted));
+        }
+    }
     let ended = match outcome {
         Ok(None | Some(Stop::AwaitPolls)) => Ok(()),
         Ok(Some(Stop::Aborted)) => finish_aborted(&state, id).await,
