@@ -22,6 +22,7 @@ mod faults;
 mod metrics;
 mod openapi;
 mod packages;
+mod prepare;
 mod reliability_crash;
 mod reliability_disk_full;
 mod reliability_http;
