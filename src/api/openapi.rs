@@ -348,7 +348,8 @@ pub enum FlagText {
     False,
 }
 
-/// `Migrate`'s options.
+/// `Migrate`'s options; also `Prepare`'s, as the product's documented Prepare sends them (there
+/// `migrationType` is kept with the operation and changes nothing).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MigrateOptions {
@@ -371,7 +372,9 @@ pub struct TestCutoverOptions {
     #[serde(rename = "type")]
     #[schema(inline)]
     kind: Option<TestCutoverOptionsType>,
+    /// Shut the target workload down after the test. Default: false.
     shutdown_target: Option<Flag>,
+    /// Run an incremental replication first. Default: false.
     perform_incremental: Option<Flag>,
 }
 
@@ -387,8 +390,11 @@ pub struct CutoverOptions {
     #[serde(rename = "type")]
     #[schema(inline)]
     kind: Option<CutoverOptionsType>,
+    /// Shut the source workload down. Default: true.
     shutdown_source: Option<Flag>,
+    /// Shut the target workload down after the cutover. Default: false.
     shutdown_target: Option<Flag>,
+    /// Run a last incremental replication first. Default: true.
     perform_incremental: Option<Flag>,
 }
 
@@ -397,8 +403,9 @@ pub enum CutoverOptionsType {
     CutoverOptions,
 }
 
-/// An operation's options, as the real API sends them; `Prepare`, `EndTestCutover` and `Abort`
-/// take none. Only described: `transformations::parse_options` reads them.
+/// An operation's options, as the real API sends them; `EndTestCutover` takes a body of type
+/// `EndTestCutoverOptions` whose members are not read, `Abort` none. Only described:
+/// `transformations::parse_options` reads them.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum OperationOptions {

@@ -11,10 +11,12 @@ use uuid::Uuid;
 use super::runner;
 use crate::auth::Caller;
 use crate::db::events::{self, kind};
+use crate::db::packages::Catalog;
 use crate::db::{WriteTx, replications, sources};
 use crate::domain::model::{Operation, Step};
 use crate::domain::replication::{
-    self as rules, MigrationType, NotAllowed, OperationStatus, OperationType,
+    self as rules, CutoverFlags, MigrationType, NotAllowed, OperationStatus, OperationType,
+    PreparePlan, Work,
 };
 use crate::error::{AppError, Result};
 use crate::state::AppState;
@@ -69,15 +71,29 @@ pub async fn run(
     op: OperationType,
     options: &Options,
 ) -> Result<Operation> {
+    // Prepare installs the server's latest driver package: whether there is one decides its steps.
+    let catalog = match op {
+        OperationType::Prepare => Some(state.db.catalog().await?),
+        _ => None,
+    };
     let mut tx = state.db.begin_write().await?;
-    let operation = queue(&mut tx, transformation_id, op, options, Map::new()).await?;
+    let operation = queue_with(
+        &mut tx,
+        transformation_id,
+        op,
+        options,
+        Map::new(),
+        catalog.as_deref(),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(transformation = %transformation_id, operation = %operation.id, kind = %op, by = %by.user, "operation started");
     Ok(spawn(state, operation))
 }
 
 /// Queue `op` inside `tx`: the checks, the plan, the row and its event. `extra` joins the
-/// options stored with it.
+/// options stored with it. For operations that install no driver (a Prepare is queued by
+/// [`run`], with the package catalog).
 pub(super) async fn queue(
     tx: &mut WriteTx,
     transformation_id: Uuid,
@@ -85,20 +101,42 @@ pub(super) async fn queue(
     options: &Options,
     extra: Map<String, Value>,
 ) -> Result<Operation> {
+    queue_with(tx, transformation_id, op, options, extra, None).await
+}
+
+async fn queue_with(
+    tx: &mut WriteTx,
+    transformation_id: Uuid,
+    op: OperationType,
+    options: &Options,
+    extra: Map<String, Value>,
+    catalog: Option<&Catalog>,
+) -> Result<Operation> {
     let now = Utc::now();
     let t = replications::find(tx, transformation_id).await?;
     let (facts, _) = replications::facts(tx, &t).await?;
-    let migration = match op {
-        OperationType::Migrate => Some(
-            options
-                .migration_type
-                .unwrap_or_else(|| rules::default_migration_type(facts)),
-        ),
-        _ => None,
-    };
-    rules::check_allowed(facts, op, migration).map_err(not_allowed)?;
+    let flags = CutoverFlags::resolve(
+        op,
+        options.shutdown_source,
+        options.shutdown_target,
+        options.perform_incremental,
+    );
+    let migration = rules::replication_requested(
+        op,
+        flags,
+        options.migration_type,
+        rules::default_migration_type(facts),
+    );
+    rules::check_allowed(
+        facts,
+        op,
+        migration.filter(|_| op == OperationType::Migrate),
+    )
+    .map_err(not_allowed)?;
     let source = sources::find(tx, t.source_id).await?;
 
+    // The replication it carries out (Migrate's, or a cutover's incremental) follows SPEC 3.3's
+    // rules: the running driver, the reboot warning, an incremental performed as a server-sync.
     let plan = migration.map(|m| {
         rules::plan_replication(
             m,
@@ -107,16 +145,18 @@ pub(super) async fn queue(
             source.server_sync_required,
         )
     });
-    let steps: Vec<Step> = rules::steps(op, plan.as_ref().map(|p| p.performed_as))
-        .into_iter()
-        .map(|name| Step {
-            name: name.to_owned(),
-            status: OperationStatus::Queued,
-            progress: 0,
-            started_at: None,
-            completed_at: None,
-        })
-        .collect();
+    let mut warnings = plan.as_ref().map_or_else(Vec::new, |p| p.warnings.clone());
+    let prepare = if op == OperationType::Prepare {
+        let package = catalog.is_some_and(|c| c.latest(source.platform).is_some());
+        if source.needs_driver_from_server() && !package {
+            warnings.push(source.no_driver_package_warning());
+        }
+        source.prepare_plan(package)
+    } else {
+        PreparePlan::default()
+    };
+    let work = Work::new(op, flags, plan.as_ref().map(|p| p.performed_as), prepare);
+    let steps: Vec<Step> = rules::steps(work).into_iter().map(Step::queued).collect();
     let mut stored = options.to_json();
     stored.extend(extra);
     let stored = Value::Object(stored);
@@ -132,7 +172,7 @@ pub(super) async fn queue(
             .and_then(|p| p.driver_version_used)
             .map(|v| v.to_string()),
         transfer_method: plan.as_ref().map(|p| p.transfer_method.as_str()),
-        warnings: plan.as_ref().map_or(&[], |p| p.warnings.as_slice()),
+        warnings: &warnings,
         clears_server_sync: plan.as_ref().is_some_and(|p| p.clears_server_sync),
         options: &stored,
     };
@@ -169,12 +209,14 @@ pub async fn abort(state: &AppState, by: &Caller, transformation_id: Uuid) -> Re
         .await?
         .ok_or_else(|| not_allowed(NotAllowed::NothingToAbort))?;
     drop(r);
-    let token = running(state).get(&active.id).cloned();
-    match token {
-        Some(token) => token.cancel(),
-        // No runner holds it (it cannot happen short of a crash between commit and spawn): end
-        // it here so the contract is not stuck.
-        None => runner::finish_aborted(state, active.id).await?,
+    // Cancelled under the lock, so that a runner leaving at that moment sees it (`runner::run`).
+    let cancelled = running(state)
+        .get(&active.id)
+        .map(CancellationToken::cancel);
+    if cancelled.is_none() {
+        // No runner holds it (it waits for its polls, or a crash came between commit and
+        // spawn): end it here so the contract is not stuck.
+        runner::finish_aborted(state, active.id).await?;
     }
     tracing::info!(transformation = %transformation_id, operation = %active.id, by = %by.user, "abort requested");
     Ok(active)

@@ -1,15 +1,19 @@
 //! The background task that runs one operation's simulated steps, and records how it ends.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::db::events::{self, kind};
-use crate::db::{replications, sources, tasks};
+use crate::db::{WriteTx, replications, sources, tasks};
 use crate::domain::model::{Operation, TaskKind, TaskState, WarningCode};
-use crate::domain::replication::{self as rules, MigrationType, OperationStatus, OperationType};
+use crate::domain::replication::{
+    self as rules, MigrationType, OperationStatus, OperationType, StepKind,
+};
 use crate::error::Result;
 use crate::state::{AppState, Transition};
+
+mod prepare;
 
 /// How a run ended, when not by completing.
 enum Stop {
@@ -17,14 +21,25 @@ enum Stop {
     Shutdown,
     /// An after-N-polls transition: the operation waits, running, for its polls.
     AwaitPolls,
+    /// A step cannot be carried out (Prepare on an offline source): the operation fails so.
+    Failed(String),
 }
 
 pub async fn run(state: AppState, id: Uuid, cancel: CancellationToken) {
-    let outcome = drive(&state, id, &cancel).await;
-    super::operations::running(&state).remove(&id);
+    let mut outcome = drive(&state, id, &cancel).await;
+    {
+        // Under the lock an abort cancels with: an abort either cancelled before the runner
+        // left (seen here) or finds no runner and ends the operation itself.
+        let mut running = super::operations::running(&state);
+        running.remove(&id);
+        if matches!(outcome, Ok(Some(Stop::AwaitPolls))) && cancel.is_cancelled() {
+            outcome = Ok(Some(Stop::Aborted));
+        }
+    }
     let ended = match outcome {
         Ok(None | Some(Stop::AwaitPolls)) => Ok(()),
         Ok(Some(Stop::Aborted)) => finish_aborted(&state, id).await,
+        Ok(Some(Stop::Failed(why))) => finish_failed(&state, id, &why).await,
         Ok(Some(Stop::Shutdown)) => {
             finish_failed(
                 &state,
@@ -94,8 +109,16 @@ async fn drive(state: &AppState, id: Uuid, cancel: &CancellationToken) -> Result
     }
     let count = op.steps.len().max(1);
     for index in 0..op.steps.len() {
-        if op.operation_type == OperationType::Migrate {
+        if op.migration_type.is_some() {
             note_pending_reboot(state, &mut op).await?;
+        }
+        if op.steps[index].kind().is_some_and(StepKind::is_controller)
+            && let Some(why) = prepare::offline(state, &op).await?
+        {
+            // SPEC 9: an offline source cannot be prepared; it fails at the controller step.
+            op.steps[index].started_at = Some(Utc::now());
+            save(state, &op).await?;
+            return Ok(Some(Stop::Failed(why)));
         }
         op.steps[index].status = OperationStatus::Running;
         op.steps[index].started_at = Some(Utc::now());
@@ -211,13 +234,27 @@ async fn note_pending_reboot(state: &AppState, op: &mut Operation) -> Result<()>
     Ok(())
 }
 
-/// Record success: the operation, the contract's new state, the workload's server-sync flag and
-/// the test-cutover tasks, in one transaction.
+/// Record success: the operation, the contract's new state, what Prepare leaves on the source,
+/// the workload's server-sync flag and the test-cutover tasks, in one transaction.
 async fn complete(state: &AppState, mut op: Operation) -> Result<()> {
+    let catalog = match op.operation_type {
+        OperationType::Prepare => Some(state.db.catalog().await?),
+        _ => None,
+    };
     let now = Utc::now();
     let mut tx = state.db.begin_write().await?;
     let t = replications::find(&mut tx, op.transformation_id).await?;
-    let source = sources::find(&mut tx, op.source_id).await?;
+    let mut source = sources::find(&mut tx, op.source_id).await?;
+    if let Some(catalog) = catalog {
+        match prepare::finish(&mut tx, &mut op, source, &catalog, now).await? {
+            Some(prepared) => source = prepared,
+            // Failed, the source offline: recorded.
+            None => {
+                tx.commit().await?;
+                return Ok(());
+            }
+        }
+    }
     op.status = if op.warnings.is_empty() {
         OperationStatus::Succeeded
     } else {
@@ -288,6 +325,7 @@ async fn complete(state: &AppState, mut op: Operation) -> Result<()> {
             .map(|w| match w.code {
                 WarningCode::RebootRequired => "reboot required",
                 WarningCode::ServerSyncRequired => "server-sync required",
+                WarningCode::NoDriverPackage => "no driver package",
             })
             .collect();
         (
@@ -317,10 +355,23 @@ async fn finish_with(
 ) -> Result<()> {
     let now = Utc::now();
     let mut tx = state.db.begin_write().await?;
-    let mut op = replications::find_operation(&mut tx, id).await?;
+    let op = replications::find_operation(&mut tx, id).await?;
     if op.status.is_final() {
         return Ok(());
     }
+    fail(&mut tx, op, status, error, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// End `op` as failed or aborted, with its event, inside `tx`.
+async fn fail(
+    tx: &mut WriteTx,
+    mut op: Operation,
+    status: OperationStatus,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
     op.status = status;
     op.error = error.map(str::to_owned);
     op.completed_at = Some(now);
@@ -329,7 +380,7 @@ async fn finish_with(
             step.status = status;
         }
     }
-    replications::save_operation(&mut tx, &op, now).await?;
+    replications::save_operation(tx, &op, now).await?;
     let (event_kind, message) = match status {
         OperationStatus::Aborted => (kind::OPERATION_ABORTED, format!("{} aborted", op.title())),
         _ => (
@@ -341,8 +392,7 @@ async fn finish_with(
             ),
         ),
     };
-    events::insert(&mut tx, event_kind, Some(op.source_id), &message, now).await?;
-    tx.commit().await?;
+    events::insert(tx, event_kind, Some(op.source_id), &message, now).await?;
     Ok(())
 }
 

@@ -156,7 +156,7 @@ pub async fn reboot(db: &Db, id: Uuid) -> Result<Source> {
 /// The heart of SPEC 3.2 on the server: compare, log, keep the reboot task right, store.
 /// `reported_now`: the machine's own report (which sets `lastReportAt`), not a reboot from
 /// outside. Answers the source as stored.
-async fn record(
+pub(super) async fn record(
     tx: &mut WriteTx,
     source: Source,
     reported: DriverState,

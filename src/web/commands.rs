@@ -15,7 +15,10 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 pub struct StepItem {
+    /// The product-style identifier (the API's `name`).
     pub name: String,
+    /// What the page shows.
+    pub label: String,
     pub status: Badge,
     pub progress: u8,
     pub started: Option<Time>,
@@ -77,10 +80,12 @@ fn command(op: Operation, host: String) -> Command {
             heading: match w.code {
                 WarningCode::RebootRequired => "Reboot notification",
                 WarningCode::ServerSyncRequired => "Server-sync",
+                WarningCode::NoDriverPackage => "No driver package",
             },
             message: w.message.clone(),
         })
         .collect();
+    // A replication, or a (test) cutover that carried out its incremental replication.
     let is_replication = op.migration_type.is_some();
     Command {
         title: op.title(),
@@ -94,6 +99,7 @@ fn command(op: Operation, host: String) -> Command {
             .iter()
             .map(|s| StepItem {
                 name: s.name.clone(),
+                label: s.label().to_owned(),
                 status: Badge::operation(s.status),
                 progress: s.progress,
                 started: Time::opt(s.started_at),

@@ -79,6 +79,12 @@ impl Badge {
                 text: "Server-sync required".to_owned(),
                 title: w.message.clone(),
             },
+            WarningCode::NoDriverPackage => Self {
+                class: "badge-warn",
+                icon: "⚠",
+                text: "No driver package".to_owned(),
+                title: w.message.clone(),
+            },
         }
     }
 

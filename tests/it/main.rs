@@ -25,6 +25,7 @@ mod metrics;
 mod openapi;
 mod packages;
 mod platforms;
+mod prepare;
 mod reliability_crash;
 mod reliability_disk_full;
 mod reliability_http;

@@ -380,7 +380,25 @@ async fn run_steps(steps: Vec<Step>) {
                         "{at}: {done}"
                     );
                     model.contract = Some(match op {
-                        "Prepare" => (Contract::Prepared, full),
+                        "Prepare" => {
+                            // SPEC 9: Prepare installs the server's latest package on a
+                            // discovered source without a driver (windows-x64: 8.0.0.12,
+                            // linux-x64: 8.0.0.11 in driver-packages/); Linux loads it at once.
+                            if model.installed.is_none() {
+                                let latest = if model.windows {
+                                    "8.0.0.12"
+                                } else {
+                                    "8.0.0.11"
+                                };
+                                let running = if model.windows {
+                                    model.running
+                                } else {
+                                    Some(latest)
+                                };
+                                model.apply(Some(latest), running);
+                            }
+                            (Contract::Prepared, full)
+                        }
                         "Migrate" => {
                             let requested =
                                 migration.unwrap_or(if full { "incremental" } else { "full" });
@@ -397,7 +415,12 @@ async fn run_steps(steps: Vec<Step>) {
                         }
                         "TestCutover" => (Contract::UnderTest, full),
                         "EndTestCutover" => (Contract::Prepared, full),
-                        _ => (Contract::CutOver, full),
+                        _ => {
+                            // A cutover's incremental (on by default) follows the replication
+                            // rules: performed as a server-sync while one is required.
+                            model.server_sync = false;
+                            (Contract::CutOver, full)
+                        }
                     });
                 }
             }

@@ -39,15 +39,21 @@ impl Ctx {
         }
     }
 
-    /// Register a Windows machine; answers (source id, agent token).
+    /// Register a Windows machine as its agent does: the registration, then the report of the
+    /// controller service the agent installed (Prepare needs it running). Answers (source id,
+    /// agent token).
     async fn source(&self) -> (String, String) {
         let s = self
             .ok("POST", "/sources?operation=Register", Some(json!({"hostName": "WIN-SRC01", "osFamily": "windows", "ipAddress": "10.0.0.5", "machineId": "m1"})))
             .await;
-        (
-            s["id"].as_str().unwrap().to_owned(),
-            s["agentToken"].as_str().unwrap().to_owned(),
+        let id = s["id"].as_str().unwrap().to_owned();
+        self.ok(
+            "PUT",
+            &format!("/sources/{id}/driverState"),
+            Some(json!({"installedVersion": null, "runningVersion": null, "controllerService": "running"})),
         )
+        .await;
+        (id, s["agentToken"].as_str().unwrap().to_owned())
     }
 
     async fn report(&self, id: &str, installed: Option<&str>, running: Option<&str>) {
@@ -347,12 +353,6 @@ async fn operations_that_are_not_allowed_say_why() {
         (
             "operation=Migrate",
             Some(json!({"type": "CutoverOptions"})),
-            400,
-            "InvalidOptions",
-        ),
-        (
-            "operation=Migrate",
-            Some(json!({"bogus": true})),
             400,
             "InvalidOptions",
         ),

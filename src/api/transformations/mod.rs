@@ -359,7 +359,7 @@ pub async fn operation(
     let op: OperationType = name.parse().map_err(|e: String| {
         AppError::bad_request("UnknownOperation", format!("{}: {e}", truncate(name)))
     })?;
-    let options = parse_options(op, &body)?;
+    let (options, _ignored) = parse_options(op, &body)?;
     let started = operations::run(&state, &caller, id, op, &options).await?;
     Ok(accepted(&base, id, started.id))
 }

@@ -196,9 +196,79 @@ pub enum WarningCode {
     RebootRequired,
     /// The driver started where none ran: the next replication must capture everything.
     ServerSyncRequired,
+    /// Prepare found no driver package for the source's platform on the server: the source was
+    /// prepared without the block-based driver.
+    NoDriverPackage,
+}
+
+/// Why the server cannot reach a source's controller (the source is offline, SPEC 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offline {
+    /// The controller service is installed but not running.
+    ControllerStopped,
+    /// Registered by the Migrate Agent, which has not reported the controller installed: the
+    /// server cannot push one to such a source (it opens no inbound ports).
+    AgentControllerMissing,
+}
+
+impl Offline {
+    /// What the operator reads: the workload, what is wrong, what to do.
+    pub fn message(self, host: &str) -> String {
+        match self {
+            Self::ControllerStopped => format!(
+                "{host} is offline: its PlateSpin Controller service is installed but not running. Start the controller service on the workload (or reboot it) and run Prepare again."
+            ),
+            Self::AgentControllerMissing => format!(
+                "{host} is offline: it was registered by the Migrate Agent, but its PlateSpin Controller service is not installed. Run the Migrate Agent's register command on the workload again (it installs the controller service), then run Prepare again."
+            ),
+        }
+    }
 }
 
 impl Source {
+    /// Whether the server reaches the source's controller, and why not. Online: the controller
+    /// runs, or the source was discovered through the API and has no controller yet (the server
+    /// pushes one, as it does to discovered workloads). Offline: a controller installed but not
+    /// running, or a source registered by the Migrate Agent whose controller is not running
+    /// (only the agent installs and starts it there).
+    pub fn offline(&self) -> Option<Offline> {
+        match (self.added_by, self.controller_service) {
+            (_, ControllerService::Running) => None,
+            (AddedBy::Api, ControllerService::NotInstalled) => None,
+            (_, ControllerService::Installed) => Some(Offline::ControllerStopped),
+            (AddedBy::Agent, ControllerService::NotInstalled) => {
+                Some(Offline::AgentControllerMissing)
+            }
+        }
+    }
+
+    /// Prepare installs the server's latest driver here: a discovered source without a driver.
+    /// A registered source keeps whatever its agent installed (drivers on registered sources
+    /// are the agent's to manage, platespin-product.md 1.5).
+    pub fn needs_driver_from_server(&self) -> bool {
+        self.added_by == AddedBy::Api && self.driver.installed.is_none()
+    }
+
+    /// What Prepare does here, given whether the server has a driver package for its platform.
+    pub fn prepare_plan(&self, package_available: bool) -> super::replication::PreparePlan {
+        super::replication::PreparePlan {
+            install_controller: self.added_by == AddedBy::Api
+                && self.controller_service == ControllerService::NotInstalled,
+            install_driver: self.needs_driver_from_server() && package_available,
+        }
+    }
+
+    /// The warning of a Prepare that found no driver package for the source's platform.
+    pub fn no_driver_package_warning(&self) -> Warning {
+        Warning {
+            code: WarningCode::NoDriverPackage,
+            message: format!(
+                "The server has no driver package for {}: {} was prepared without the block-based driver, and its replications compare blocks by checksum until a driver is installed",
+                self.platform, self.host_name
+            ),
+        }
+    }
+
     /// A reboot is pending on a Windows machine (Linux loads its driver at once).
     pub fn reboot_pending(&self) -> bool {
         self.os_family == OsFamily::Windows && self.driver.reboot_pending()
@@ -236,16 +306,59 @@ pub struct Transformation {
     pub updated_at: DateTime<Utc>,
 }
 
-/// One simulated step of an operation (its `subOperations`).
+/// One simulated step of an operation (its `subOperations`), named as the product names them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
+    /// A product-style identifier, e.g. `InstallingBlockBasedDriver`.
+    #[cfg_attr(feature = "openapi", schema(examples("TransferringData")))]
     pub name: String,
+    /// What the pages say, e.g. "Transferring data" (empty on steps stored before it existed).
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, examples("Transferring data"))
+    )]
+    pub display_name: String,
     pub status: super::replication::OperationStatus,
     pub progress: u8,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// Nested steps, as the product nests its sub-operations; always present, empty when the
+    /// step has none.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true, no_recursion))]
+    pub sub_operations: Vec<Step>,
+}
+
+impl Step {
+    /// A queued step of this kind.
+    pub fn queued(kind: super::replication::StepKind) -> Self {
+        Self {
+            name: kind.name().to_owned(),
+            display_name: kind.display_name().to_owned(),
+            status: super::replication::OperationStatus::Queued,
+            progress: 0,
+            started_at: None,
+            completed_at: None,
+            sub_operations: Vec::new(),
+        }
+    }
+
+    /// Its kind, when it is one the emulator knows (steps stored by older versions are not).
+    pub fn kind(&self) -> Option<super::replication::StepKind> {
+        self.name.parse().ok()
+    }
+
+    /// What the pages show: the human text, or the name of a step stored without one.
+    pub fn label(&self) -> &str {
+        if self.display_name.is_empty() {
+            &self.name
+        } else {
+            &self.display_name
+        }
+    }
 }
 
 /// An operation on a contract: Prepare, a replication, a (test) cutover.
@@ -291,3 +404,6 @@ impl Operation {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

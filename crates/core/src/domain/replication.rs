@@ -11,6 +11,9 @@ use super::driver::DriverState;
 use super::model::{Warning, WarningCode};
 use super::version::DriverVersion;
 
+mod steps;
+pub use steps::{CutoverFlags, PreparePlan, StepKind, Work, replication_requested, steps};
+
 /// Where a contract has settled (what it is while no operation runs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -359,40 +362,6 @@ pub fn plan_replication(
             performed_as,
             MigrationType::Full | MigrationType::ServerSync
         ),
-    }
-}
-
-/// The simulated steps of an operation.
-pub fn steps(op: OperationType, migration: Option<MigrationType>) -> Vec<&'static str> {
-    match (op, migration) {
-        (OperationType::Prepare, _) => vec![
-            "Validating the migration contract",
-            "Preparing the target workload",
-            "Installing the block-based components",
-        ],
-        (OperationType::Migrate, Some(MigrationType::ServerSync)) => vec![
-            "Taking a snapshot of the source volumes",
-            "Comparing source and target blocks by checksum",
-            "Transferring the differences",
-            "Cleaning up",
-        ],
-        (OperationType::Migrate, _) => vec![
-            "Taking a snapshot of the source volumes",
-            "Transferring data",
-            "Cleaning up",
-        ],
-        (OperationType::TestCutover, _) => vec![
-            "Preparing the target for the test",
-            "Starting the test workload",
-        ],
-        (OperationType::EndTestCutover, _) => {
-            vec!["Shutting down the test workload", "Reverting the target"]
-        }
-        (OperationType::Cutover, _) => vec![
-            "Synchronizing the final changes",
-            "Shutting down the source workload",
-            "Starting the target workload",
-        ],
     }
 }
 

@@ -285,16 +285,249 @@ fn states_after_success() {
     assert_eq!(state_after(Cutover, UnderTest), CutOver);
 }
 
+fn names(work: Work) -> Vec<&'static str> {
+    steps(work).into_iter().map(StepKind::name).collect()
+}
+
+const ALL_MIGRATIONS: [MigrationType; 3] = [
+    MigrationType::Full,
+    MigrationType::Incremental,
+    MigrationType::ServerSync,
+];
+
+fn every_flags() -> impl Iterator<Item = (Option<bool>, Option<bool>, Option<bool>)> {
+    let values = [None, Some(false), Some(true)];
+    values.into_iter().flat_map(move |a| {
+        values
+            .into_iter()
+            .flat_map(move |b| values.into_iter().map(move |c| (a, b, c)))
+    })
+}
+
 #[test]
-fn steps_of_each_operation() {
-    assert_eq!(steps(Migrate, Some(MigrationType::ServerSync)).len(), 4);
+fn replication_steps() {
     assert_eq!(
-        steps(Migrate, Some(MigrationType::Full))[1],
-        "Transferring data"
+        names(Work::Migrate(MigrationType::Full)),
+        ["TakingSnapshot", "TransferringData", "CleaningUp"]
     );
-    for op in OperationType::ALL {
-        assert!(!steps(op, Some(MigrationType::Full)).is_empty());
+    assert_eq!(
+        names(Work::Migrate(MigrationType::Incremental)),
+        names(Work::Migrate(MigrationType::Full))
+    );
+    assert_eq!(
+        names(Work::Migrate(MigrationType::ServerSync)),
+        [
+            "TakingSnapshot",
+            "ComparingBlocksByChecksum",
+            "TransferringDifferences",
+            "CleaningUp"
+        ]
+    );
+    assert_eq!(
+        names(Work::EndTestCutover),
+        ["ShuttingDownTestWorkload", "RevertingTarget"]
+    );
+}
+
+#[test]
+fn prepare_steps_follow_the_plan() {
+    for install_controller in [false, true] {
+        for install_driver in [false, true] {
+            let plan = PreparePlan {
+                install_controller,
+                install_driver,
+            };
+            let mut expected = vec!["ValidatingTransformation"];
+            expected.push(if install_controller {
+                "InstallingController"
+            } else {
+                "CheckingController"
+            });
+            if install_driver {
+                expected.push("InstallingBlockBasedDriver");
+            }
+            expected.push("PreparingTargetWorkload");
+            assert_eq!(names(Work::Prepare(plan)), expected, "{plan:?}");
+            // Exactly one step meets the controller, before the driver is installed.
+            let kinds = steps(Work::Prepare(plan));
+            assert_eq!(kinds.iter().filter(|k| k.is_controller()).count(), 1);
+            assert!(kinds[1].is_controller());
+        }
     }
+}
+
+#[test]
+fn cutover_defaults_are_the_web_interfaces() {
+    // platespin-product.md 3.3: Run Cutover: Shutdown Source and Perform Incremental Replication
+    // on by default; Test Cutover: its two options off.
+    assert_eq!(
+        CutoverFlags::resolve(Cutover, None, None, None),
+        CutoverFlags {
+            shutdown_source: true,
+            shutdown_target: false,
+            perform_incremental: true
+        }
+    );
+    assert_eq!(
+        CutoverFlags::resolve(TestCutover, None, None, None),
+        CutoverFlags::default()
+    );
+    for op in [Prepare, Migrate, EndTestCutover] {
+        assert_eq!(
+            CutoverFlags::resolve(op, Some(true), Some(true), Some(true)),
+            CutoverFlags::default()
+        );
+    }
+}
+
+#[test]
+fn cutover_steps_follow_every_combination_of_options() {
+    // https://www.microfocus.com/documentation/platespin/platespin-migrate-2019-8/migrate-api/api-ex-execute-transformation.html
+    // documents shutdownSource, shutdownTarget and performIncremental on Cutover.
+    for (source, target, incremental) in every_flags() {
+        let flags = CutoverFlags::resolve(Cutover, source, target, incremental);
+        assert_eq!(flags.shutdown_source, source.unwrap_or(true));
+        assert_eq!(flags.shutdown_target, target.unwrap_or(false));
+        assert_eq!(flags.perform_incremental, incremental.unwrap_or(true));
+        let requested = replication_requested(Cutover, flags, None, MigrationType::Full);
+        assert_eq!(
+            requested,
+            flags
+                .perform_incremental
+                .then_some(MigrationType::Incremental)
+        );
+        for performed in [requested, requested.map(|_| MigrationType::ServerSync)] {
+            let got = names(Work::new(Cutover, flags, performed, PreparePlan::default()));
+            let mut expected = Vec::new();
+            match performed {
+                Some(MigrationType::ServerSync) => expected.push("RunningServerSync"),
+                Some(_) => expected.push("RunningIncrementalReplication"),
+                None => {}
+            }
+            if flags.shutdown_source {
+                expected.push("ShuttingDownSourceWorkload");
+            }
+            expected.push("StartingTargetWorkload");
+            if flags.shutdown_target {
+                expected.push("ShuttingDownTargetWorkload");
+            }
+            assert_eq!(got, expected, "{flags:?} {performed:?}");
+            // shutdownSource false: nothing shuts the source down.
+            assert_eq!(
+                got.contains(&"ShuttingDownSourceWorkload"),
+                source != Some(false)
+            );
+        }
+    }
+}
+
+#[test]
+fn test_cutover_steps_follow_every_combination_of_options() {
+    for (source, target, incremental) in every_flags() {
+        let flags = CutoverFlags::resolve(TestCutover, source, target, incremental);
+        assert!(
+            !flags.shutdown_source,
+            "a test cutover never shuts the source down"
+        );
+        assert_eq!(flags.shutdown_target, target.unwrap_or(false));
+        assert_eq!(flags.perform_incremental, incremental.unwrap_or(false));
+        let requested = replication_requested(TestCutover, flags, None, MigrationType::Full);
+        for performed in [requested, requested.map(|_| MigrationType::ServerSync)] {
+            let got = names(Work::new(
+                TestCutover,
+                flags,
+                performed,
+                PreparePlan::default(),
+            ));
+            let mut expected = Vec::new();
+            match performed {
+                Some(MigrationType::ServerSync) => expected.push("RunningServerSync"),
+                Some(_) => expected.push("RunningIncrementalReplication"),
+                None => {}
+            }
+            expected.extend(["PreparingTestWorkload", "StartingTestWorkload"]);
+            if flags.shutdown_target {
+                expected.push("ShuttingDownTargetWorkload");
+            }
+            assert_eq!(got, expected, "{flags:?} {performed:?}");
+            assert!(!got.contains(&"ShuttingDownSourceWorkload"));
+        }
+    }
+}
+
+#[test]
+fn which_replication_an_operation_carries_out() {
+    let on = CutoverFlags {
+        perform_incremental: true,
+        ..CutoverFlags::default()
+    };
+    for default in ALL_MIGRATIONS {
+        assert_eq!(
+            replication_requested(Migrate, on, None, default),
+            Some(default)
+        );
+        for asked in ALL_MIGRATIONS {
+            assert_eq!(
+                replication_requested(Migrate, CutoverFlags::default(), Some(asked), default),
+                Some(asked)
+            );
+            // Prepare's migrationType (the documented Prepare body) carries out nothing.
+            assert_eq!(
+                replication_requested(Prepare, on, Some(asked), default),
+                None
+            );
+        }
+    }
+    assert_eq!(
+        replication_requested(EndTestCutover, on, None, MigrationType::Full),
+        None
+    );
+}
+
+#[test]
+fn every_operation_has_steps_with_names_and_text() {
+    for op in OperationType::ALL {
+        for (source, target, incremental) in every_flags() {
+            let flags = CutoverFlags::resolve(op, source, target, incremental);
+            for performed in [
+                None,
+                Some(MigrationType::Full),
+                Some(MigrationType::ServerSync),
+            ] {
+                for install_controller in [false, true] {
+                    let plan = PreparePlan {
+                        install_controller,
+                        install_driver: !install_controller,
+                    };
+                    let work = Work::new(op, flags, performed, plan);
+                    assert_eq!(work.operation_type(), op);
+                    let kinds = steps(work);
+                    assert!(!kinds.is_empty(), "{work:?}");
+                    let mut seen = std::collections::HashSet::new();
+                    assert!(
+                        kinds.iter().all(|k| seen.insert(*k)),
+                        "a step twice: {work:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn step_names_are_product_style_identifiers() {
+    let mut seen = std::collections::HashSet::new();
+    for kind in StepKind::ALL {
+        let name = kind.name();
+        assert!(seen.insert(name), "{name} twice");
+        assert!(name.starts_with(|c: char| c.is_ascii_uppercase()), "{name}");
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric()), "{name}");
+        assert_eq!(name.parse::<StepKind>(), Ok(kind));
+        assert_eq!(kind.to_string(), name);
+        assert!(!kind.display_name().is_empty());
+        assert_ne!(kind.display_name(), name);
+    }
+    assert!("Transferring data".parse::<StepKind>().is_err());
 }
 
 #[test]
