@@ -5,6 +5,8 @@ pub mod model;
 pub mod paging;
 pub mod platform;
 pub mod replication;
+pub mod settings;
+pub mod validation;
 pub mod version;
 pub mod workload;
 
