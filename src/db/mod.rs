@@ -21,6 +21,7 @@ pub mod packages;
 pub mod pages;
 pub mod replications;
 pub mod reset;
+pub mod settings;
 #[macro_use]
 pub mod sources;
 mod steady;
