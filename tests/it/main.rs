@@ -31,4 +31,5 @@ mod reliability_protocol;
 mod replication_runs;
 mod replications;
 mod tls;
+mod transformations;
 mod web;

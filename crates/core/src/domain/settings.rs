@@ -270,6 +270,22 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// A nullable date and time (null for None), in RFC 3339, with an error that says so.
+fn nullable_time<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<DateTime<Utc>>>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(Some(None));
+    };
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| Some(Some(t.with_timezone(&Utc))))
+        .map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not an RFC 3339 date and time, such as 2030-03-01T00:00:00Z"
+            ))
+        })
+}
+
 /// A boolean as JSON or as the strings `"true"`/`"false"`, as the real API's documented bodies
 /// send their booleans; null is absent.
 fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {

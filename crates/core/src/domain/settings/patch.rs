@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{
     CompressionLevel, Invalid, Networking, Nic, Recurrence, ReplicationSettings, Schedule,
     ScheduleState, Storage, StorageLayout, TargetSettings, check_name, flag, in_range, invalid,
-    ipv4, netmask, nullable,
+    ipv4, netmask, nullable, nullable_time,
 };
 
 /// A change to the Storage group.
@@ -186,12 +186,12 @@ impl NicPatch {
 pub struct SchedulePatch {
     pub state: Option<ScheduleState>,
     /// An RFC 3339 date and time, or null for None.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable_time")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub full_replication_start: Option<Option<DateTime<Utc>>>,
     pub incremental_recurrence: Option<Recurrence>,
     /// An RFC 3339 date and time, or null.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable_time")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub incremental_start: Option<Option<DateTime<Utc>>>,
     /// Read-only: ignored.

@@ -234,7 +234,8 @@ fn wrong_types_and_values_are_refused_when_read() {
     for (body, says) in [
         (json!({"storageLayout": "thin"}), "sameAsSource"),
         (json!({"state": "Stopped"}), "Active"),
-        (json!({"fullReplicationStart": "tomorrow"}), "input"),
+        (json!({"fullReplicationStart": "tomorrow"}), "RFC 3339"),
+        (json!({"incrementalStart": 5}), "string"),
         (json!({"incrementalRecurrence": "Monthly"}), "Weekly"),
     ] {
         let storage = serde_json::from_value::<StoragePatch>(body.clone()).err();
