@@ -823,3 +823,42 @@ async fn the_workloads_page_shows_the_schedule() {
     .await;
     assert_eq!(row().await, ("Paused".into(), "None".into()));
 }
+
+/// A transformation without stored settings (made before they existed, or by the seed file) has
+/// its defaults from the workload; a change stores them all.
+#[tokio::test]
+async fn a_transformation_without_stored_settings_has_its_defaults() {
+    let c = Ctx::new().await;
+    let src = c.source().await;
+    let t = c.transformation(&src).await;
+    let db = own_connection(&c.state).await;
+    sqlx::query("DELETE FROM transformation_settings")
+        .execute(&db)
+        .await
+        .unwrap();
+    let networking = c
+        .ok("GET", &format!("/transformations/{t}/networking"), None)
+        .await;
+    assert_eq!(networking["hostName"], "SB-W2012-R2-STD");
+    assert_eq!(networking["nics"][0]["sourceIpAddress"], "10.0.0.5");
+    let changed = c
+        .ok(
+            "PUT",
+            &format!("/transformations/{t}/replicationSettings"),
+            Some(json!({"encryptDataTransfer": true})),
+        )
+        .await;
+    assert_eq!(changed["encryptDataTransfer"], true);
+    let stored: (String, String) = sqlx::query_as(
+        "SELECT networking, replication_settings FROM transformation_settings WHERE transformation_id = ?",
+    )
+    .bind(&t)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert!(stored.0.contains("SB-W2012-R2-STD"), "{stored:?}");
+    assert!(
+        stored.1.contains("\"encryptDataTransfer\":true"),
+        "{stored:?}"
+    );
+}

@@ -1,5 +1,6 @@
 //! Transformations (migration contracts) and their operations, as in the real REST API:
 //! `POST transformations/{id}?operation=Prepare|Migrate|TestCutover|EndTestCutover|Cutover|Abort`.
+//! Their setting groups are in [`settings`].
 
 use axum::body::Bytes;
 use axum::extract::State;
