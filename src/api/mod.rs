@@ -74,6 +74,17 @@ route_table! {
     "/transformations" => get(transformations::list).post(transformations::create),
     "/transformations/{id}" =>
         get(transformations::get).delete(transformations::delete).post(transformations::operation),
+    "/transformations/{id}/storage" =>
+        get(transformations::settings::get_storage).put(transformations::settings::put_storage),
+    "/transformations/{id}/networking" =>
+        get(transformations::settings::get_networking).put(transformations::settings::put_networking),
+    "/transformations/{id}/schedule" =>
+        get(transformations::settings::get_schedule).put(transformations::settings::put_schedule),
+    "/transformations/{id}/targetSettings" =>
+        get(transformations::settings::get_target_settings).put(transformations::settings::put_target_settings),
+    "/transformations/{id}/replicationSettings" =>
+        get(transformations::settings::get_replication_settings).put(transformations::settings::put_replication_settings),
+    "/transformations/{id}/validationResults" => get(transformations::settings::get_validation_results),
     "/operations" => get(operations::list),
     "/operations/{id}" => get(operations::get),
 }

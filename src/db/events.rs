@@ -31,6 +31,7 @@ pub mod kind {
     pub const SERVER_SYNC_CLEARED: &str = "ServerSyncCleared";
     pub const TRANSFORMATION_CREATED: &str = "TransformationCreated";
     pub const TRANSFORMATION_REMOVED: &str = "TransformationRemoved";
+    pub const TRANSFORMATION_SETTINGS_CHANGED: &str = "TransformationSettingsChanged";
     pub const OPERATION_QUEUED: &str = "OperationQueued";
     pub const OPERATION_STARTED: &str = "OperationStarted";
     pub const OPERATION_COMPLETED: &str = "OperationCompleted";

@@ -22,6 +22,7 @@ pub mod pages;
 pub mod platforms;
 pub mod replications;
 pub mod reset;
+pub mod settings;
 #[macro_use]
 pub mod sources;
 mod steady;

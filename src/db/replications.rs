@@ -12,10 +12,22 @@ use crate::domain::replication::{
 use crate::domain::workload::Workload;
 use crate::error::{AppError, Result};
 
+/// `SELECT` of a [`TransformationRow`]'s columns `FROM transformations` (a macro, so that
+/// `concat!` keeps the SQL a static string).
+macro_rules! select_transformations {
+    () => {
+        "SELECT id, source_id, display_name, platform_id, tags, state, has_full_replication, created_at, updated_at
+         FROM transformations"
+    };
+}
+
 #[derive(sqlx::FromRow)]
 struct TransformationRow {
     id: String,
     source_id: String,
+    display_name: String,
+    platform_id: Option<String>,
+    tags: Option<String>,
     state: String,
     has_full_replication: bool,
     created_at: String,
@@ -27,6 +39,13 @@ impl TransformationRow {
         Ok(Transformation {
             id: parse_uuid(&self.id)?,
             source_id: parse_uuid(&self.source_id)?,
+            display_name: self.display_name,
+            platform_id: self.platform_id.as_deref().map(parse_uuid).transpose()?,
+            tags: self
+                .tags
+                .as_deref()
+                .map(|t| json_col(t, "transformation tags"))
+                .transpose()?,
             state: parse_col(&self.state, "contract state")?,
             has_full_replication: self.has_full_replication,
             created_at: parse_ts(&self.created_at)?,
@@ -110,18 +129,44 @@ impl OperationRow {
     }
 }
 
+/// A new transformation's row: its source and its documented members.
+#[derive(Debug, Clone)]
+pub struct NewTransformation<'a> {
+    pub source_id: Uuid,
+    /// The source's host name when `None`.
+    pub display_name: Option<&'a str>,
+    pub platform_id: Option<Uuid>,
+    pub tags: Option<&'a [String]>,
+}
+
+impl NewTransformation<'_> {
+    /// A source's transformation with the defaults: its host name, no platform, no tags.
+    pub fn for_source(source_id: Uuid) -> Self {
+        Self {
+            source_id,
+            display_name: None,
+            platform_id: None,
+            tags: None,
+        }
+    }
+}
+
 pub async fn create(
     tx: &mut WriteTx,
-    source_id: Uuid,
+    new: &NewTransformation<'_>,
     now: DateTime<Utc>,
 ) -> Result<Transformation> {
     let id = Uuid::new_v4();
+    let source_id = new.source_id;
     let result = sqlx::query(
-        "INSERT INTO transformations (id, source_id, state, created_at, updated_at) VALUES (?, ?, 'Configured', ?, ?)",
+        "INSERT INTO transformations (id, source_id, display_name, platform_id, tags, state, created_at, updated_at)
+         VALUES (?1, ?2, COALESCE(?3, (SELECT host_name FROM sources WHERE id = ?2)), ?4, ?5, 'Configured', ?6, ?6)",
     )
     .bind(id.to_string())
     .bind(source_id.to_string())
-    .bind(ts(now))
+    .bind(new.display_name)
+    .bind(new.platform_id.map(|p| p.to_string()))
+    .bind(new.tags.map(to_json).transpose()?)
     .bind(ts(now))
     .execute(tx.conn())
     .await;
@@ -138,23 +183,31 @@ pub async fn create(
 }
 
 pub async fn find(r: &mut impl Read, id: Uuid) -> Result<Transformation> {
-    let row: Option<TransformationRow> = sqlx::query_as(
-        "SELECT id, source_id, state, has_full_replication, created_at, updated_at FROM transformations WHERE id = ?",
-    )
-    .bind(id.to_string())
-    .fetch_optional(conn(r))
-    .await?;
+    let row: Option<TransformationRow> =
+        sqlx::query_as(concat!(select_transformations!(), " WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(conn(r))
+            .await?;
     row.ok_or_else(|| AppError::NotFound(format!("transformation {id} not found")))?
         .into_model()
 }
 
+/// A transformation that migrates to `platform_id`, if one does.
+pub async fn using_platform(r: &mut impl Read, platform_id: Uuid) -> Result<Option<Uuid>> {
+    let id: Option<String> =
+        sqlx::query_scalar("SELECT id FROM transformations WHERE platform_id = ? LIMIT 1")
+            .bind(platform_id.to_string())
+            .fetch_optional(conn(r))
+            .await?;
+    id.map(|id| parse_uuid(&id)).transpose()
+}
+
 pub async fn for_source(r: &mut impl Read, source_id: Uuid) -> Result<Option<Transformation>> {
-    let row: Option<TransformationRow> = sqlx::query_as(
-        "SELECT id, source_id, state, has_full_replication, created_at, updated_at FROM transformations WHERE source_id = ?",
-    )
-    .bind(source_id.to_string())
-    .fetch_optional(conn(r))
-    .await?;
+    let row: Option<TransformationRow> =
+        sqlx::query_as(concat!(select_transformations!(), " WHERE source_id = ?"))
+            .bind(source_id.to_string())
+            .fetch_optional(conn(r))
+            .await?;
     row.map(TransformationRow::into_model).transpose()
 }
 
@@ -164,10 +217,10 @@ pub async fn list(
     page: Page,
 ) -> Result<(Vec<Transformation>, u64)> {
     let source = source_id.map(|id| id.to_string());
-    let rows: Vec<TransformationRow> = sqlx::query_as(
-        "SELECT id, source_id, state, has_full_replication, created_at, updated_at FROM transformations
-         WHERE (?1 IS NULL OR source_id = ?1) ORDER BY seq LIMIT ?2 OFFSET ?3",
-    )
+    let rows: Vec<TransformationRow> = sqlx::query_as(concat!(
+        select_transformations!(),
+        " WHERE (?1 IS NULL OR source_id = ?1) ORDER BY seq LIMIT ?2 OFFSET ?3"
+    ))
     .bind(&source)
     .bind(page.limit)
     .bind(page.offset)
@@ -325,7 +378,7 @@ pub struct NewOperation<'a> {
     pub options: &'a serde_json::Value,
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(AppError::internal)
 }
 

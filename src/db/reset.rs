@@ -28,6 +28,9 @@ pub async fn clear(tx: &mut WriteTx, tables: Tables) -> Result<()> {
             .await?;
     }
     if tables.sources {
+        sqlx::query("DELETE FROM transformation_settings")
+            .execute(tx.conn())
+            .await?;
         sqlx::query("DELETE FROM transformations")
             .execute(tx.conn())
             .await?;

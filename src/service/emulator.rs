@@ -174,7 +174,8 @@ pub async fn seed(state: &AppState, scenario: &Scenario) -> Result<usize> {
             sources::require_server_sync(&mut tx, source.id).await?;
         }
         if let Some(t) = &s.transformation {
-            let contract = replications::create(&mut tx, source.id, now).await?;
+            let new = replications::NewTransformation::for_source(source.id);
+            let contract = replications::create(&mut tx, &new, now).await?;
             let contract_state = t
                 .state
                 .parse::<ContractState>()

@@ -5,6 +5,7 @@
 //!
 //! - `sources`: add, register, delete, report a driver state, reboot;
 //! - `contracts`: configure and remove a workload's migration contract;
+//! - `settings`: read and change a contract's setting groups;
 //! - `operations`: run or abort an operation, recover after a restart (and `runner`, the
 //!   background steps of a running one);
 //! - `tasks`: execute or dismiss a task;
@@ -17,6 +18,7 @@ pub mod emulator;
 pub mod operations;
 pub mod packages;
 pub mod platforms;
+pub mod settings;
 pub mod sources;
 pub mod tasks;
 

@@ -71,6 +71,15 @@ pub async fn remove(state: &AppState, by: &Caller, id: Uuid) -> Result<()> {
             ),
         ));
     }
+    if let Some(t) = crate::db::replications::using_platform(&mut tx, id).await? {
+        return Err(AppError::conflict(
+            "PlatformInUse",
+            format!(
+                "platform {} is the target of transformation {t}; remove the transformation first",
+                platform.display_name()
+            ),
+        ));
+    }
     platforms::delete(&mut tx, id).await?;
     let message = format!(
         "Platform {} removed by {}",

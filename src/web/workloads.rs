@@ -20,7 +20,7 @@ use crate::domain::platform::{ControllerService, OsFamily};
 use crate::domain::replication::{self as rules, MigrationType, OperationType};
 use crate::domain::workload::Workload;
 use crate::error::AppError;
-use crate::service::{contracts, operations};
+use crate::service::{contracts, operations, settings};
 use crate::state::AppState;
 
 const PAGE_SIZE: u32 = 50;
@@ -71,6 +71,7 @@ pub struct Row {
     pub status: &'static str,
     pub badges: Vec<Badge>,
     pub last: Option<OpItem>,
+    pub next: Option<Time>,
     pub installed: String,
     pub running: String,
 }
@@ -81,22 +82,27 @@ fn online(s: &Source) -> bool {
             .is_some_and(|t| Utc::now() - t < ONLINE_WINDOW)
 }
 
-fn schedule(w: &Workload) -> &'static str {
-    // The emulator has no replication schedules: replications run when asked.
-    match &w.transformation {
-        None => "None",
-        Some(t) if t.state == rules::ContractState::CutOver => "None",
-        Some(_) => "Manual",
-    }
+/// The Schedule and Next Replication columns, from the contract's Schedule group.
+async fn schedule(r: &mut ReadConn, w: &Workload) -> WebResult<(&'static str, Option<Time>)> {
+    let (Some(t), Some(facts)) = (&w.transformation, w.facts) else {
+        return Ok(("None", None));
+    };
+    let schedule = settings::current(r, t).await?.schedule;
+    Ok((
+        schedule.column(facts),
+        Time::opt(schedule.next_replication(facts, Utc::now())),
+    ))
 }
 
 async fn row(r: &mut ReadConn, s: Source) -> WebResult<Row> {
     let w = replications::workload(r, s.id).await?;
+    let (schedule, next) = schedule(r, &w).await?;
     Ok(Row {
         id: s.id,
         active_tasks: pages::active_task_count(r, s.id).await?,
         online: online(&s),
-        schedule: schedule(&w),
+        schedule,
+        next,
         status: w.status(),
         badges: w.warnings(&s).iter().map(Badge::warning).collect(),
         last: w.last_replication.as_ref().map(OpItem::new),
@@ -423,7 +429,8 @@ pub async fn run(
     let transformation = replications::for_source(&mut state.db.reader().await?, id).await?;
     if name == "Configure" {
         if transformation.is_none() {
-            contracts::configure(&state.db, &caller, id).await?;
+            contracts::configure(&state.db, &caller, contracts::NewContract::for_source(id))
+                .await?;
         }
         return Ok(Redirect::to(&format!("/migrate/workloads/{id}")));
     }

@@ -96,3 +96,42 @@ async fn a_body_must_be_an_object() {
         assert_eq!(reply.error_code(), "InvalidBody", "{body}");
     }
 }
+
+/// An operation's options are read the same way: a member the emulator does not know is
+/// ignored and journalled, or refused under `--strict-bodies`.
+#[tokio::test]
+async fn operation_options_follow_the_same_rule() {
+    for strict in [false, true] {
+        let (app, _, _dir) = test_app_with(|c| c.strict_bodies = strict).await;
+        let source = app
+            .post_json(
+                &format!("{API}/sources"),
+                json!({"hostName": "web01", "osFamily": "windows", "ipAddress": "10.0.0.5"}),
+            )
+            .await
+            .json();
+        let t = app
+            .post_json(
+                &format!("{API}/transformations"),
+                json!({"sourceId": source["id"]}),
+            )
+            .await
+            .json();
+        let path = format!("{API}/transformations/{}", t["id"].as_str().unwrap());
+        let reply = app
+            .post_json(
+                &format!("{path}?operation=Prepare"),
+                json!({"type": "MigrateOptions", "migrationType": "full", "targetVmName": "web01-azure"}),
+            )
+            .await;
+        if strict {
+            reply.assert_status(StatusCode::BAD_REQUEST);
+            assert_eq!(reply.error_code(), "UnknownMember");
+            assert!(reply.text().contains("targetVmName"), "{}", reply.text());
+        } else {
+            reply.assert_status(StatusCode::ACCEPTED);
+            let entry = journal_entry(&app, "POST", &path).await;
+            assert_eq!(entry["ignoredMembers"], json!(["targetVmName"]), "{entry}");
+        }
+    }
+}

@@ -626,6 +626,35 @@ async fn real_answers_fit_the_documented_schemas() {
     call("GET", &format!("{b}/operations?transformationId={t}"), None).await;
     call("GET", &format!("{b}/transformations/{t}"), None).await;
     call("GET", &format!("{b}/transformations"), None).await;
+    // The setting groups (issue 17); a PUT answers 200, or 409 while Prepare still runs.
+    for group in [
+        "storage",
+        "networking",
+        "schedule",
+        "targetSettings",
+        "replicationSettings",
+        "validationResults",
+    ] {
+        call("GET", &format!("{b}/transformations/{t}/{group}"), None).await;
+    }
+    call(
+        "PUT",
+        &format!("{b}/transformations/{t}/schedule"),
+        Some(json!({"state": "Paused", "fullReplicationStart": "2030-01-01T00:00:00Z"})),
+    )
+    .await;
+    call(
+        "PUT",
+        &format!("{b}/transformations/{t}/networking"),
+        Some(json!({"nics": [{"dhcp": false, "ipAddress": "10.0.1.5", "subnetMask": "255.255.255.0"}]})),
+    )
+    .await;
+    call(
+        "PUT",
+        &format!("{b}/transformations/{t}/targetSettings"),
+        Some(json!({"cpuCount": 0})),
+    )
+    .await;
 
     // Errors.
     call("GET", &format!("{b}/sources/not-an-id"), None).await;

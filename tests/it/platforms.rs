@@ -578,3 +578,51 @@ async fn the_root_links_target_platforms_and_the_driver_platforms_moved_under_dr
     let targets = app.get_json(&format!("{API}/platforms")).await;
     assert_eq!(targets["platforms"], json!([]));
 }
+
+/// A transformation names a platform the server knows; a platform a transformation migrates to
+/// is not removed from under it.
+#[tokio::test]
+async fn transformations_name_known_platforms_and_keep_theirs() {
+    let (app, _, _dir) = test_app().await;
+    let (platform_href, op_href) = add(&app).await;
+    wait(&app, &op_href).await;
+    let platform = id_of(&platform_href).to_owned();
+    let source = app
+        .post_json(
+            &format!("{API}/sources"),
+            json!({"hostName": "SB-W2012-R2-STD", "osFamily": "windows", "ipAddress": "10.0.0.5"}),
+        )
+        .await
+        .json();
+    let source = source["id"].as_str().unwrap().to_owned();
+
+    let reply = app
+        .post_json(
+            &format!("{API}/transformations"),
+            json!({"platformId": UNKNOWN, "sourceId": source, "storageLayout": "sameAsSource"}),
+        )
+        .await;
+    reply.assert_status(StatusCode::NOT_FOUND);
+    assert!(reply.text().contains(UNKNOWN), "{}", reply.text());
+
+    let t = app
+        .post_json(
+            &format!("{API}/transformations"),
+            json!({"platformId": platform, "sourceId": source, "storageLayout": "sameAsSource"}),
+        )
+        .await;
+    t.assert_status(StatusCode::CREATED);
+    let reply = app.call("DELETE", &platform_href, None).await;
+    reply.assert_status(StatusCode::CONFLICT);
+    assert_eq!(reply.error_code(), "PlatformInUse");
+    app.call("GET", &platform_href, None)
+        .await
+        .assert_status(StatusCode::OK);
+    let t = t.json()["id"].as_str().unwrap().to_owned();
+    app.call("DELETE", &format!("{API}/transformations/{t}"), None)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    app.call("DELETE", &platform_href, None)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+}

@@ -250,7 +250,7 @@ async fn assert_same(
             .unwrap()
             .iter()
             .filter_map(|l| l["rel"].as_str()?.strip_prefix("operation-"))
-            .filter(|op| *op != "Abort")
+            .filter(|op| *op != "Abort" && *op != "Remove")
             .collect();
         assert_eq!(allowed, model.allowed(), "{at}: {t}");
     }

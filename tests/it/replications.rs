@@ -118,6 +118,8 @@ impl Ctx {
         panic!("{href} never finished");
     }
 
+    /// The operations the contract allows now (`operation-Remove`, offered whenever nothing
+    /// runs, is the transformation's own and left out).
     async fn allowed(&self, t: &str) -> Vec<String> {
         let view = self.ok("GET", &format!("/transformations/{t}"), None).await;
         view["links"]
@@ -128,6 +130,7 @@ impl Ctx {
                 l["rel"]
                     .as_str()?
                     .strip_prefix("operation-")
+                    .filter(|op| *op != "Remove")
                     .map(str::to_owned)
             })
             .collect()

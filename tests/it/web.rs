@@ -421,6 +421,7 @@ async fn workloads_list_columns_and_badges() {
             "Schedule",
             "Status",
             "Last Replication",
+            "Next Replication",
             "Driver installed / running"
         ]
     );

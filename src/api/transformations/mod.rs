@@ -1,5 +1,6 @@
 //! Transformations (migration contracts) and their operations, as in the real REST API:
 //! `POST transformations/{id}?operation=Prepare|Migrate|TestCutover|EndTestCutover|Cutover|Abort`.
+//! Their setting groups are in [`settings`].
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::extract::{Json, Path, Query, parse_id, truncate};
 
 mod options;
+pub mod settings;
 use super::openapi::{
     Accepted, BadRequest, Conflict, NotFound, OperationOptions, TransformationList, Unauthorized,
     UnsupportedMediaType,
@@ -21,8 +23,9 @@ use crate::auth::Operator;
 use crate::db::{replications, sources};
 use crate::domain::model::{Transformation, Warning};
 use crate::domain::replication::{self as rules, OperationType};
+use crate::domain::settings::StorageLayout;
 use crate::error::{AppError, Result};
-use crate::service::contracts;
+use crate::service::contracts::{self, NewContract};
 use crate::service::operations;
 use crate::state::AppState;
 pub use options::parse_options;
@@ -39,15 +42,29 @@ struct ReplicationStatus {
     warnings: Vec<Warning>,
 }
 
-/// A migration contract for one workload.
+/// A migration contract for one workload: the members the product documents ("Get
+/// Transformation"), then the emulator's own.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TransformationView {
     id: uuid::Uuid,
+    /// The workload's name unless the create body named it.
+    #[schema(examples("SB-W2012-R2-STD"))]
+    display_name: String,
     source_id: uuid::Uuid,
+    /// The target platform (a `platforms` id), null when none was given.
+    platform_id: Option<uuid::Uuid>,
     /// Where the contract has settled; an operation running on it is in `runningOperation`.
     #[schema(value_type = rules::ContractState)]
     current_state: &'static str,
+    tags: Option<Vec<String>>,
+    /// In the documented order: `self`; `lastOperation` once an operation has run; one
+    /// `operation-<Name>` for each operation allowed now (`operation-Abort` while one runs,
+    /// `operation-Remove`, methods `["DEL"]` as the product spells them: `DELETE` on the
+    /// transformation, while none runs); the setting groups `Storage`, `Networking`, `Schedule`,
+    /// `TargetSettings`, `ReplicationSettings` and `ValidationResults`; then the emulator's
+    /// `source` and `operations`.
+    links: Vec<Link>,
     /// The workload's status as the pages show it.
     #[schema(examples("Migration Configured"))]
     status: &'static str,
@@ -55,8 +72,6 @@ pub struct TransformationView {
     replication_status: ReplicationStatus,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
-    /// `self`, `source`, `operations`, and one `operation-<Name>` for each operation allowed now.
-    links: Vec<Link>,
 }
 
 async fn view(state: &AppState, base: &ApiBase, t: Transformation) -> Result<TransformationView> {
@@ -71,19 +86,14 @@ async fn view(state: &AppState, base: &ApiBase, t: Transformation) -> Result<Tra
         has_full_replication: t.has_full_replication,
     });
     let href = format!("{}/transformations/{}", base.0, t.id);
-    let mut links = vec![
-        Link::new(&href, "self", &["GET", "DELETE"]),
-        Link::new(
-            format!("{}/sources/{}", base.0, t.source_id),
-            "source",
+    let mut links = vec![Link::new(&href, "self", &["GET"])];
+    if let Some(last) = &last_operation {
+        links.push(Link::new(
+            format!("{}/operations/{}", base.0, last.id),
+            "lastOperation",
             &["GET"],
-        ),
-        Link::new(
-            format!("{}/operations?transformationId={}", base.0, t.id),
-            "operations",
-            &["GET"],
-        ),
-    ];
+        ));
+    }
     for op in rules::allowed_operations(facts) {
         links.push(Link::new(
             format!("{href}?operation={op}"),
@@ -97,11 +107,29 @@ async fn view(state: &AppState, base: &ApiBase, t: Transformation) -> Result<Tra
             "operation-Abort",
             &["POST"],
         ));
+    } else {
+        // "DEL", as the product's documented answer spells the method (SPEC 9).
+        links.push(Link::new(&href, "operation-Remove", &["DEL"]));
     }
+    links.extend(settings::links(&href));
+    links.push(Link::new(
+        format!("{}/sources/{}", base.0, t.source_id),
+        "source",
+        &["GET"],
+    ));
+    links.push(Link::new(
+        format!("{}/operations?transformationId={}", base.0, t.id),
+        "operations",
+        &["GET"],
+    ));
     Ok(TransformationView {
         id: t.id,
+        display_name: t.display_name,
         source_id: t.source_id,
+        platform_id: t.platform_id,
         current_state: t.state.as_str(),
+        tags: t.tags,
+        links,
         status: workload.status(),
         running_operation: workload
             .active
@@ -118,16 +146,25 @@ async fn view(state: &AppState, base: &ApiBase, t: Transformation) -> Result<Tra
         },
         created_at: t.created_at,
         updated_at: t.updated_at,
-        links,
     })
 }
 
-/// A new contract for a source.
+/// A new contract for a source, as the product's "Create a Transformation" example sends it:
+/// `{"platformId", "sourceId", "storageLayout": "sameAsSource"}`; only `sourceId` is needed.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct CreateBody {
     #[schema(value_type = uuid::Uuid)]
     source_id: String,
+    /// The target platform (a `platforms` id); null or left out for none.
+    #[schema(value_type = Option<uuid::Uuid>)]
+    platform_id: Option<String>,
+    /// The Storage group's layout (default `sameAsSource`).
+    storage_layout: Option<StorageLayout>,
+    /// Default: the workload's host name.
+    display_name: Option<String>,
+    /// At most 20 strings; null or left out for none.
+    tags: Option<Vec<String>>,
 }
 
 /// Configure a migration contract for a source (`currentState` `Configured`).
@@ -137,7 +174,7 @@ pub struct CreateBody {
     operation_id = "createTransformation",
     tag = "transformations",
     security(("basicAuth" = [])),
-    request_body = CreateBody,
+    request_body(content = CreateBody, example = json!({"platformId": "50023e0d-91e3-4aef-b847-aa6400e4ffa2", "sourceId": "6f1c0c1e-0000-4000-8000-000000000000", "storageLayout": "sameAsSource"})),
     responses(
         (status = 201, description = "Configured; `Location` names it", body = TransformationView,
             headers(("Location" = String, description = "The new transformation's URL"))),
@@ -154,8 +191,18 @@ pub async fn create(
     base: ApiBase,
     Json(body): Json<CreateBody>,
 ) -> Result<Response> {
-    let source_id = parse_id(&body.source_id, "sourceId")?;
-    let t = contracts::configure(&state.db, &caller, source_id).await?;
+    let new = NewContract {
+        source_id: parse_id(&body.source_id, "sourceId")?,
+        platform_id: body
+            .platform_id
+            .as_deref()
+            .map(|p| parse_id(p, "platformId"))
+            .transpose()?,
+        display_name: body.display_name,
+        tags: body.tags,
+        storage_layout: body.storage_layout.unwrap_or_default(),
+    };
+    let t = contracts::configure(&state.db, &caller, new).await?;
     let location = format!("{}/transformations/{}", base.0, t.id);
     let mut response = (
         StatusCode::CREATED,
@@ -252,7 +299,9 @@ pub async fn get(
     Ok(axum::Json(view(&state, &base, t).await?))
 }
 
-/// Remove a migration contract (refused while an operation runs on it).
+/// Remove a migration contract and its settings (refused while an operation runs on it)
+///
+/// The transformation's `operation-Remove` link, offered while no operation runs.
 #[utoipa::path(
     delete,
     path = "/transformations/{id}",
@@ -344,6 +393,7 @@ pub async fn operation(
     base: ApiBase,
     Path(id): Path<String>,
     Query(q): Query<OperationParam>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
     let id = parse_id(&id, "transformation id")?;
@@ -359,7 +409,10 @@ pub async fn operation(
     let op: OperationType = name.parse().map_err(|e: String| {
         AppError::bad_request("UnknownOperation", format!("{}: {e}", truncate(name)))
     })?;
-    let (options, _ignored) = parse_options(op, &body)?;
+    let (options, ignored) = parse_options(op, &body)?;
+    if !ignored.is_empty() {
+        super::extract::unknown_members(&state, headers.get(crate::server::REQUEST_ID), ignored)?;
+    }
     let started = operations::run(&state, &caller, id, op, &options).await?;
     Ok(accepted(&base, id, started.id))
 }

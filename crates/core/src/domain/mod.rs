@@ -5,7 +5,9 @@ pub mod model;
 pub mod paging;
 pub mod platform;
 pub mod replication;
+pub mod settings;
 pub mod target_platform;
+pub mod validation;
 pub mod version;
 pub mod workload;
 

@@ -300,6 +300,10 @@ impl Source {
 pub struct Transformation {
     pub id: Uuid,
     pub source_id: Uuid,
+    /// The documented shape's members (issue 17): the workload's name unless given.
+    pub display_name: String,
+    pub platform_id: Option<Uuid>,
+    pub tags: Option<Vec<String>>,
     pub state: super::replication::ContractState,
     pub has_full_replication: bool,
     pub created_at: DateTime<Utc>,
