@@ -387,3 +387,223 @@ async fn the_documented_walkthrough_runs_unchanged() {
     let (status, gone) = c.send("GET", &t_href, None).await;
     assert_eq!(status, 404, "{gone}");
 }
+
+/// Under the after-N-polls transition an operation stays running until it is polled, so a
+/// script sees the in-progress answer the docs show.
+async fn hold_operations_for_polls(c: &Client, polls: u32) {
+    let (status, body) = c
+        .send(
+            "PUT",
+            "/_emu/settings",
+            Some(json!({"transition": {"mode": "afterPolls", "polls": polls}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+fn azure_platform() -> Value {
+    json!({
+        "username": "username@accountname.onmicrosoft.com",
+        "password": "Azure password goes here",
+        "type": "AddPlatformAzureCloud",
+        "azureCloudName": "AzureCloud",
+        "locationName": "centralus",
+        "subscriptionId": "Subscription id goes here",
+        "applicationId": "Application id goes here"
+    })
+}
+
+/// https://www.microfocus.com/documentation/platespin/platespin-migrate-2019-5/migrate-api/api-ex-add-azure-platform.html
+/// While the platform is added, the operation answers top-level `status` "running",
+/// `operationType` "PreDiscovery", and `subOperations` nested two deep, each with `name` and
+/// `progress` (DiscoveringWorkloadTarget, then Operations.Cloud.DiscoverRegion).
+#[tokio::test]
+async fn step_1_a_platform_being_added_answers_the_documented_running_shape() {
+    let c = Client::start();
+    hold_operations_for_polls(&c, 3).await;
+    let (status, accepted) = c
+        .send("POST", &format!("{API}/platforms"), Some(azure_platform()))
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let op_href = accepted["operation"]["href"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let running = c.get(op_href).await;
+    assert_eq!(running["status"], "running", "{running}");
+    assert_eq!(running["operationType"], "PreDiscovery", "{running}");
+    let outer = &running["subOperations"][0];
+    assert_eq!(outer["name"], "DiscoveringWorkloadTarget", "{running}");
+    assert!(outer["progress"].is_u64(), "{running}");
+    let inner = &outer["subOperations"][0];
+    assert_eq!(
+        inner["name"], "Operations.Cloud.DiscoverRegion",
+        "{running}"
+    );
+    assert!(inner["progress"].is_u64(), "{running}");
+    // The third poll completes it.
+    c.get(op_href).await;
+    let done = c.get(op_href).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+}
+
+/// https://www.microfocus.com/documentation/platespin/platespin-migrate-2019-5/migrate-api/api-about.html
+/// The 2019.5 guide's root is `/MigrateApi/2019.5`; its examples' links stay on that base.
+#[tokio::test]
+async fn the_2019_5_base_answers_with_its_own_links() {
+    let c = Client::start();
+    let root = c.get("/MigrateApi/2019.5").await;
+    for rel in ["platforms", "sources", "transformations"] {
+        assert!(
+            href(&root, rel).starts_with(&format!("{}/MigrateApi/2019.5/", c.origin())),
+            "{root}"
+        );
+    }
+    let (status, accepted) = c
+        .send("POST", &href(&root, "platforms"), Some(azure_platform()))
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    assert!(
+        accepted["operation"]["href"]
+            .as_str()
+            .unwrap()
+            .contains("/MigrateApi/2019.5/operations/"),
+        "{accepted}"
+    );
+}
+
+/// A prepared Windows workload, through the documented requests: its transformation's URL.
+async fn prepared_transformation(c: &Client, host: &str) -> String {
+    let (_, source) = c
+        .send(
+            "POST",
+            &format!("{API}/sources"),
+            Some(json!({"hostName": host, "osFamily": "windows", "ipAddress": "10.10.10.30"})),
+        )
+        .await;
+    let (status, t) = c
+        .send(
+            "POST",
+            &format!("{API}/transformations"),
+            Some(json!({"sourceId": source["id"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    let prepared = c
+        .run(
+            &href(&t, "operation-Prepare"),
+            json!({"type": "MigrateOptions", "migrationType": "full"}),
+        )
+        .await;
+    assert_eq!(prepared["status"], "succeeded", "{prepared}");
+    href(&t, "self")
+}
+
+/// https://www.microfocus.com/documentation/platespin/platespin-migrate-2019-8/migrate-api/api-ex-execute-transformation.html
+/// Each documented body is accepted verbatim (booleans as strings), and the operation runs
+/// with those options: the first replication full, later ones incremental; a test cutover
+/// with `performIncremental` "true" replicates first; a cutover with `shutdownSource` "false"
+/// leaves the source running.
+#[tokio::test]
+async fn step_9_each_documented_body_runs_with_its_options() {
+    let c = Client::start();
+    let t_href = prepared_transformation(&c, "SB-W2016-STD").await;
+    let t = c.get(&t_href).await;
+    let full = c
+        .run(
+            &href(&t, "operation-Migrate"),
+            json!({"type": "MigrateOptions", "migrationType": "full"}),
+        )
+        .await;
+    assert_eq!(full["performedAs"], "full", "{full}");
+    let incremental = c
+        .run(
+            &href(&t, "operation-Migrate"),
+            json!({"type": "MigrateOptions", "migrationType": "incremental"}),
+        )
+        .await;
+    assert_eq!(incremental["migrationType"], "incremental", "{incremental}");
+
+    let t = c.get(&t_href).await;
+    let plain_test = c
+        .run(
+            &href(&t, "operation-TestCutover"),
+            json!({"type": "TestCutoverOptions", "shutdownTarget": "false", "performIncremental": "false"}),
+        )
+        .await;
+    assert_eq!(plain_test["status"], "succeeded", "{plain_test}");
+    let plain_steps = step_names(&plain_test);
+    // End it (the docs: EndTestCutover takes a body; its members are not shown).
+    let t = c.get(&t_href).await;
+    let ended = c
+        .run(&href(&t, "operation-EndTestCutover"), json!({}))
+        .await;
+    assert_eq!(ended["status"], "succeeded", "{ended}");
+
+    let t = c.get(&t_href).await;
+    let with_incremental = c
+        .run(
+            &href(&t, "operation-TestCutover"),
+            json!({"type": "TestCutoverOptions", "shutdownTarget": "false", "performIncremental": "true"}),
+        )
+        .await;
+    let steps = step_names(&with_incremental);
+    assert_eq!(
+        steps.len(),
+        plain_steps.len() + 1,
+        "{steps:?} / {plain_steps:?}"
+    );
+    let t = c.get(&t_href).await;
+    c.run(&href(&t, "operation-EndTestCutover"), json!({}))
+        .await;
+
+    let t = c.get(&t_href).await;
+    let cutover = c
+        .run(
+            &href(&t, "operation-Cutover"),
+            json!({"type": "CutoverOptions", "shutdownTarget": "false", "shutdownSource": "false", "performIncremental": "true"}),
+        )
+        .await;
+    // The reboot Prepare asked for never came: its incremental warns, as replications do.
+    assert_eq!(cutover["status"], "succeededWithWarnings", "{cutover}");
+    assert_eq!(warning_codes(&cutover), ["RebootRequired"], "{cutover}");
+    let shutdowns: Vec<String> = step_names(&cutover)
+        .into_iter()
+        .filter(|n| n.contains("ShuttingDown"))
+        .collect();
+    assert!(shutdowns.is_empty(), "{shutdowns:?}");
+    assert_eq!(c.get(&t_href).await["currentState"], "CutOver");
+}
+
+/// https://www.microfocus.com/documentation/platespin/platespin-migrate-2019-5/migrate-api/api-ex-create-transformation.html
+/// Right after creation the transformation is `Configured`, and the operations it offers are
+/// exactly its links whose rel starts with "operation-": Prepare, and Remove.
+#[tokio::test]
+async fn step_4_a_new_transformation_offers_prepare_and_remove() {
+    let c = Client::start();
+    let (_, source) = c
+        .send(
+            "POST",
+            &format!("{API}/sources"),
+            Some(json!({"hostName": "SB-W2012-R2-STD", "osFamily": "windows", "ipAddress": "10.10.10.21"})),
+        )
+        .await;
+    let (_, t) = c
+        .send(
+            "POST",
+            &format!("{API}/transformations"),
+            Some(json!({"sourceId": source["id"], "storageLayout": "sameAsSource"})),
+        )
+        .await;
+    assert_eq!(t["currentState"], "Configured", "{t}");
+    let mut operations: Vec<String> = t["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["rel"].as_str())
+        .filter(|r| r.starts_with("operation-"))
+        .map(str::to_owned)
+        .collect();
+    operations.sort();
+    assert_eq!(operations, ["operation-Prepare", "operation-Remove"], "{t}");
+    // GUIDs, as the docs' ids are.
+    assert!(uuid::Uuid::parse_str(t["id"].as_str().unwrap()).is_ok());
+}
