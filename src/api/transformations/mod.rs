@@ -374,9 +374,10 @@ pub fn accepted(
         ("operation" = String, Query, description = "`Prepare`, `Migrate`, `TestCutover`, `EndTestCutover`, `Cutover` or `Abort`"),
     ),
     request_body(content = Option<OperationOptions>, description = "The operation's options, or nothing for the defaults", examples(
+        ("Prepare" = (value = json!({"type": "MigrateOptions", "migrationType": "full"}))),
         ("Migrate" = (value = json!({"type": "MigrateOptions", "migrationType": "full"}))),
-        ("TestCutover" = (value = json!({"type": "TestCutoverOptions", "shutdownTarget": false, "performIncremental": "true"}))),
-        ("Cutover" = (value = json!({"type": "CutoverOptions", "shutdownSource": true, "shutdownTarget": false, "performIncremental": true}))),
+        ("TestCutover" = (value = json!({"type": "TestCutoverOptions", "shutdownTarget": "false", "performIncremental": "false"}))),
+        ("Cutover" = (value = json!({"type": "CutoverOptions", "shutdownTarget": "false", "shutdownSource": "false", "performIncremental": "true"}))),
     )),
     responses(
         (status = 202, description = "Started: the operation to poll (also in `Location`)", body = Accepted,
