@@ -112,10 +112,11 @@ async fn drive(state: &AppState, id: Uuid, cancel: &CancellationToken) -> Result
         if op.migration_type.is_some() {
             note_pending_reboot(state, &mut op).await?;
         }
-        if op.steps[index].kind().is_some_and(StepKind::is_controller)
-            && let Some(why) = prepare::offline(state, &op).await?
-        {
-            // SPEC 9: an offline source cannot be prepared; it fails at the controller step.
+        // SPEC 9: an offline source cannot be prepared; it fails at the controller step. Nor can
+        // it be replicated: a replication fails at its first step.
+        let reaches_source = op.steps[index].kind().is_some_and(StepKind::is_controller)
+            || (index == 0 && op.operation_type == OperationType::Migrate);
+        if reaches_source && let Some(why) = prepare::offline(state, &op).await? {
             op.steps[index].started_at = Some(Utc::now());
             save(state, &op).await?;
             return Ok(Some(Stop::Failed(why)));

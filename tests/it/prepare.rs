@@ -683,3 +683,40 @@ async fn a_cutovers_incremental_follows_the_replication_rules() {
         false
     );
 }
+
+/// A prepared source whose controller then stops cannot be replicated either: the replication
+/// fails at its first step with the same clear error, and runs again once the controller does.
+#[tokio::test]
+async fn an_offline_source_cannot_be_replicated() {
+    let c = Ctx::new().await;
+    let src = c.discovered("WIN-LATER-OFF", "windows").await;
+    let t = c.contract(&src).await;
+    let op = c.run(&t, "Prepare", None).await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    c.report(&src, json!({"controllerService": "installed"}))
+        .await;
+    let op = c
+        .run(
+            &t,
+            "Migrate",
+            Some(json!({"type": "MigrateOptions", "migrationType": "full"})),
+        )
+        .await;
+    assert_eq!(op["status"], "failed", "{op}");
+    let error = op["error"].as_str().unwrap();
+    assert!(error.starts_with("WIN-LATER-OFF is offline"), "{error}");
+    assert!(error.ends_with("run the replication again."), "{error}");
+    c.report(&src, json!({"controllerService": "running"}))
+        .await;
+    let op = c
+        .run(
+            &t,
+            "Migrate",
+            Some(json!({"type": "MigrateOptions", "migrationType": "full"})),
+        )
+        .await;
+    assert!(
+        op["status"].as_str().unwrap().starts_with("succeeded"),
+        "{op}"
+    );
+}

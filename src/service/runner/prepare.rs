@@ -9,14 +9,20 @@ use crate::db::sources;
 use crate::domain::driver::{self, DriverAction};
 use crate::domain::model::{Operation, Source, Step};
 use crate::domain::platform::ControllerService;
-use crate::domain::replication::{OperationStatus, StepKind};
+use crate::domain::replication::{OperationStatus, OperationType, StepKind};
 use crate::error::{AppError, Result};
 use crate::state::AppState;
 
 /// Why the operation's source cannot be reached, if it cannot (see `Source::offline`).
 pub(super) async fn offline(state: &AppState, op: &Operation) -> Result<Option<String>> {
     let source = sources::find(&mut state.db.reader().await?, op.source_id).await?;
-    Ok(source.offline().map(|o| o.message(&source.host_name)))
+    let retry = match op.operation_type {
+        OperationType::Prepare => "Prepare",
+        _ => "the replication",
+    };
+    Ok(source
+        .offline()
+        .map(|o| o.message(&source.host_name, retry)))
 }
 
 /// Prepare's end, in the operation's transaction. On an offline source (checked again here: an
@@ -32,7 +38,7 @@ pub(super) async fn finish(
 ) -> Result<Option<Source>> {
     if let Some(offline) = source.offline() {
         fail_at_controller(&mut op.steps);
-        let why = offline.message(&source.host_name);
+        let why = offline.message(&source.host_name, "Prepare");
         super::fail(tx, op.clone(), OperationStatus::Failed, Some(&why), now).await?;
         return Ok(None);
     }

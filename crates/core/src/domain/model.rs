@@ -212,14 +212,15 @@ pub enum Offline {
 }
 
 impl Offline {
-    /// What the operator reads: the workload, what is wrong, what to do.
-    pub fn message(self, host: &str) -> String {
+    /// What the operator reads: the workload, what is wrong, what to do, and what to run again
+    /// (`retry`, e.g. "Prepare" or "the replication").
+    pub fn message(self, host: &str, retry: &str) -> String {
         match self {
             Self::ControllerStopped => format!(
-                "{host} is offline: its PlateSpin Controller service is installed but not running. Start the controller service on the workload (or reboot it) and run Prepare again."
+                "{host} is offline: its PlateSpin Controller service is installed but not running. Start the controller service on the workload (or reboot it) and run {retry} again."
             ),
             Self::AgentControllerMissing => format!(
-                "{host} is offline: it was registered by the Migrate Agent, but its PlateSpin Controller service is not installed. Run the Migrate Agent's register command on the workload again (it installs the controller service), then run Prepare again."
+                "{host} is offline: it was registered by the Migrate Agent, but its PlateSpin Controller service is not installed. Run the Migrate Agent's register command on the workload again (it installs the controller service), then run {retry} again."
             ),
         }
     }

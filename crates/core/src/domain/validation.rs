@@ -74,7 +74,7 @@ pub fn validate(f: Facts<'_>) -> (Vec<ValidationResult>, bool) {
         add(
             Severity::Error,
             ValidationCode::ControllerNotRunning,
-            offline.message(host),
+            offline.message(host, "Prepare"),
         );
     }
     if !f.has_platform && f.contract.state != ContractState::CutOver {

@@ -58,14 +58,16 @@ fn online_and_offline_for_every_source() {
 
 #[test]
 fn offline_messages_name_the_workload_and_what_to_do() {
-    let stopped = Offline::ControllerStopped.message("WIN-SRC01");
+    let stopped = Offline::ControllerStopped.message("WIN-SRC01", "Prepare");
     assert!(stopped.starts_with("WIN-SRC01 is offline"), "{stopped}");
     assert!(
         stopped.contains("Start the controller service"),
         "{stopped}"
     );
-    let missing = Offline::AgentControllerMissing.message("db01");
+    assert!(stopped.ends_with("run Prepare again."), "{stopped}");
+    let missing = Offline::AgentControllerMissing.message("db01", "the replication");
     assert!(missing.starts_with("db01 is offline"), "{missing}");
+    assert!(missing.ends_with("run the replication again."), "{missing}");
     assert!(missing.contains("Migrate Agent"), "{missing}");
     assert!(missing.contains("register"), "{missing}");
 }
