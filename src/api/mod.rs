@@ -173,8 +173,13 @@ impl ApiBase {
         let Some(host) = host else {
             return ApiBase(path.into());
         };
-        let scheme = if tls { "https" } else { "http" };
-        ApiBase(format!("{scheme}://{host}{path}").into())
+        let scheme = if tls { "https://" } else { "http://" };
+        // Pieces pushed, not `format!`: this runs on every API request, polls included.
+        let mut base = String::with_capacity(scheme.len() + host.len() + path.len());
+        base.push_str(scheme);
+        base.push_str(host);
+        base.push_str(path);
+        ApiBase(base.into())
     }
 }
 
