@@ -91,6 +91,16 @@ pub struct Config {
     #[arg(long, env = "PSSERVER_TLS_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key"])]
     pub tls_self_signed: bool,
 
+    /// More names (host names or IP addresses) the self-signed certificate is made for, beside
+    /// localhost and the listen address: the names agents use to reach this server.
+    #[arg(
+        long,
+        env = "PSSERVER_TLS_NAMES",
+        value_delimiter = ',',
+        requires = "tls_self_signed"
+    )]
+    pub tls_names: Vec<String>,
+
     /// A JSON scenario (sources, driver states, transformations) loaded at start and on reset.
     #[arg(long, env = "PSSERVER_SEED_FILE")]
     pub seed_file: Option<PathBuf>,
@@ -172,6 +182,7 @@ impl Config {
             tls_cert: None,
             tls_key: None,
             tls_self_signed: false,
+            tls_names: Vec::new(),
             journal_size: 1000,
             strict_bodies: false,
             control_plane: ControlPlane::Any,

@@ -218,7 +218,11 @@ pub async fn run(config: Config) -> Result<(), String> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, "psserver listening on {scheme}://{addr}");
     if let Some(path) = tls.as_ref().and_then(|t| t.self_signed_cert.as_ref()) {
-        tracing::info!(certificate = %path.display(), "self-signed TLS certificate made; trust it with migrate-agent --ca-cert");
+        let fingerprint = tls
+            .as_ref()
+            .and_then(|t| t.fingerprint.as_deref())
+            .unwrap_or("-");
+        tracing::info!(certificate = %path.display(), sha256 = %fingerprint, "self-signed TLS certificate in use; trust it with migrate-agent --ca-cert");
     }
 
     let shutdown = state.shutdown.clone();

@@ -11,6 +11,9 @@ use crate::config::Config;
 pub struct Tls {
     pub config: RustlsConfig,
     pub self_signed_cert: Option<PathBuf>,
+    /// The self-signed certificate's SHA-256 fingerprint (hex, colon-separated), for clients
+    /// that check what they trust.
+    pub fingerprint: Option<String>,
 }
 
 /// Build the TLS configuration the flags ask for, if any.
@@ -30,6 +33,7 @@ pub async fn setup(config: &Config) -> Result<Option<Tls>, String> {
             Ok(Some(Tls {
                 config: rustls,
                 self_signed_cert: None,
+                fingerprint: None,
             }))
         }
         (None, None, true) => self_signed(config).await.map(Some),
@@ -38,28 +42,109 @@ pub async fn setup(config: &Config) -> Result<Option<Tls>, String> {
     }
 }
 
+/// The self-signed certificate and key, kept under `<data-dir>/tls/` and used again at the next
+/// start while they were made for the same names, so that clients trust it once.
 async fn self_signed(config: &Config) -> Result<Tls, String> {
     let host = config.listen.ip();
     let mut names = vec!["localhost".to_owned(), host.to_string()];
     if host.is_unspecified() {
         names.push("127.0.0.1".to_owned());
     }
-    let made = rcgen::generate_simple_self_signed(names)
-        .map_err(|e| format!("cannot make a self-signed certificate: {e}"))?;
-    let cert_pem = made.cert.pem();
-    let key_pem = made.signing_key.serialize_pem();
-    // Written beside the database so that agents can trust it (`migrate-agent --ca-cert`).
+    for name in &config.tls_names {
+        let name = name.trim();
+        if !name.is_empty() && !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
     let dir = config.data_dir.join("tls");
-    let path = dir.join("self-signed-cert.pem");
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .and(tokio::fs::write(&path, &cert_pem).await)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    let rustls = RustlsConfig::from_pem(cert_pem.into_bytes(), key_pem.into_bytes())
+    let cert_path = dir.join("self-signed-cert.pem");
+    let key_path = dir.join("self-signed-key.pem");
+    let info_path = dir.join("self-signed-names.txt");
+    let wanted = names.join("\n");
+    let kept = match (
+        tokio::fs::read_to_string(&info_path).await,
+        tokio::fs::read(&cert_path).await,
+        tokio::fs::read(&key_path).await,
+    ) {
+        (Ok(info), Ok(cert), Ok(key)) if info.trim_end() == wanted => Some((cert, key)),
+        _ => None,
+    };
+    let (cert_pem, key_pem) = match kept {
+        Some(kept) => kept,
+        None => {
+            let made = rcgen::generate_simple_self_signed(names)
+                .map_err(|e| format!("cannot make a self-signed certificate: {e}"))?;
+            let (cert, key) = (made.cert.pem(), made.signing_key.serialize_pem());
+            write_self_signed(&dir, &cert, &key, &wanted).await?;
+            (cert.into_bytes(), key.into_bytes())
+        }
+    };
+    let fingerprint = fingerprint(&cert_pem)?;
+    let rustls = RustlsConfig::from_pem(cert_pem, key_pem)
         .await
         .map_err(|e| format!("cannot use the self-signed certificate: {e}"))?;
     Ok(Tls {
         config: rustls,
-        self_signed_cert: Some(path),
+        self_signed_cert: Some(cert_path),
+        fingerprint: Some(fingerprint),
     })
+}
+
+/// Write the certificate (for clients to trust), its key (readable by the server's user only)
+/// and the names it was made for.
+async fn write_self_signed(
+    dir: &std::path::Path,
+    cert: &str,
+    key: &str,
+    names: &str,
+) -> Result<(), String> {
+    let fail =
+        |path: &std::path::Path, e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| fail(dir, e))?;
+    let key_path = dir.join("self-signed-key.pem");
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(&key_path)
+        .await
+        .map_err(|e| fail(&key_path, e))?;
+    tokio::io::AsyncWriteExt::write_all(&mut file, key.as_bytes())
+        .await
+        .map_err(|e| fail(&key_path, e))?;
+    for (name, text) in [
+        ("self-signed-cert.pem", cert),
+        ("self-signed-names.txt", names),
+    ] {
+        let path = dir.join(name);
+        tokio::fs::write(&path, text)
+            .await
+            .map_err(|e| fail(&path, e))?;
+    }
+    Ok(())
+}
+
+/// The SHA-256 of the PEM certificate's DER bytes, as `AB:CD:...`.
+fn fingerprint(cert_pem: &[u8]) -> Result<String, String> {
+    use base64::Engine;
+    use sha2::Digest;
+    let text = std::str::from_utf8(cert_pem).map_err(|_| "the certificate is not PEM text")?;
+    let body: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE-----"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END CERTIFICATE-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .map_err(|e| format!("the certificate is not PEM: {e}"))?;
+    let digest = sha2::Sha256::digest(&der);
+    Ok(digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":"))
 }

@@ -154,3 +154,23 @@ fn compose_runs_the_server_with_a_volume_and_a_health_check_on_loopback() {
     );
     assert!(matches!(svc["restart"], Yaml::String(_)));
 }
+
+/// Issue 18: compose publishes the server as the real one listens, HTTPS on 443, with its
+/// self-signed certificate kept in a volume.
+#[test]
+fn compose_publishes_https_on_443() {
+    let docs = YamlLoader::load_from_str(&read("docker-compose.yml")).unwrap();
+    let doc = &docs[0];
+    let svc = &doc["services"]["psserver-https"];
+    assert!(!svc.is_badvalue(), "a psserver-https service");
+    let env = &svc["environment"];
+    assert_eq!(env["PSSERVER_TLS_SELF_SIGNED"].as_str(), Some("true"));
+    let ports: Vec<&str> = svc["ports"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(ports, ["${PSSERVER_HTTPS_PUBLISH:-127.0.0.1:443}:8080"]);
+    assert!(!doc["volumes"]["psserver-https-data"].is_badvalue());
+}

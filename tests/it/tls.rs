@@ -75,3 +75,39 @@ fn bad_tls_flags_are_refused_clearly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/nonexistent/cert.pem"), "{stderr}");
 }
+
+/// A self-signed server keeps its certificate across restarts, so that clients trust it once;
+/// other names (`--tls-names`) make a new one. The key is readable by the server's user only.
+#[test]
+fn the_self_signed_certificate_is_kept_across_restarts() {
+    let server = Server::start(&["--tls-self-signed"]);
+    let cert_path = server.dir.path().join("data/tls/self-signed-cert.pem");
+    let first = std::fs::read(&cert_path).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = server.dir.path().join("data/tls/self-signed-key.pem");
+        let mode = std::fs::metadata(key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the key is private: {mode:o}");
+    }
+    let dir = server.stop();
+    let server = Server::start_in(dir, &["--tls-self-signed"]);
+    assert_eq!(
+        std::fs::read(&cert_path).unwrap(),
+        first,
+        "the same certificate"
+    );
+    let dir = server.stop();
+    let server = Server::start_in(
+        dir,
+        &["--tls-self-signed", "--tls-names", "psserver.lab,10.0.0.5"],
+    );
+    let renamed = std::fs::read(&cert_path).unwrap();
+    assert_ne!(renamed, first, "new names, a new certificate");
+    let names =
+        std::fs::read_to_string(server.dir.path().join("data/tls/self-signed-names.txt")).unwrap();
+    assert!(
+        names.contains("psserver.lab") && names.contains("10.0.0.5"),
+        "{names}"
+    );
+}

@@ -68,16 +68,19 @@ impl Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerAddr(Url);
 
-/// The emulator's own port: `/psserver=HOST` without a port or scheme means it.
-pub const DEFAULT_PORT: u16 = 8080;
+/// The port of a bare `HOST:PORT` that speaks HTTPS: the real server's.
+pub const HTTPS_PORT: u16 = 443;
 
 impl ServerAddr {
-    /// `HOST`, `HOST:PORT` (plain HTTP, port 8080 by default) or an `http://` / `https://` URL.
+    /// `HOST` alone is the real server's address: `https://HOST` (port 443), as the product's
+    /// agent reaches it (platespin-product.md 1.5, 5.1). `HOST:PORT` is plain HTTP on that port
+    /// (the emulator's local `127.0.0.1:8080`), HTTPS on 443. An `http://` or `https://` URL is
+    /// taken as it is.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         let bare = !text.contains("://");
         let with_scheme = if bare {
-            format!("http://{text}")
+            format!("https://{text}")
         } else {
             text.to_owned()
         };
@@ -101,9 +104,14 @@ impl ServerAddr {
                 "/psserver={text:?}: give only the host and port (the agent knows the API's path)"
             ));
         }
-        if bare && url.port().is_none() {
-            url.set_port(Some(DEFAULT_PORT))
-                .map_err(|()| format!("/psserver={text:?} cannot take a port"))?;
+        // `Url` drops the scheme's default port: a bare `HOST:443` stays https, any other
+        // port given with a bare host is plain HTTP.
+        if bare
+            && let Some(port) = url.port()
+            && port != HTTPS_PORT
+        {
+            url.set_scheme("http")
+                .map_err(|()| format!("/psserver={text:?} cannot be reached over HTTP"))?;
         }
         Ok(Self(url))
     }
@@ -151,7 +159,7 @@ impl Invocation {
 }
 
 pub const USAGE: &str = "\
-Usage: migrate-agent <command> [/psserver=HOST[:PORT]|https://HOST[:PORT]] [/username=NAME] [/password=PASSWORD] [options]
+Usage: migrate-agent <command> [/psserver=HOST|HOST:PORT|https://HOST[:PORT]] [/username=NAME] [/password=PASSWORD] [options]
 
 Commands:
   h | ? | help               Show this help
@@ -166,7 +174,8 @@ Commands:
 Switches:
   /psserver=ADDRESS          With status, din and dup: use the server's latest driver package instead
                              of the bundled one. With register: the server to register with.
-                             HOST or HOST:PORT means http://HOST:PORT (port 8080 by default).
+                             HOST means https://HOST (port 443), as the real server listens;
+                             HOST:PORT means http://HOST:PORT (https on port 443).
   /username=NAME             The server user for register (default: administrator)
   /password=PASSWORD         That user's password (default: platespin)
 

@@ -66,15 +66,18 @@ fn switches_in_their_forms() {
     // Switch names ignore case; switches may come before the command.
     let inv = p(&["/PSServer=host", "status"]).unwrap();
     assert_eq!(inv.command(), Command::Status);
-    assert_eq!(inv.server.unwrap().to_string(), "http://host:8080");
+    assert_eq!(inv.server.unwrap().to_string(), "https://host");
 }
 
 #[test]
 fn server_addresses() {
     let ok = [
-        ("127.0.0.1", "http://127.0.0.1:8080"),
+        // A bare host is the real server: HTTPS on 443, as runbooks write it.
+        ("10.0.0.5", "https://10.0.0.5"),
         ("127.0.0.1:9000", "http://127.0.0.1:9000"),
-        ("ps.example.com", "http://ps.example.com:8080"),
+        ("127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("ps.example.com", "https://ps.example.com"),
+        ("ps.example.com:443", "https://ps.example.com"),
         ("[::1]:9000", "http://[::1]:9000"),
         ("http://ps.example.com", "http://ps.example.com"),
         ("https://ps.example.com", "https://ps.example.com"),

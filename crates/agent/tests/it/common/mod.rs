@@ -34,10 +34,15 @@ pub struct Server {
 impl Server {
     /// Start with the repository's sample packages and `extra` flags (`psserver`'s).
     pub fn start(extra: &[&str]) -> Server {
+        Self::start_on("127.0.0.1:0", extra)
+    }
+
+    /// Start listening on `listen` (e.g. `127.0.0.1:443`, as the real server does).
+    pub fn start_on(listen: &str, extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
         let packages = repo_packages();
-        let mut args: Vec<&std::ffi::OsStr> = ["psserver", "--listen", "127.0.0.1:0", "--data-dir"]
+        let mut args: Vec<&std::ffi::OsStr> = ["psserver", "--listen", listen, "--data-dir"]
             .map(std::ffi::OsStr::new)
             .to_vec();
         args.push(data.as_os_str());
@@ -96,7 +101,7 @@ impl Server {
 async fn serve(config: psserver::Config) -> Result<(String, String, psserver::AppState), String> {
     let state = psserver::server::open(config).await?;
     let tls = psserver::tls::setup(&state.config).await?;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+    let listener = std::net::TcpListener::bind(state.config.listen)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
