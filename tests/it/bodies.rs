@@ -135,3 +135,30 @@ async fn operation_options_follow_the_same_rule() {
         }
     }
 }
+
+/// Issue 20 D4: a host name made to look like another, or blank, is refused by name.
+#[tokio::test]
+async fn host_names_with_invisible_characters_are_refused() {
+    let (app, _, _dir) = test_app().await;
+    for host in [
+        "web\u{202E}10-bew",
+        "web\u{200B}01",
+        "web\u{00AD}01",
+        "\u{FEFF}",
+    ] {
+        let reply = app
+            .post_json(
+                &format!("{API}/sources"),
+                json!({"hostName": host, "osFamily": "windows", "ipAddress": "10.0.0.5"}),
+            )
+            .await;
+        reply.assert_status(StatusCode::BAD_REQUEST);
+        assert_eq!(reply.error_code(), "InvalidField", "{host:?}");
+        assert!(reply.text().contains("hostName"), "{}", reply.text());
+    }
+    let list = app
+        .call("GET", &format!("{API}/sources"), None)
+        .await
+        .json();
+    assert_eq!(list["totalCount"], 0, "{list}");
+}

@@ -288,11 +288,11 @@ fn set<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), String> {
 }
 
 fn host_name(text: &str) -> Result<String, String> {
-    let name = text.trim();
-    if name.len() > 255 || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(format!(
-            "--host-name {text:?}: at most 255 characters, without spaces or control characters"
-        ));
+    // The server's rule for names (no control or invisible characters), and no spaces.
+    let name = migrate_core::domain::text::check_name(text, 255)
+        .map_err(|why| format!("--host-name {text:?}: {why}"))?;
+    if name.chars().any(char::is_whitespace) {
+        return Err(format!("--host-name {text:?}: a host name has no spaces"));
     }
     Ok(name.to_owned())
 }

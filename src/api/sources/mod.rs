@@ -41,13 +41,8 @@ trait Validate {
 
 impl Validate for SourceBody {
     fn validate(&self) -> Result<NewSource> {
-        let host = self.host_name.trim();
-        if host.is_empty() || host.len() > 255 || host.chars().any(char::is_control) {
-            return Err(invalid(
-                "hostName",
-                "must be 1 to 255 characters without control characters",
-            ));
-        }
+        let host = crate::domain::text::check_name(&self.host_name, 255)
+            .map_err(|why| invalid("hostName", why))?;
         let os_family: OsFamily = self.os_family.parse().map_err(|e| invalid("osFamily", e))?;
         let platform = match self.platform.as_deref() {
             None | Some("") => Platform::default_for(os_family),

@@ -7,6 +7,7 @@ pub mod platform;
 pub mod replication;
 pub mod settings;
 pub mod target_platform;
+pub mod text;
 pub mod validation;
 pub mod version;
 pub mod workload;

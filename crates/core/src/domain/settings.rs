@@ -202,14 +202,9 @@ pub fn defaults(source: &Source, storage_layout: StorageLayout) -> Settings {
 /// A name a person gives (a display name, a host or VM name): as a source's host name, 1 to 255
 /// characters without control characters, surrounding blanks dropped.
 pub fn check_name(member: &str, text: &str) -> Result<String, Invalid> {
-    let name = text.trim();
-    if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
-        return Err(invalid(
-            member,
-            "must be 1 to 255 characters without control characters",
-        ));
-    }
-    Ok(name.to_owned())
+    super::text::check_name(text, 255)
+        .map(str::to_owned)
+        .map_err(|why| invalid(member, why))
 }
 
 /// A transformation's tags: at most 20, each 1 to 64 characters without control characters.
@@ -219,16 +214,9 @@ pub fn check_tags(tags: &[String]) -> Result<Vec<String>, Invalid> {
     }
     tags.iter()
         .enumerate()
-        .map(|(i, tag)| {
-            let t = tag.trim();
-            if t.is_empty() || t.chars().count() > 64 || t.chars().any(char::is_control) {
-                Err(invalid(
-                    format!("tags[{i}]"),
-                    "a tag is 1 to 64 characters without control characters",
-                ))
-            } else {
-                Ok(t.to_owned())
-            }
+        .map(|(i, tag)| match super::text::check_name(tag, 64) {
+            Err(why) => Err(invalid(format!("tags[{i}]"), format!("a tag {why}"))),
+            Ok(t) => Ok(t.to_owned()),
         })
         .collect()
 }

@@ -340,14 +340,10 @@ fn string<'a>(field: &'static str, value: Option<&'a Value>) -> Result<&'a str, 
 /// A member that must be a string of 1 to `max` characters, without control characters;
 /// answered trimmed.
 fn text(field: &'static str, value: Option<&Value>, max: usize) -> Result<String, InvalidPlatform> {
-    let s = string(field, value)?.trim();
-    if s.is_empty() || s.chars().count() > max || s.chars().any(char::is_control) {
-        return Err(InvalidPlatform::Invalid {
-            field,
-            why: format!("must be 1 to {max} characters without control characters"),
-        });
-    }
-    Ok(s.to_owned())
+    let s = string(field, value)?;
+    super::text::check_name(s, max)
+        .map(str::to_owned)
+        .map_err(|why| InvalidPlatform::Invalid { field, why })
 }
 
 /// Azure's short name of a region (`centralus`, `germanywestcentral`, `eastus2`): letters first,
