@@ -51,8 +51,15 @@ fn refused(why: &str) -> AppError {
     ))
 }
 
-/// Check a form post: same-site headers where the browser sends them, and the token.
-pub fn check(headers: &HeaderMap, user: &str, given: Option<&str>) -> Result<(), AppError> {
+/// Check a form post: same-site headers where the browser sends them, and the token. `tls`: the
+/// server speaks HTTPS, so a same-site `Origin` is `https://` (issue 20 D5: the scheme counts,
+/// as the host does).
+pub fn check(
+    tls: bool,
+    headers: &HeaderMap,
+    user: &str,
+    given: Option<&str>,
+) -> Result<(), AppError> {
     let header = |name| {
         headers
             .get(name)
@@ -66,8 +73,13 @@ pub fn check(headers: &HeaderMap, user: &str, given: Option<&str>) -> Result<(),
     }
     if let Some(origin) = header(ORIGIN.as_str()) {
         let host = header(HOST.as_str()).unwrap_or("");
-        let origin_host = origin.split_once("://").map_or("", |(_, h)| h);
-        if origin == "null" || origin_host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
+        let scheme = if tls { "https" } else { "http" };
+        let (origin_scheme, origin_host) = origin.split_once("://").unwrap_or(("", ""));
+        if origin == "null"
+            || origin_host.is_empty()
+            || !origin_scheme.eq_ignore_ascii_case(scheme)
+            || !origin_host.eq_ignore_ascii_case(host)
+        {
             return Err(refused("the form was posted from another origin"));
         }
     }
@@ -104,28 +116,40 @@ mod tests {
             ("origin", "http://127.0.0.1:8080"),
             ("sec-fetch-site", "same-origin"),
         ]);
-        assert!(check(&same, "administrator", Some(&t)).is_ok());
+        assert!(check(false, &same, "administrator", Some(&t)).is_ok());
         assert!(
-            check(&HeaderMap::new(), "administrator", Some(&t)).is_ok(),
+            check(false, &HeaderMap::new(), "administrator", Some(&t)).is_ok(),
             "old clients send neither header"
         );
-        assert!(check(&same, "operator", Some(&t)).is_err());
-        assert!(check(&same, "administrator", None).is_err());
-        assert!(check(&same, "administrator", Some("zz")).is_err());
+        assert!(check(false, &same, "operator", Some(&t)).is_err());
+        assert!(check(false, &same, "administrator", None).is_err());
+        assert!(check(false, &same, "administrator", Some("zz")).is_err());
         let cross = headers(&[
             ("host", "127.0.0.1:8080"),
             ("origin", "http://evil.example"),
             ("sec-fetch-site", "cross-site"),
         ]);
-        assert!(check(&cross, "administrator", Some(&t)).is_err());
+        assert!(check(false, &cross, "administrator", Some(&t)).is_err());
         let other_origin = headers(&[
             ("host", "127.0.0.1:8080"),
             ("origin", "http://evil.example"),
         ]);
-        assert!(check(&other_origin, "administrator", Some(&t)).is_err());
+        assert!(check(false, &other_origin, "administrator", Some(&t)).is_err());
         let same_site = headers(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "same-site")]);
-        assert!(check(&same_site, "administrator", Some(&t)).is_err());
+        assert!(check(false, &same_site, "administrator", Some(&t)).is_err());
         let null = headers(&[("host", "127.0.0.1:8080"), ("origin", "null")]);
-        assert!(check(&null, "administrator", Some(&t)).is_err());
+        assert!(check(false, &null, "administrator", Some(&t)).is_err());
+        // The scheme counts as the host does: an http page cannot post to the https server.
+        let downgraded = headers(&[
+            ("host", "127.0.0.1:8443"),
+            ("origin", "http://127.0.0.1:8443"),
+        ]);
+        assert!(check(true, &downgraded, "administrator", Some(&t)).is_err());
+        let secure = headers(&[
+            ("host", "127.0.0.1:8443"),
+            ("origin", "https://127.0.0.1:8443"),
+        ]);
+        assert!(check(true, &secure, "administrator", Some(&t)).is_ok());
+        assert!(check(false, &secure, "administrator", Some(&t)).is_err());
     }
 }

@@ -170,7 +170,12 @@ async fn receive(
             "file" => {
                 // The form puts the token and the fields first; check them before reading a byte
                 // of the file.
-                csrf::check(headers, &caller.user, token.as_deref())?;
+                csrf::check(
+                    state.config.serves_tls(),
+                    headers,
+                    &caller.user,
+                    token.as_deref(),
+                )?;
                 use_case::may_change(caller)?;
                 let platform: Platform = platform
                     .as_deref()
@@ -197,7 +202,12 @@ async fn receive(
             _ => {}
         }
     }
-    csrf::check(headers, &caller.user, token.as_deref())?;
+    csrf::check(
+        state.config.serves_tls(),
+        headers,
+        &caller.user,
+        token.as_deref(),
+    )?;
     Err(bad("choose a package file to upload".to_owned()))
 }
 

@@ -228,7 +228,12 @@ pub async fn execute(
 ) -> WebResult<Redirect> {
     let axum::Form(form) =
         form.map_err(|e| bad(format!("the form could not be read: {}", e.body_text())))?;
-    csrf::check(&headers, &caller.user, form.csrf.as_deref())?;
+    csrf::check(
+        state.config.serves_tls(),
+        &headers,
+        &caller.user,
+        form.csrf.as_deref(),
+    )?;
     let id = page_id(&id, "task")?;
     let op = tasks::execute(&state, &caller, id).await?;
     tracing::info!(task = %id, operation = %op.id, by = %caller.user, "task executed from the Tasks page");
@@ -244,7 +249,12 @@ pub async fn dismiss(
 ) -> WebResult<Redirect> {
     let axum::Form(form) =
         form.map_err(|e| bad(format!("the form could not be read: {}", e.body_text())))?;
-    csrf::check(&headers, &caller.user, form.csrf.as_deref())?;
+    csrf::check(
+        state.config.serves_tls(),
+        &headers,
+        &caller.user,
+        form.csrf.as_deref(),
+    )?;
     let id = page_id(&id, "task")?;
     let task = tasks::dismiss(&state.db, &caller, id).await?;
     tracing::info!(task = %task.id, by = %caller.user, "task dismissed from the Tasks page");

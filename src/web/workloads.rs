@@ -423,7 +423,12 @@ pub async fn run(
 ) -> WebResult<Redirect> {
     let axum::Form(form) =
         form.map_err(|e| bad(format!("the form could not be read: {}", e.body_text())))?;
-    csrf::check(&headers, &caller.user, form.csrf.as_deref())?;
+    csrf::check(
+        state.config.serves_tls(),
+        &headers,
+        &caller.user,
+        form.csrf.as_deref(),
+    )?;
     let id = page_id(&id, "workload")?;
     let name = form.operation.as_deref().unwrap_or("");
     let transformation = replications::for_source(&mut state.db.reader().await?, id).await?;
