@@ -75,6 +75,38 @@ fn new_request_id() -> HeaderValue {
 /// read-buffer bound ([`MAX_REQUEST_HEAD`]) depends on how the bytes arrive; this check does not.
 pub const MAX_HEADER_FIELDS: usize = 32 * 1024;
 
+/// 400 for a request whose framing is ambiguous, before any handler runs (issue 20 D6): an
+/// HTTP/1.1 request needs exactly one `Host` (RFC 9112 §3.2), and a request with two
+/// `Authorization` fields could be read as either user, so it is read as neither. The `Host`
+/// rule applies to requests that came over a connection (routes carry its `ConnectInfo`); a
+/// request made in this process (tests through `oneshot`) has no wire to frame.
+pub fn bad_framing(request: &Request<axum::body::Body>) -> Option<axum::response::Response> {
+    use axum::http::header::{AUTHORIZATION, HOST};
+    use axum::response::IntoResponse;
+    let headers = request.headers();
+    let over_the_wire = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_some();
+    let why = if over_the_wire
+        && request.version() == axum::http::Version::HTTP_11
+        && headers.get_all(HOST).iter().take(2).count() != 1
+    {
+        "an HTTP/1.1 request needs exactly one Host header field"
+    } else if headers.get_all(AUTHORIZATION).iter().nth(1).is_some() {
+        "the request has more than one Authorization header field; send one"
+    } else {
+        return None;
+    };
+    let mut response =
+        crate::error::AppError::bad_request("BadRequestFraming", why).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    Some(response)
+}
+
 /// 431 for a request whose header fields are too large (RFC 6585 §5), before any handler runs.
 pub fn header_fields_too_large(
     request: &Request<axum::body::Body>,

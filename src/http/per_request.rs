@@ -72,6 +72,8 @@ where
     let (method, uri) = (request.method().clone(), request.uri().clone());
     let response = if let Some(refused) = server::header_fields_too_large(&request) {
         refused
+    } else if let Some(refused) = server::bad_framing(&request) {
+        refused
     } else if state.is_ready() || request.uri().path().starts_with("/_emu/") {
         emu::faults::inject(state, request, next).await
     } else {

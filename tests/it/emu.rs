@@ -418,6 +418,13 @@ async fn a_seed_file_is_loaded_at_start_and_on_reset() {
 
 #[tokio::test]
 async fn loopback_only_refuses_other_addresses() {
+    // A request over a connection names its Host (HTTP/1.1 needs one), and an administrator.
+    fn with_host(uri: &str) -> Request<Body> {
+        common::admin("GET", uri)
+            .header("host", "psserver.lab")
+            .body(Body::empty())
+            .unwrap()
+    }
     use std::net::SocketAddr;
     let (app, _, _dir) =
         test_app_with(|c| c.control_plane = psserver::config::ControlPlane::LoopbackOnly).await;
@@ -426,7 +433,7 @@ async fn loopback_only_refuses_other_addresses() {
     let remote = tower::Service::call(&mut connections, SocketAddr::from(([192, 0, 2, 10], 40000)))
         .await
         .unwrap();
-    let reply = remote.call("GET", "/_emu/info", None).await;
+    let reply = send(&remote, with_host("/_emu/info")).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert!(
         reply.json()["error"]["message"]
@@ -435,18 +442,14 @@ async fn loopback_only_refuses_other_addresses() {
             .contains("loopback-only")
     );
     // health and ready still answer, and the emulated API is not affected
-    let reply = send(
-        &remote,
-        Request::get("/_emu/ready").body(Body::empty()).unwrap(),
-    )
-    .await;
+    let reply = send(&remote, with_host("/_emu/ready")).await;
     assert_eq!(reply.status, StatusCode::OK);
-    let reply = remote.call("GET", &format!("{API}/sources"), None).await;
+    let reply = send(&remote, with_host(&format!("{API}/sources"))).await;
     assert_eq!(reply.status, StatusCode::OK);
     let local = tower::Service::call(&mut connections, SocketAddr::from(([127, 0, 0, 1], 40000)))
         .await
         .unwrap();
-    let reply = local.call("GET", "/_emu/info", None).await;
+    let reply = send(&local, with_host("/_emu/info")).await;
     assert_eq!(reply.status, StatusCode::OK);
 }
 

@@ -521,3 +521,45 @@ fn a_body_that_stops_arriving_is_answered_408_while_others_are_served() {
     assert_eq!(reply.status, Some(200), "{:?}", reply.head);
     assert!(!reply.full.contains("9.0.0.1"), "{}", reply.full);
 }
+
+/// Issue 20 D6: ambiguous framing is refused with a 400 before any handler runs: an HTTP/1.1
+/// request without `Host` or with two (RFC 9112 §3.2), and a request with two `Authorization`
+/// fields, which could be read as either user. One `Host` and one `Authorization` pass.
+#[test]
+fn ambiguous_framing_gets_400() {
+    use base64::Engine;
+    let server = Server::start(&[]);
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", ADMIN.0, ADMIN.1));
+    let path = "/MigrateApi/2019.8/sources";
+    for (what, head) in [
+        (
+            "no Host",
+            format!("GET {path} HTTP/1.1\r\nAuthorization: Basic {auth}\r\n\r\n"),
+        ),
+        (
+            "two Host",
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: a\r\nHost: b\r\nAuthorization: Basic {auth}\r\n\r\n"
+            ),
+        ),
+        (
+            "two Authorization",
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: a\r\nAuthorization: Basic {auth}\r\nAuthorization: Basic Zm9vOmJhcg==\r\n\r\n"
+            ),
+        ),
+    ] {
+        let reply = send_raw(&server, head.as_bytes());
+        assert_eq!(reply.status, Some(400), "{what}: {}", reply.head);
+        assert!(
+            reply.full.contains("BadRequestFraming"),
+            "{what}: {}",
+            reply.full
+        );
+    }
+    let fine = format!(
+        "GET {path} HTTP/1.1\r\nHost: a\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n"
+    );
+    let reply = send_raw(&server, fine.as_bytes());
+    assert_eq!(reply.status, Some(200), "{}", reply.head);
+}
