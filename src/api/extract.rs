@@ -138,6 +138,29 @@ pub fn unknown_members(
     Ok(())
 }
 
+/// A raw body (an operation's options), its failures as JSON errors like every other: a body
+/// too large is a JSON 413, not axum's text (issue 20 D3).
+pub struct RawBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > JSON_LIMIT) {
+            return Err(too_large());
+        }
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(bytes_rejection)
+    }
+}
+
 fn bytes_rejection(rejection: axum::extract::rejection::BytesRejection) -> AppError {
     if crate::error::body_timed_out(&rejection) {
         return crate::error::body_timeout();

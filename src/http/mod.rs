@@ -31,6 +31,7 @@ impl App {
     pub fn new(routes: Router<AppState>, state: AppState) -> Self {
         let router = routes
             .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
             .layer(PerRequestLayer(state.clone()))
             .with_state(state.clone());
         Self(ShortcutLayer::new(state).layer(Connected {
@@ -109,6 +110,19 @@ where
         }
         self.router.call(request)
     }
+}
+
+/// A method a path does not take: the JSON error everywhere (the control plane's included, issue
+/// 20 D3), the error page on the operator pages.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let error = AppError::MethodNotAllowed(format!(
+        "{method} is not allowed on {}",
+        api::extract::truncate(uri.path())
+    ));
+    if uri.path() == "/migrate" || uri.path().starts_with("/migrate/") {
+        return crate::web::WebError(error).into_response();
+    }
+    error.into_response()
 }
 
 /// The router's fallback: a path no route matches.

@@ -162,3 +162,48 @@ async fn host_names_with_invisible_characters_are_refused() {
         .json();
     assert_eq!(list["totalCount"], 0, "{list}");
 }
+
+/// Issue 20 D3: errors come back in the format of where they happen: a 405 under `/_emu` and a
+/// 413 on an operation's body are JSON errors like every other.
+#[tokio::test]
+async fn errors_keep_their_format() {
+    let (app, _, _dir) = test_app().await;
+    let reply = app.call("DELETE", "/_emu/settings", None).await;
+    reply.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.error_code(), "MethodNotAllowed", "{}", reply.text());
+    let source = app
+        .post_json(
+            &format!("{API}/sources"),
+            json!({"hostName": "web01", "osFamily": "windows", "ipAddress": "10.0.0.5"}),
+        )
+        .await
+        .json();
+    let t = app
+        .post_json(
+            &format!("{API}/transformations"),
+            json!({"sourceId": source["id"]}),
+        )
+        .await
+        .json();
+    let big = format!(
+        "{{\"type\":\"MigrateOptions\",\"pad\":\"{}\"}}",
+        "x".repeat(3 << 20)
+    );
+    let reply = common::send(
+        &app,
+        common::admin(
+            "POST",
+            &format!(
+                "{API}/transformations/{}?operation=Prepare",
+                t["id"].as_str().unwrap()
+            ),
+        )
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(big))
+        .unwrap(),
+    )
+    .await;
+    reply.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(reply.error_code(), "PayloadTooLarge", "{}", reply.text());
+}

@@ -2,14 +2,13 @@
 //! `POST transformations/{id}?operation=Prepare|Migrate|TestCutover|EndTestCutover|Cutover|Abort`.
 //! Their setting groups are in [`settings`].
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{Json, Path, Query, parse_id, truncate};
+use super::extract::{Json, Path, Query, RawBody, parse_id, truncate};
 
 mod options;
 pub mod settings;
@@ -395,7 +394,7 @@ pub async fn operation(
     Path(id): Path<String>,
     Query(q): Query<OperationParam>,
     headers: axum::http::HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response> {
     let id = parse_id(&id, "transformation id")?;
     let name = q
