@@ -1,7 +1,13 @@
-//! HTTP Basic credentials and roles (SPEC 6), and agent tokens.
+//! Sign-in: HTTP Basic and NTLM (the real server's Windows sign-in, [`ntlm`]), roles (SPEC 6),
+//! and agent tokens.
 //!
-//! The real server asks for Windows credentials the same way. Passwords are compared by their
-//! SHA-256 so that the comparison takes the same time whatever the guess.
+//! Basic passwords are compared by their SHA-256 so that the comparison takes the same time
+//! whatever the guess. NTLM proves a password without sending it, so the password itself is kept
+//! to check the proof with.
+
+pub mod ntlm;
+
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -30,10 +36,16 @@ pub struct Caller {
 struct User {
     name: &'static str,
     password_sha256: [u8; 32],
+    /// For NTLM, whose proof is computed from the password.
+    password: String,
     role: Role,
 }
 
-pub struct Users(Vec<User>);
+pub struct Users {
+    users: Vec<User>,
+    /// `--ntlm-domain`: the domain NTLM sign-ins must name; `None` ignores the domain.
+    ntlm_domain: Option<String>,
+}
 
 fn digest(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
@@ -44,22 +56,41 @@ impl Users {
         let mut users = vec![User {
             name: "administrator",
             password_sha256: digest(&config.admin_password),
+            password: config.admin_password.clone(),
             role: Role::Administrator,
         }];
         if let Some(pw) = &config.operator_password {
             users.push(User {
                 name: "operator",
                 password_sha256: digest(pw),
+                password: pw.clone(),
                 role: Role::Operator,
             });
         }
-        Self(users)
+        Self {
+            users,
+            ntlm_domain: config.ntlm_domain.clone(),
+        }
+    }
+
+    /// The account an NTLM sign-in names (without case, as Windows compares), and its password.
+    fn ntlm_account(&self, name: &str) -> Option<(Caller, &str)> {
+        self.users
+            .iter()
+            .find(|u| u.name.eq_ignore_ascii_case(name))
+            .map(|u| {
+                let caller = Caller {
+                    user: u.name.to_owned(),
+                    role: u.role,
+                };
+                (caller, u.password.as_str())
+            })
     }
 
     /// Check a user name and password. User names compare without case, as Windows does.
     pub fn check(&self, name: &str, password: &str) -> Option<Caller> {
         let given = digest(password);
-        self.0
+        self.users
             .iter()
             .find(|u| u.name.eq_ignore_ascii_case(name) && u.password_sha256 == given)
             .map(|u| Caller {
@@ -71,8 +102,42 @@ impl Users {
 
 /// What an `Authorization` header holds.
 pub enum Credentials {
-    Basic { user: String, password: String },
+    Basic {
+        user: String,
+        password: String,
+    },
     Bearer(String),
+    /// An NTLM message, decoded: `NTLM <base64>`, or `Negotiate <base64>` holding a bare NTLM
+    /// message (as Windows clients send when the server does not speak Kerberos).
+    Ntlm(Vec<u8>),
+}
+
+/// The schemes a 401 offers, each its own `WWW-Authenticate` field: NTLM first, as a Windows
+/// server lists it, then Basic for scripts. Clients that can (curl `--anyauth`, browsers,
+/// PowerShell, .NET) pick NTLM.
+pub const CHALLENGES: [&str; 2] = [
+    "NTLM",
+    r#"Basic realm="PlateSpin Migrate", charset="UTF-8""#,
+];
+
+/// Add the sign-in offer to a 401 for `error`: an NTLM handshake's CHALLENGE alone, or every
+/// scheme for a request that did not sign in.
+pub fn add_challenges(error: &AppError, headers: &mut axum::http::HeaderMap) {
+    use axum::http::HeaderValue;
+    use axum::http::header::WWW_AUTHENTICATE;
+    match error {
+        AppError::NtlmChallenge(challenge) => {
+            if let Ok(value) = HeaderValue::from_str(&format!("NTLM {challenge}")) {
+                headers.insert(WWW_AUTHENTICATE, value);
+            }
+        }
+        AppError::Unauthorized | AppError::SignInRefused(_) => {
+            for offer in CHALLENGES {
+                headers.append(WWW_AUTHENTICATE, HeaderValue::from_static(offer));
+            }
+        }
+        _ => {}
+    }
 }
 
 pub fn credentials(parts: &Parts) -> Result<Option<Credentials>, AppError> {
@@ -81,7 +146,8 @@ pub fn credentials(parts: &Parts) -> Result<Option<Credentials>, AppError> {
     };
     let bad = || AppError::bad_request("BadAuthorization", "the Authorization header is malformed");
     let value = value.to_str().map_err(|_| bad())?;
-    let (scheme, rest) = value.split_once(' ').ok_or_else(bad)?;
+    // A scheme alone (`NTLM`) is a malformed NTLM token, refused with a 401 below.
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if scheme.eq_ignore_ascii_case("basic") {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(rest.trim())
@@ -96,21 +162,62 @@ pub fn credentials(parts: &Parts) -> Result<Option<Credentials>, AppError> {
         }))
     } else if scheme.eq_ignore_ascii_case("bearer") {
         Ok(Some(Credentials::Bearer(rest.trim().to_owned())))
+    } else if scheme.eq_ignore_ascii_case("ntlm") || scheme.eq_ignore_ascii_case("negotiate") {
+        ntlm_token(rest.trim()).map(|token| Some(Credentials::Ntlm(token)))
     } else {
         Err(AppError::bad_request(
             "BadAuthorization",
-            format!("unsupported authorization scheme {scheme:?}; use Basic"),
+            format!("unsupported authorization scheme {scheme:?}; use NTLM or Basic"),
         ))
     }
 }
 
-/// The signed-in user, from Basic credentials.
+/// An NTLM token's bytes. Every refusal is a 401, as a Windows server answers a bad handshake.
+fn ntlm_token(text: &str) -> Result<Vec<u8>, AppError> {
+    let refused = |why: &str| AppError::SignInRefused(why.to_owned());
+    if text.len() > ntlm::MAX_TOKEN_CHARS {
+        return Err(refused("the NTLM token is too long"));
+    }
+    let token = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|_| refused("the NTLM token is not base64"))?;
+    if !token.starts_with(b"NTLMSSP\0") {
+        return Err(refused(
+            "only NTLM is spoken here: Negotiate must carry a bare NTLM message (no Kerberos or SPNEGO)",
+        ));
+    }
+    Ok(token)
+}
+
+/// The signed-in user: from Basic credentials, from an NTLM handshake on this connection, or
+/// the user this connection signed in as with NTLM before.
 pub fn caller(parts: &Parts, users: &Users) -> Result<Caller, AppError> {
+    let slot = parts.extensions.get::<Arc<ntlm::Slot>>();
     match credentials(parts)? {
         Some(Credentials::Basic { user, password }) => {
             users.check(&user, &password).ok_or(AppError::Unauthorized)
         }
-        _ => Err(AppError::Unauthorized),
+        Some(Credentials::Ntlm(token)) => {
+            let Some(slot) = slot else {
+                return Err(AppError::SignInRefused(
+                    "NTLM needs a connection to sign in on".into(),
+                ));
+            };
+            let step = slot.step(
+                &token,
+                users,
+                users.ntlm_domain.as_deref(),
+                std::time::Instant::now(),
+            );
+            match step.map_err(AppError::SignInRefused)? {
+                ntlm::Step::Challenge(challenge) => Err(AppError::NtlmChallenge(challenge)),
+                ntlm::Step::SignedIn(caller) => Ok(caller),
+            }
+        }
+        Some(Credentials::Bearer(_)) => Err(AppError::Unauthorized),
+        None => slot
+            .and_then(|slot| slot.signed_in())
+            .ok_or(AppError::Unauthorized),
     }
 }
 

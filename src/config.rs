@@ -54,6 +54,11 @@ pub struct Config {
     #[arg(long, env = "PSSERVER_OPERATOR_PASSWORD")]
     pub operator_password: Option<String>,
 
+    /// The Windows domain NTLM sign-ins must name (`DOMAIN\\user` or `user@domain`, compared
+    /// without case). Unset: the domain a client sends is ignored, as one machine's accounts.
+    #[arg(long, env = "PSSERVER_NTLM_DOMAIN")]
+    pub ntlm_domain: Option<String>,
+
     /// Log format.
     #[arg(long, env = "PSSERVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -177,6 +182,7 @@ impl Config {
             package_cache_mb: 256,
             admin_password: DEFAULT_PASSWORD.to_owned(),
             operator_password: None,
+            ntlm_domain: None,
             log_format: LogFormat::Text,
             replication_speed: ReplicationSpeed::Instant,
             tls_cert: None,

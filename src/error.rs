@@ -17,6 +17,13 @@ pub enum AppError {
     BadRequest { code: &'static str, message: String },
     #[error("authentication required")]
     Unauthorized,
+    /// An NTLM handshake under way: the 401 carries this CHALLENGE (base64) for the client to
+    /// answer on the same connection.
+    #[error("answer the NTLM challenge on this connection")]
+    NtlmChallenge(String),
+    /// Credentials that were given and refused, and why (a 401 offering every scheme again).
+    #[error("{0}")]
+    SignInRefused(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -67,7 +74,9 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::NtlmChallenge(_) | Self::SignInRefused(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -85,7 +94,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
-            Self::Unauthorized => "Unauthorized",
+            Self::Unauthorized | Self::NtlmChallenge(_) | Self::SignInRefused(_) => "Unauthorized",
             Self::Forbidden(_) => "Forbidden",
             Self::NotFound(_) => "NotFound",
             Self::MethodNotAllowed(_) => "MethodNotAllowed",
@@ -161,12 +170,7 @@ impl IntoResponse for AppError {
                 error: self.to_string(),
             });
         }
-        if matches!(self, Self::Unauthorized) {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Basic realm="PlateSpin Migrate", charset="UTF-8""#),
-            );
-        }
+        crate::auth::add_challenges(&self, response.headers_mut());
         if matches!(self, Self::PayloadTooLarge(_) | Self::RequestTimeout(_)) {
             // The body was not read to its end, so the connection cannot carry another request:
             // say so (RFC 9112 §9.6), or a client reuses it and meets a closed socket.

@@ -173,7 +173,8 @@ impl Modify for SecuritySchemes {
                     .scheme(HttpAuthScheme::Basic)
                     .description(Some(
                         "A user of the server: `administrator` (everything) or `operator` \
-                         (read, run operations, dismiss tasks)",
+                         (read, run operations, dismiss tasks). The same users sign in with \
+                         NTLM, as on the real server (the 401 offers it first).",
                     ))
                     .build(),
             ),
@@ -333,7 +334,7 @@ macro_rules! error_responses {
 
 error_responses! {
     BadRequest: "The request is malformed: a bad id, version, query value or body (`code` names the kind, e.g. `InvalidId`, `InvalidVersion`, `MalformedJson`)",
-    Unauthorized: "No credentials, or wrong ones (`WWW-Authenticate: Basic`)",
+    Unauthorized: "No credentials, or wrong ones (`WWW-Authenticate: NTLM`, then `Basic`), or an NTLM handshake's CHALLENGE (`WWW-Authenticate: NTLM <token>`)",
     Forbidden: "The user's role may not do this (an operator where an administrator is needed), or the control plane refuses a remote caller",
     NotFound: "No such resource",
     Conflict: "The request conflicts with the current state (e.g. an operation the contract does not allow now)",

@@ -8,6 +8,7 @@ pub mod shortcut;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Bytes, HttpBody};
@@ -16,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
 use crate::api;
+use crate::auth::ntlm;
 use crate::error::AppError;
 use crate::state::AppState;
 use per_request::PerRequestLayer;
@@ -37,6 +39,7 @@ impl App {
         Self(ShortcutLayer::new(state).layer(Connected {
             router,
             remote: None,
+            ntlm: None,
         }))
     }
 
@@ -44,10 +47,13 @@ impl App {
     /// `ConnectInfo<SocketAddr>` (the control plane's loopback check reads it). The server makes
     /// one per connection; without one, as in tests through `oneshot`, a request is taken as
     /// coming from this process. Only the routes get it: a download reads no address, and the
-    /// insert would be the first allocation of its request's extensions.
+    /// insert would be the first allocation of its request's extensions. The routes also get the
+    /// connection's NTLM state: an NTLM sign-in belongs to its connection (`auth::ntlm`).
     pub fn connected(&self, remote: SocketAddr) -> Self {
         let mut app = self.clone();
-        app.0.inner_mut().remote = Some(remote);
+        let connected = app.0.inner_mut();
+        connected.remote = Some(remote);
+        connected.ntlm = Some(Arc::default());
         app
     }
 
@@ -79,11 +85,12 @@ where
     }
 }
 
-/// The router, giving the connection's remote address to its routes.
+/// The router, giving the connection's remote address and NTLM state to its routes.
 #[derive(Clone)]
 pub struct Connected {
     router: Router,
     remote: Option<SocketAddr>,
+    ntlm: Option<Arc<ntlm::Slot>>,
 }
 
 impl<B> Service<Request<B>> for Connected
@@ -107,6 +114,9 @@ where
             request
                 .extensions_mut()
                 .insert(axum::extract::ConnectInfo(remote));
+        }
+        if let Some(ntlm) = &self.ntlm {
+            request.extensions_mut().insert(Arc::clone(ntlm));
         }
         self.router.call(request)
     }

@@ -2,7 +2,7 @@
 //! the site's layout. 401 keeps `WWW-Authenticate` so the browser asks for credentials.
 
 use askama::Template;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::Layout;
@@ -62,12 +62,7 @@ impl IntoResponse for WebError {
             format!("{} {}", status.as_u16(), heading(status))
         });
         let mut response = (status, axum::response::Html(body)).into_response();
-        if matches!(self.0, AppError::Unauthorized) {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Basic realm="PlateSpin Migrate", charset="UTF-8""#),
-            );
-        }
+        crate::auth::add_challenges(&self.0, response.headers_mut());
         response
     }
 }

@@ -123,7 +123,11 @@ pub async fn upload(
         // Refusals of the request itself keep the error page; a refused package shows the form
         // again with the reason beside it.
         Err(WebError(
-            e @ (AppError::Forbidden(_) | AppError::Unauthorized | AppError::Internal(_)),
+            e @ (AppError::Forbidden(_)
+            | AppError::Unauthorized
+            | AppError::NtlmChallenge(_)
+            | AppError::SignInRefused(_)
+            | AppError::Internal(_)),
         )) => Err(WebError(e)),
         Err(WebError(e)) => {
             let status = e.status();

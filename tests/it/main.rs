@@ -23,6 +23,7 @@ mod fast_download;
 mod faults;
 mod links;
 mod metrics;
+mod ntlm;
 mod openapi;
 mod packages;
 mod platforms;

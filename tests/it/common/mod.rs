@@ -281,6 +281,17 @@ impl Reply {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// Whether a 401 offers what the real server does: NTLM (first), then Basic for scripts.
+    pub fn offers_ntlm_and_basic(&self) -> bool {
+        let offers: Vec<&str> = self
+            .headers
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        offers.len() == 2 && offers[0] == "NTLM" && offers[1].starts_with("Basic realm=")
+    }
+
     /// The stable error code of a JSON error body.
     pub fn error_code(&self) -> String {
         self.json()["error"]["code"]
