@@ -8,10 +8,13 @@
 //! - `ranges-check URL FILE --count N --seed S`: random 1 MiB ranges compared byte for byte.
 //! - `fixed-rate URL --rate R --secs S --conns C [-H 'Name: value']`: open-loop latency percentiles.
 //! - `ready-time URL -- CMD ARGS...`: start a server and time it until `URL` answers 200.
+//! - `sign-in-poll URL --auth ntlm|basic --user U --password P --secs S --conns C`: closed-loop
+//!   polling over connections signed in once with NTLM, or sending Basic on every request.
 
 mod http;
 mod pkg;
 mod rate;
+mod signin;
 mod sqlite;
 
 use std::time::{Duration, Instant};
@@ -90,7 +93,15 @@ fn run(args: &[String]) -> Result<()> {
             )
         }
         "ready-time" => ready_time(rest),
-        _ => Err("usage: psbench mkpkg|seed|sqlite-writes|ranges-check|fixed-rate|ready-time ...\n(see the comment at the top of bench/src/main.rs)".into()),
+        "sign-in-poll" => signin::run(
+            &pos(rest, 0, "URL")?,
+            &opt(rest, "--auth", "ntlm".to_owned())?,
+            &opt(rest, "--user", "administrator".to_owned())?,
+            &opt(rest, "--password", "platespin".to_owned())?,
+            Duration::from_secs_f64(opt(rest, "--secs", 3.0)?),
+            opt(rest, "--conns", 16usize)?,
+        ),
+        _ => Err("usage: psbench mkpkg|seed|sqlite-writes|ranges-check|fixed-rate|ready-time|sign-in-poll ...\n(see the comment at the top of bench/src/main.rs)".into()),
     }
 }
 
