@@ -15,6 +15,10 @@ pub const DEFAULT_PASSWORD: &str = "platespin";
     about = "An emulator of the PlateSpin Migrate Server: driver packages, source machines, reboot tasks and the Migrate REST API"
 )]
 pub struct Config {
+    /// A tool to run instead of the server.
+    #[command(subcommand)]
+    pub tool: Option<Tool>,
+
     /// Address to listen on; port 0 picks a free port (the bound address is logged).
     #[arg(long, env = "PSSERVER_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -165,6 +169,35 @@ pub enum LogFormat {
     Json,
 }
 
+/// The tools `psserver` runs instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Tool {
+    /// Driver packages: make one to patch a server with.
+    #[command(subcommand)]
+    Package(PackageTool),
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum PackageTool {
+    /// Write a driver package: a zip of the driver files and a manifest naming the platform and
+    /// version, as the server's upload (API or page) takes it.
+    Build {
+        /// windows-x64, windows-x86 or linux-x64.
+        #[arg(long)]
+        platform: String,
+        /// Four numbers, e.g. 8.0.0.13.
+        #[arg(long)]
+        version: String,
+        /// A directory whose files (top level) are the drivers; without it, emulated driver files
+        /// are made, the same bytes on every build.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// The package file to write (replaced if it exists).
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+    },
+}
+
 impl Config {
     /// Whether the server speaks HTTPS (on every connection).
     pub fn serves_tls(&self) -> bool {
@@ -174,6 +207,7 @@ impl Config {
     /// A configuration for tests and embedding: loopback, port 0, everything under `data_dir`.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>, driver_packages: impl Into<PathBuf>) -> Self {
         Self {
+            tool: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.into(),
             database_url: None,

@@ -104,6 +104,9 @@ impl Drop for TempFile {
 /// An uploaded package's file, in place under its final name, not yet listed. Its names stay
 /// claimed until it is dropped: drop it after its row committed, or after [`Staged::discard`].
 pub struct Staged {
+    /// What the package is, from its manifest or as given ([`package::identify`]).
+    pub platform: Platform,
+    pub version: DriverVersion,
     pub size: u64,
     pub sha256: String,
     /// Under the upload directory.
@@ -135,10 +138,13 @@ impl PackageStore {
     /// counted against [`UploadLimit`], checked to be a zip for this platform and version,
     /// fsynced and renamed to its SHA-256. The stream's errors (see
     /// [`crate::error::upload_cut_short`]) end the upload, and its temporary file goes.
+    /// Store an upload's bytes under a temporary name, check it is a package, and name it by its
+    /// SHA-256. The platform and version are the manifest's when a package has one (and must
+    /// agree with any given), else those given.
     pub async fn stage<S>(
         &self,
-        platform: Platform,
-        version: DriverVersion,
+        platform: Option<Platform>,
+        version: Option<DriverVersion>,
         body: S,
     ) -> Result<Staged>
     where
@@ -169,14 +175,14 @@ impl PackageStore {
         let sha256 = hex::encode(hasher.finalize());
 
         let check_path = temp_path.clone();
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            let file = std::fs::File::open(check_path)?;
-            package::check(file, platform, version)
-                .map_err(|e| AppError::bad_request("InvalidPackage", e.to_string()))?;
-            Ok(())
-        })
-        .await
-        .map_err(AppError::internal)??;
+        let (platform, version) =
+            tokio::task::spawn_blocking(move || -> Result<(Platform, DriverVersion)> {
+                let file = std::fs::File::open(check_path)?;
+                package::identify(file, platform, version)
+                    .map_err(|e| AppError::bad_request("InvalidPackage", e.to_string()))
+            })
+            .await
+            .map_err(AppError::internal)??;
 
         let file_name = format!("{sha256}.package");
         claimed.claim(&file_name);
@@ -184,6 +190,8 @@ impl PackageStore {
         tokio::fs::rename(&temp_path, &path).await?;
         temp.0 = None;
         Ok(Staged {
+            platform,
+            version,
             size,
             sha256,
             file_name,

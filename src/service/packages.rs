@@ -50,10 +50,11 @@ impl Carrier {
     }
 }
 
-/// An upload, its input parsed.
+/// An upload, its input parsed. Platform and version left out are read from the package's
+/// manifest (the pages' form); given, they must agree with it (the API requires both).
 pub struct Upload<S> {
-    pub platform: Platform,
-    pub version: DriverVersion,
+    pub platform: Option<Platform>,
+    pub version: Option<DriverVersion>,
     /// The request's `Content-Length`, if it has one.
     pub declared: Option<u64>,
     pub carrier: Carrier,
@@ -84,20 +85,14 @@ where
         let limit = state.store.upload_limit();
         limit.check(declared.saturating_sub(carrier.envelope()))?;
     }
-    if state
-        .db
-        .catalog()
-        .await?
-        .find_version(platform, version)
-        .is_some()
-    {
-        return Err(AppError::conflict(
-            "DuplicatePackage",
-            format!("a {platform} driver package version {version} already exists"),
-        ));
+    // Known before a byte is read: refused at once. Read from the manifest: refused after.
+    if let (Some(platform), Some(version)) = (platform, version) {
+        refuse_duplicate(state, platform, version).await?;
     }
     let staged = state.store.stage(platform, version, body).await?;
+    let (platform, version) = (staged.platform, staged.version);
     let committed = async {
+        refuse_duplicate(state, platform, version).await?;
         let file_mtime = staged.settle().await?;
         let now = Utc::now();
         let mut tx = state.db.begin_write().await?;
@@ -134,6 +129,26 @@ where
             Err(e)
         }
     }
+}
+
+async fn refuse_duplicate(
+    state: &AppState,
+    platform: Platform,
+    version: DriverVersion,
+) -> Result<()> {
+    if state
+        .db
+        .catalog()
+        .await?
+        .find_version(platform, version)
+        .is_some()
+    {
+        return Err(AppError::conflict(
+            "DuplicatePackage",
+            format!("a {platform} driver package version {version} already exists"),
+        ));
+    }
+    Ok(())
 }
 
 /// Index the sample repository and reconcile the uploads with their rows: new files are added,

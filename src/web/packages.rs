@@ -63,6 +63,16 @@ struct PackagesPage {
     notice: Option<String>,
     error: Option<String>,
     max_upload_mb: u64,
+    /// The form's fields as last sent, shown again after a refusal.
+    kept: Kept,
+}
+
+/// The upload form's text fields as sent: a refused upload shows them again, so that only the
+/// file (which browsers never refill) is chosen again.
+#[derive(Debug, Default)]
+pub struct Kept {
+    platform: String,
+    version: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,6 +85,7 @@ async fn packages_page(
     layout: Layout,
     notice: Option<String>,
     error: Option<String>,
+    kept: Kept,
 ) -> WebResult<PackagesPage> {
     Ok(PackagesPage {
         layout,
@@ -86,6 +97,7 @@ async fn packages_page(
         notice,
         error,
         max_upload_mb: state.store.upload_limit().bytes() / (1024 * 1024),
+        kept,
     })
 }
 
@@ -101,11 +113,14 @@ pub async fn list(
         )
     });
     let layout = Layout::new("Driver packages", "packages", &caller);
-    Ok(Html(packages_page(&state, layout, notice, None).await?))
+    Ok(Html(
+        packages_page(&state, layout, notice, None, Kept::default()).await?,
+    ))
 }
 
-/// `POST /migrate/driver-packages`, multipart: `csrf`, `platform`, `version`, then `file`.
-/// Administrators only. A refused package shows the page again with the reason.
+/// `POST /migrate/driver-packages`, multipart: `csrf`, `platform`, `version`, then `file`; the
+/// platform and version may be left empty, to be read from the package's manifest.
+/// Administrators only. A refused package shows the page again with the reason and the fields.
 pub async fn upload(
     State(state): State<AppState>,
     WebUser(caller): WebUser,
@@ -113,7 +128,8 @@ pub async fn upload(
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> WebResult<Response> {
     let layout = Layout::new("Driver packages", "packages", &caller);
-    let result = receive(&state, &caller, &headers, multipart).await;
+    let mut kept = Kept::default();
+    let result = receive(&state, &caller, &headers, multipart, &mut kept).await;
     match result {
         Ok(label) => Ok(Redirect::to(&format!(
             "/migrate/driver-packages?uploaded={}",
@@ -131,7 +147,7 @@ pub async fn upload(
         )) => Err(WebError(e)),
         Err(WebError(e)) => {
             let status = e.status();
-            let page = packages_page(&state, layout, None, Some(e.public_message())).await?;
+            let page = packages_page(&state, layout, None, Some(e.public_message()), kept).await?;
             Ok((status, Html(page)).into_response())
         }
     }
@@ -142,6 +158,7 @@ async fn receive(
     caller: &crate::auth::Caller,
     headers: &HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    kept: &mut Kept,
 ) -> WebResult<String> {
     let bad = |m: String| WebError(AppError::bad_request("InvalidUpload", m));
     let mut multipart = multipart.map_err(|e| {
@@ -167,8 +184,14 @@ async fn receive(
                     .map_err(|e| bad(format!("the upload could not be read: {e}")))?;
                 match name.as_str() {
                     "csrf" => token = Some(text),
-                    "platform" => platform = Some(text),
-                    _ => version = Some(text),
+                    "platform" => {
+                        kept.platform = crate::api::extract::truncate(&text);
+                        platform = Some(text);
+                    }
+                    _ => {
+                        kept.version = crate::api::extract::truncate(&text);
+                        version = Some(text);
+                    }
                 }
             }
             "file" => {
@@ -181,18 +204,25 @@ async fn receive(
                     token.as_deref(),
                 )?;
                 use_case::may_change(caller)?;
-                let platform: Platform = platform
-                    .as_deref()
-                    .unwrap_or("")
-                    .parse()
-                    .map_err(|e: String| bad(format!("platform: {e}")))?;
+                // Empty: the package's manifest says.
+                let platform: Option<Platform> = match platform.as_deref().map(str::trim) {
+                    None | Some("") => None,
+                    Some(text) => Some(
+                        text.parse()
+                            .map_err(|e: String| bad(format!("platform: {e}")))?,
+                    ),
+                };
                 let version_text = version.as_deref().unwrap_or("").trim().to_owned();
-                let version: DriverVersion = version_text.parse().map_err(|e| {
-                    bad(format!(
-                        "version: driver version {:?} {e}",
-                        crate::api::extract::truncate(&version_text)
-                    ))
-                })?;
+                let version: Option<DriverVersion> = if version_text.is_empty() {
+                    None
+                } else {
+                    Some(version_text.parse().map_err(|e| {
+                        bad(format!(
+                            "version: driver version {:?} {e}",
+                            crate::api::extract::truncate(&version_text)
+                        ))
+                    })?)
+                };
                 let upload = Upload {
                     platform,
                     version,
@@ -200,8 +230,8 @@ async fn receive(
                     carrier: Carrier::Form,
                     body: Box::pin(field.map_err(|e| crate::error::upload_cut_short(&e))),
                 };
-                use_case::upload(state, caller, upload).await?;
-                return Ok(format!("{platform} {version}"));
+                let package = use_case::upload(state, caller, upload).await?;
+                return Ok(format!("{} {}", package.platform, package.version));
             }
             _ => {}
         }

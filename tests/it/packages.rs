@@ -1958,3 +1958,83 @@ async fn download_headers_are_kept_per_state_and_go_with_a_reset() {
         "the removed upload's headers outlived the reset"
     );
 }
+
+/// `psserver package build` (issue 19): the package the README's patch flow uploads, from a
+/// directory of driver files, is taken by the server for its platform and version, and refused
+/// for another; bad input exits 2 with the reason and writes nothing.
+#[tokio::test]
+async fn psserver_package_build_makes_what_the_server_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let drivers = dir.path().join("drivers");
+    std::fs::create_dir(&drivers).unwrap();
+    std::fs::write(drivers.join("psbbt.sys"), b"the real driver").unwrap();
+    std::fs::write(drivers.join("psbbt.inf"), b"[Version]").unwrap();
+    let out = dir.path().join("8.0.0.13.package");
+    let tool = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_psserver"))
+            .args(["package", "build"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let built = tool(&[
+        "--platform",
+        "windows-x64",
+        "--version",
+        "8.0.0.13",
+        "--from",
+        drivers.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(built.status.success(), "{built:?}");
+    let bytes = std::fs::read(&out).unwrap();
+    let said = String::from_utf8_lossy(&built.stdout);
+    assert!(said.contains("windows-x64 8.0.0.13, 2 file(s)"), "{said}");
+    assert!(said.contains(&sha256_hex(&bytes)), "{said}");
+
+    let (app, _state, _data) = common::test_app().await;
+    let reply = send(&app, upload("linux-x64", "8.0.0.13", bytes.clone())).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text());
+    assert!(
+        reply.text().contains("windows-x64 8.0.0.13"),
+        "{}",
+        reply.text()
+    );
+    let reply = send(&app, upload("windows-x64", "8.0.0.13", bytes)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    assert_eq!(reply.json()["version"], "8.0.0.13");
+
+    for (args, why) in [
+        (
+            vec!["--platform", "solaris", "--version", "8.0.0.1"],
+            "--platform",
+        ),
+        (
+            vec!["--platform", "linux-x64", "--version", "8.0"],
+            "--version",
+        ),
+        (
+            vec![
+                "--platform",
+                "linux-x64",
+                "--version",
+                "8.0.0.1",
+                "--from",
+                "/no/such/dir",
+            ],
+            "--from",
+        ),
+    ] {
+        let bad = dir.path().join("bad.package");
+        let mut all = args.clone();
+        all.extend(["-o", bad.to_str().unwrap()]);
+        let refused = tool(&all);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains(why),
+            "{refused:?}"
+        );
+        assert!(!bad.exists(), "{args:?} wrote a file");
+    }
+}

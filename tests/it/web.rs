@@ -896,12 +896,16 @@ async fn driver_packages_list_and_upload() {
         "windows-x64".parse().unwrap(),
         "8.0.0.13".parse().unwrap(),
     );
-    let upload = |csrf: String, version: &str, file: Vec<u8>, origin: &'static str| {
+    let upload_as = |csrf: String,
+                     platform: &str,
+                     version: &str,
+                     file: Vec<u8>,
+                     origin: &'static str| {
         let boundary = "XyZboundary";
         let mut body = Vec::new();
         for (name, value) in [
             ("csrf", csrf.as_str()),
-            ("platform", "windows-x64"),
+            ("platform", platform),
             ("version", version),
         ] {
             body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
@@ -918,6 +922,9 @@ async fn driver_packages_list_and_upload() {
             .header("origin", origin)
             .body(Body::from(body))
             .unwrap()
+    };
+    let upload = |csrf: String, version: &str, file: Vec<u8>, origin: &'static str| {
+        upload_as(csrf, "windows-x64", version, file, origin)
     };
     // From another site: refused, nothing stored.
     let reply = send(
@@ -942,6 +949,19 @@ async fn driver_packages_list_and_upload() {
         text(&reply.html(), ".alert-error").contains("version"),
         "{}",
         text(&reply.html(), ".alert-error")
+    );
+    // The form keeps what was typed (issue 19): only the file is chosen again.
+    assert_eq!(
+        attrs(
+            &reply.html(),
+            "select[name=platform] option[selected]",
+            "value"
+        ),
+        ["windows-x64"]
+    );
+    assert_eq!(
+        attrs(&reply.html(), "input[name=version]", "value"),
+        ["8.0"]
     );
     // Not a package: refused with the reason.
     let reply = send(
@@ -973,6 +993,48 @@ async fn driver_packages_list_and_upload() {
         )
         .contains("Latest")
     );
+
+    // Platform and version left empty: read from the package's manifest (issue 19).
+    let linux = psserver::drivers::package::build_bytes(
+        "linux-x64".parse().unwrap(),
+        "8.0.0.14".parse().unwrap(),
+    );
+    let csrf = token(&html);
+    let reply = send(
+        &app,
+        upload_as(csrf.clone(), "", "", linux.clone(), "http://localhost"),
+    )
+    .await;
+    reply.assert_status(StatusCode::SEE_OTHER);
+    let (_, html) = page(&app, reply.header("location").unwrap()).await;
+    assert_eq!(
+        text(&html, ".alert-ok"),
+        "Driver package linux-x64 8.0.0.14 uploaded."
+    );
+    assert!(
+        text(
+            &html,
+            "tr.package[data-platform=linux-x64][data-version='8.0.0.14']"
+        )
+        .contains("Latest")
+    );
+    // Given, they must agree with the manifest; the same package again is a duplicate.
+    let reply = send(
+        &app,
+        upload_as(
+            csrf.clone(),
+            "windows-x64",
+            "",
+            linux.clone(),
+            "http://localhost",
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(text(&reply.html(), ".alert-error").contains("linux-x64 8.0.0.14"));
+    let reply = send(&app, upload_as(csrf, "", "", linux, "http://localhost")).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT);
+    assert!(text(&reply.html(), ".alert-error").contains("already exists"));
 }
 
 #[tokio::test]

@@ -48,6 +48,8 @@ pub enum PackageError {
     BadManifest(String),
     #[error("the package's manifest says {found}, but the request says {expected}")]
     Mismatch { expected: String, found: String },
+    #[error("the package has no manifest.json to read its {0} from: give it")]
+    Unidentified(&'static str),
 }
 
 /// The fake driver files of a platform, deterministic for a version so that builds repeat.
@@ -74,13 +76,23 @@ fn driver_files(platform: Platform, version: DriverVersion) -> Vec<(String, Vec<
         .collect()
 }
 
-/// Build a package for `platform` and `version` into `out`.
+/// Build a package for `platform` and `version` into `out`, with the emulated driver files.
 pub fn build<W: Write + Seek>(
     out: W,
     platform: Platform,
     version: DriverVersion,
 ) -> zip::result::ZipResult<W> {
-    let files = driver_files(platform, version);
+    build_with(out, platform, version, &driver_files(platform, version))
+}
+
+/// Build a package for `platform` and `version` into `out` holding `files` (name, bytes), listed
+/// in its manifest with their sizes and SHA-256.
+pub fn build_with<W: Write + Seek>(
+    out: W,
+    platform: Platform,
+    version: DriverVersion,
+    files: &[(String, Vec<u8>)],
+) -> zip::result::ZipResult<W> {
     let manifest = Manifest {
         product: "PlateSpin Migrate".into(),
         component: "Block-based transfer drivers".into(),
@@ -104,7 +116,7 @@ pub fn build<W: Write + Seek>(
     zip.start_file(MANIFEST_NAME, options)?;
     let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
     zip.write_all(&json)?;
-    for (name, data) in &files {
+    for (name, data) in files {
         zip.start_file(name.as_str(), options)?;
         zip.write_all(data)?;
     }
@@ -125,6 +137,50 @@ pub fn check<R: Read + Seek>(
     platform: Platform,
     version: DriverVersion,
 ) -> Result<Option<Manifest>, PackageError> {
+    let manifest = read_manifest(reader)?;
+    if let Some(manifest) = &manifest
+        && (manifest.platform != platform || manifest.version != version)
+    {
+        return Err(PackageError::Mismatch {
+            expected: format!("{platform} {version}"),
+            found: format!("{} {}", manifest.platform, manifest.version),
+        });
+    }
+    Ok(manifest)
+}
+
+/// The platform and version of the package in `reader`: its manifest's, which must agree with
+/// those given; without a manifest, those given, which must then be both.
+pub fn identify<R: Read + Seek>(
+    reader: R,
+    platform: Option<Platform>,
+    version: Option<DriverVersion>,
+) -> Result<(Platform, DriverVersion), PackageError> {
+    match read_manifest(reader)? {
+        Some(manifest) => {
+            let found = (manifest.platform, manifest.version);
+            if platform.is_some_and(|p| p != found.0) || version.is_some_and(|v| v != found.1) {
+                return Err(PackageError::Mismatch {
+                    expected: format!(
+                        "{} {}",
+                        platform.map_or("(any platform)".to_owned(), |p| p.to_string()),
+                        version.map_or("(any version)".to_owned(), |v| v.to_string())
+                    ),
+                    found: format!("{} {}", found.0, found.1),
+                });
+            }
+            Ok(found)
+        }
+        None => match (platform, version) {
+            (Some(platform), Some(version)) => Ok((platform, version)),
+            (None, _) => Err(PackageError::Unidentified("platform")),
+            (_, None) => Err(PackageError::Unidentified("version")),
+        },
+    }
+}
+
+/// The manifest of the zip archive in `reader`, if it has one.
+fn read_manifest<R: Read + Seek>(reader: R) -> Result<Option<Manifest>, PackageError> {
     let mut archive =
         zip::ZipArchive::new(reader).map_err(|e| PackageError::NotZip(e.to_string()))?;
     let manifest = match archive.by_name(MANIFEST_NAME) {
@@ -140,12 +196,6 @@ pub fn check<R: Read + Seek>(
         Err(zip::result::ZipError::FileNotFound) => return Ok(None),
         Err(e) => return Err(PackageError::NotZip(e.to_string())),
     };
-    if manifest.platform != platform || manifest.version != version {
-        return Err(PackageError::Mismatch {
-            expected: format!("{platform} {version}"),
-            found: format!("{} {}", manifest.platform, manifest.version),
-        });
-    }
     Ok(Some(manifest))
 }
 
@@ -155,6 +205,69 @@ mod tests {
     use std::io::Cursor;
 
     const V: DriverVersion = DriverVersion::new(8, 0, 0, 11);
+
+    #[test]
+    fn a_package_is_identified_by_its_manifest_or_by_what_is_given() {
+        let with = build_bytes(Platform::LinuxX64, V);
+        let both = (Platform::LinuxX64, V);
+        assert_eq!(identify(Cursor::new(&with), None, None).unwrap(), both);
+        assert_eq!(
+            identify(Cursor::new(&with), Some(Platform::LinuxX64), None).unwrap(),
+            both
+        );
+        assert!(matches!(
+            identify(Cursor::new(&with), Some(Platform::WindowsX64), None),
+            Err(PackageError::Mismatch { .. })
+        ));
+        assert!(matches!(
+            identify(
+                Cursor::new(&with),
+                None,
+                Some(DriverVersion::new(8, 0, 0, 12))
+            ),
+            Err(PackageError::Mismatch { .. })
+        ));
+        // Without a manifest, both must be given.
+        let mut bare = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        bare.start_file("psbbt.sys", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        bare.write_all(b"driver").unwrap();
+        let bare = bare.finish().unwrap().into_inner();
+        assert_eq!(
+            identify(Cursor::new(&bare), Some(Platform::LinuxX64), Some(V)).unwrap(),
+            both
+        );
+        assert!(matches!(
+            identify(Cursor::new(&bare), None, Some(V)),
+            Err(PackageError::Unidentified("platform"))
+        ));
+        assert!(matches!(
+            identify(Cursor::new(&bare), Some(Platform::LinuxX64), None),
+            Err(PackageError::Unidentified("version"))
+        ));
+        assert!(matches!(
+            identify(Cursor::new(b"not a zip"), None, None),
+            Err(PackageError::NotZip(_))
+        ));
+    }
+
+    #[test]
+    fn a_package_built_with_given_files_lists_them() {
+        let files = vec![("psbbt.sys".to_owned(), b"real bytes".to_vec())];
+        let bytes = build_with(Cursor::new(Vec::new()), Platform::WindowsX64, V, &files)
+            .unwrap()
+            .into_inner();
+        let manifest = check(Cursor::new(&bytes), Platform::WindowsX64, V)
+            .unwrap()
+            .unwrap();
+        assert_eq!(manifest.files.len(), 1);
+        assert_eq!(manifest.files[0].name, "psbbt.sys");
+        assert_eq!(manifest.files[0].size, 10);
+        assert_eq!(
+            manifest.files[0].sha256,
+            hex::encode(Sha256::digest(b"real bytes"))
+        );
+    }
 
     #[test]
     fn build_is_deterministic_and_checks() {

@@ -319,8 +319,8 @@ pub async fn upload_or_rescan(
     })?;
     let version = parse_version(version_text)?;
     let upload = Upload {
-        platform,
-        version,
+        platform: Some(platform),
+        version: Some(version),
         declared: declared_length(&headers),
         carrier: Carrier::Body,
         body: body
