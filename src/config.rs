@@ -58,6 +58,11 @@ pub struct Config {
     #[arg(long, env = "PSSERVER_OPERATOR_PASSWORD")]
     pub operator_password: Option<String>,
 
+    /// The `migrate-agent` binary the Downloads page offers; default: the one beside this
+    /// `psserver` (where cargo and the Docker image put it).
+    #[arg(long, env = "PSSERVER_AGENT_BINARY")]
+    pub agent_binary: Option<PathBuf>,
+
     /// The Windows domain NTLM sign-ins must name (`DOMAIN\\user` or `user@domain`, compared
     /// without case). Unset: the domain a client sends is ignored, as one machine's accounts.
     #[arg(long, env = "PSSERVER_NTLM_DOMAIN")]
@@ -217,6 +222,7 @@ impl Config {
             admin_password: DEFAULT_PASSWORD.to_owned(),
             operator_password: None,
             ntlm_domain: None,
+            agent_binary: None,
             log_format: LogFormat::Text,
             replication_speed: ReplicationSpeed::Instant,
             tls_cert: None,

@@ -15,6 +15,7 @@ mod load;
 mod open;
 /// The package format, shared with `migrate-agent`.
 pub use migrate_core::package;
+pub mod agent;
 pub mod range;
 mod rescan;
 mod upload;

@@ -53,6 +53,10 @@ pub fn routes() -> Router<AppState> {
                 .layer(DefaultBodyLimit::disable()),
         )
         .route("/migrate/downloads", get(packages::downloads))
+        .route(
+            "/migrate/downloads/migrate-agent",
+            get(packages::agent_download),
+        )
         // Fragments for live updates: the same partials the pages include.
         .route("/migrate/live/dashboard", get(dashboard::live))
         .route("/migrate/live/workloads", get(workloads::live_list))

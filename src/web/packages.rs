@@ -13,6 +13,7 @@ use super::{Html, Layout, WebError, WebResult, WebUser, csrf};
 use crate::api::BASE;
 use crate::domain::platform::Platform;
 use crate::domain::version::DriverVersion;
+use crate::drivers::agent;
 use crate::error::AppError;
 use crate::service::packages::{self as use_case, Carrier, Upload};
 use crate::state::AppState;
@@ -249,6 +250,10 @@ async fn receive(
 #[template(path = "pages/downloads.html")]
 struct DownloadsPage {
     layout: Layout,
+    /// This build's agent, if it is where the server looks.
+    agent: Option<AgentItem>,
+    /// Where the server looked, when it found none.
+    agent_missing: String,
     server: String,
     latest: Vec<PackageItem>,
     api: &'static str,
@@ -271,13 +276,75 @@ pub async fn downloads(
         .into_iter()
         .filter(|p| p.latest)
         .collect();
+    let location = agent::location(state.config.agent_binary.as_deref());
+    let found = match &location {
+        Some(path) => agent::find(path).await?,
+        None => None,
+    };
+    let agent = found.map(|a| AgentItem {
+        size: size(a.size),
+        sha256: a.sha256,
+    });
+    let agent_missing = location.map_or_else(String::new, |p| p.display().to_string());
     Ok((
         StatusCode::OK,
         Html(DownloadsPage {
             layout: Layout::new("Downloads", "downloads", &caller),
+            agent,
+            agent_missing,
             server,
             latest,
             api: BASE,
         }),
     ))
+}
+
+pub struct AgentItem {
+    size: String,
+    sha256: String,
+}
+
+/// `GET /migrate/downloads/migrate-agent`: this build's agent binary (Linux x86-64), for signed-in
+/// users, as the product's Downloads tab serves its agent. Its SHA-256 rides along in
+/// `Repr-Digest` (RFC 9530) as on the driver packages, and on the page.
+pub async fn agent_download(
+    State(state): State<AppState>,
+    WebUser(_caller): WebUser,
+) -> WebResult<Response> {
+    let missing = || {
+        WebError(AppError::NotFound(
+            "this server has no migrate-agent binary to offer: build it (cargo build --release -p migrate-agent) beside psserver, or give --agent-binary"
+                .into(),
+        ))
+    };
+    let path = agent::location(state.config.agent_binary.as_deref()).ok_or_else(missing)?;
+    let binary = agent::find(&path).await?.ok_or_else(missing)?;
+    let file = tokio::fs::File::open(&binary.path)
+        .await
+        .map_err(|e| WebError(e.into()))?;
+    let digest = {
+        use base64::Engine;
+        let raw = hex::decode(&binary.sha256).unwrap_or_default();
+        format!(
+            "sha-256=:{}:",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    };
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+        (
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"migrate-agent\"".to_owned(),
+        ),
+        (header::CONTENT_LENGTH, binary.size.to_string()),
+        (header::HeaderName::from_static("repr-digest"), digest),
+    ] {
+        if let Ok(value) = header::HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    Ok(response)
 }

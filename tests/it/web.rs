@@ -1062,7 +1062,10 @@ async fn operators_cannot_upload() {
 
 #[tokio::test]
 async fn downloads_page() {
-    let (app, _state, _dir) = common::test_app().await;
+    let (app, _state, _dir) = common::test_app_with(|c| {
+        c.agent_binary = Some("/nonexistent/migrate-agent".into());
+    })
+    .await;
     let reply = send(
         &app,
         admin("GET", "/migrate/downloads")
@@ -1080,7 +1083,67 @@ async fn downloads_page() {
         "the latest package of each platform"
     );
     assert!(text(&html, "ul.downloads").contains("Windows (x64): drivers 8.0.0.12"));
+    // No agent where it looks: the page says where, and how to make one.
+    assert!(text(&html, "p.note").contains("/nonexistent/migrate-agent"));
     assert_page_snapshot!("downloads", reply);
+    let reply = send(
+        &app,
+        admin("GET", "/migrate/downloads/migrate-agent")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(text(&reply.html(), ".message").contains("--agent-binary"));
+}
+
+/// The Downloads page offers this build's agent with its SHA-256, as the product's Downloads tab
+/// offers its agent (issue 19); the download is those bytes, for signed-in users only.
+#[tokio::test]
+async fn downloads_offer_the_agent_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("migrate-agent");
+    let bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&binary, &bytes).unwrap();
+    let (app, _state, _data) =
+        common::test_app_with(|c| c.agent_binary = Some(binary.clone())).await;
+    let (_, html) = page(&app, "/migrate/downloads").await;
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    let link = attrs(&html, "a[download=migrate-agent]", "href");
+    assert_eq!(link, ["/migrate/downloads/migrate-agent"]);
+    assert!(
+        text(&html, "main").contains(&sha),
+        "the page shows the SHA-256"
+    );
+
+    let reply = send(&app, admin("GET", &link[0]).body(Body::empty()).unwrap()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, bytes);
+    assert_eq!(
+        reply.header("content-disposition"),
+        Some("attachment; filename=\"migrate-agent\"")
+    );
+    assert!(
+        reply
+            .header("repr-digest")
+            .unwrap()
+            .starts_with("sha-256=:")
+    );
+    let anonymous = send(&app, Request::get(&link[0]).body(Body::empty()).unwrap()).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+
+    // A rebuilt agent is hashed again.
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&binary, b"a newer agent").unwrap();
+    let (_, html) = page(&app, "/migrate/downloads").await;
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b"a newer agent"))
+    };
+    assert!(text(&html, "main").contains(&sha));
 }
 
 // ---------------------------------------------------------------------------------------------
