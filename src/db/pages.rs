@@ -25,7 +25,7 @@ pub struct Capped {
 }
 
 impl Capped {
-    fn new(count: i64) -> Self {
+    pub(super) fn new(count: i64) -> Self {
         let count = u64::try_from(count).unwrap_or(0);
         Self {
             count: count.min(COUNT_CAP),
@@ -41,19 +41,27 @@ pub struct Counts {
     pub active_tasks: i64,
     pub running_replications: i64,
     pub reboot_pending: i64,
+    /// Workloads that need a server-sync replication: the flag counts only once a full
+    /// replication has completed, as the pages show it (`Workload::to_act_on`).
     pub server_sync_required: i64,
+    /// Workloads whose latest operation failed (their Status says "... Failed").
+    pub failed: i64,
 }
 
 pub async fn counts(r: &mut impl Read) -> Result<Counts> {
     // One statement, each sub-count on an index (tasks_by_state, operations_one_active) or on
     // the sources table, which holds one row per machine.
-    let row: (i64, i64, i64, i64, i64) = sqlx::query_as(
+    let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
         "SELECT
             (SELECT COUNT(*) FROM sources),
             (SELECT COUNT(*) FROM tasks WHERE state = 'active'),
             (SELECT COUNT(*) FROM operations WHERE status IN ('queued', 'running') AND operation_type = 'Migrate'),
             (SELECT COUNT(*) FROM sources WHERE os_family = 'windows' AND installed_version IS NOT running_version),
-            (SELECT COUNT(*) FROM sources WHERE server_sync_required = 1)",
+            (SELECT COUNT(*) FROM sources s JOIN transformations t ON t.source_id = s.id
+              WHERE s.server_sync_required = 1 AND t.has_full_replication = 1),
+            (SELECT COUNT(*) FROM transformations t
+              WHERE (SELECT o.status FROM operations o WHERE o.transformation_id = t.id
+                     ORDER BY o.seq DESC LIMIT 1) = 'failed')",
     )
     .fetch_one(conn(r))
     .await?;
@@ -63,6 +71,7 @@ pub async fn counts(r: &mut impl Read) -> Result<Counts> {
         running_replications: row.2,
         reboot_pending: row.3,
         server_sync_required: row.4,
+        failed: row.5,
     })
 }
 

@@ -111,19 +111,20 @@ async fn load(state: &AppState) -> WebResult<Dashboard> {
             count(
                 "Running replications",
                 c.running_replications,
-                "/migrate/workloads",
+                "/migrate/workloads?show=running",
                 false,
             ),
+            count("Failed", c.failed, "/migrate/workloads?show=failed", true),
             count(
                 "Reboot pending",
                 c.reboot_pending,
-                "/migrate/workloads",
+                "/migrate/workloads?show=reboot-pending",
                 true,
             ),
             count(
                 "Server-sync required",
                 c.server_sync_required,
-                "/migrate/workloads",
+                "/migrate/workloads?show=server-sync",
                 true,
             ),
         ],

@@ -7,12 +7,15 @@
 
 mod assets;
 mod commands;
+mod confirm;
 pub mod csrf;
 mod dashboard;
 mod error;
 mod packages;
 mod tasks;
 mod view;
+mod workload_commands;
+mod workload_list;
 mod workloads;
 
 pub use error::WebError;
@@ -38,9 +41,21 @@ pub fn routes() -> Router<AppState> {
             get(|| async { Redirect::permanent("/migrate/") }),
         )
         .route("/migrate/", get(dashboard::page))
-        .route("/migrate/workloads", get(workloads::list))
+        .route("/migrate/workloads", get(workload_list::list))
+        .route("/migrate/workloads/bulk", post(workload_list::bulk))
         .route("/migrate/workloads/{id}", get(workloads::page))
-        .route("/migrate/workloads/{id}/operations", post(workloads::run))
+        .route(
+            "/migrate/workloads/{id}/operations",
+            post(workload_commands::run),
+        )
+        .route(
+            "/migrate/workloads/{id}/commands/{command}",
+            get(workload_commands::page),
+        )
+        .route(
+            "/migrate/workloads/{id}/reboot",
+            post(workload_commands::reboot),
+        )
         .route("/migrate/tasks", get(tasks::page))
         .route("/migrate/tasks/{id}/dismiss", post(tasks::dismiss))
         .route("/migrate/tasks/{id}/execute", post(tasks::execute))
@@ -59,7 +74,7 @@ pub fn routes() -> Router<AppState> {
         )
         // Fragments for live updates: the same partials the pages include.
         .route("/migrate/live/dashboard", get(dashboard::live))
-        .route("/migrate/live/workloads", get(workloads::live_list))
+        .route("/migrate/live/workloads", get(workload_list::live_list))
         .route("/migrate/live/workloads/{id}", get(workloads::live))
         .route("/migrate/live/tasks", get(tasks::live))
         .route("/migrate/live/commands/{id}", get(commands::live))

@@ -204,7 +204,7 @@ pub struct DismissForm {
 }
 
 /// A place on our own pages to return to; anything else goes to the Tasks page.
-fn back_to(back: Option<&str>) -> String {
+pub(super) fn back_to(back: Option<&str>) -> String {
     match back {
         Some(b)
             if b.starts_with("/migrate/")

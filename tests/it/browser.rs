@@ -314,12 +314,23 @@ async fn run(c: &Client, server: &Server) -> Result<(), String> {
     // web-01: configure, prepare and replicate from its page.
     let workload = page(&format!("/migrate/workloads/{}", ids[0]));
     c.goto(&workload).await.unwrap();
-    click_button(c, "Configure migration").await;
-    click_button(c, "Prepare workload").await;
+    click_button(c, "Configure Migration").await;
+    click_button(c, "Prepare Migration").await;
     wait_text(c, "#progress-value", "100 %", Duration::from_secs(30)).await;
     c.goto(&workload).await.unwrap();
     shot(c, "workload").await;
-    click_button(c, "Run full replication").await;
+    // Run Migration: its options page (Full chosen for a first replication), then Execute.
+    click_button(c, "Run Migration").await;
+    assert_eq!(text_of(c, "h1").await, "Run Migration");
+    let full = c
+        .find(Locator::Css("input[name=migrationType][value=full]"))
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(
+        full.prop("checked").await.map_err(|e| e.to_string())?,
+        Some("true".to_owned())
+    );
+    click_execute(c).await;
     // Command Details: watch the progress move and reach 100 %, without a reload.
     assert_eq!(text_of(c, "h1").await, "Command Details");
     mark(c).await;
@@ -374,15 +385,34 @@ async fn run(c: &Client, server: &Server) -> Result<(), String> {
     Ok(())
 }
 
-/// Click the workload page's button with this label and wait for the page it leads to.
+/// Click the workload page's command (a button, or a link to its options page) with this label
+/// and wait for the page it leads to.
 async fn click_button(c: &Client, label: &str) {
-    let before = click_in(c, "#actions form", label, "button").await;
-    if label == "Configure migration" {
+    let before = c.current_url().await.unwrap().to_string();
+    let mut clicked = false;
+    for _ in 0..50 {
+        for b in c
+            .find_all(Locator::Css("#actions .btn"))
+            .await
+            .unwrap_or_default()
+        {
+            if b.text().await.is_ok_and(|t| t == label) && b.click().await.is_ok() {
+                clicked = true;
+                break;
+            }
+        }
+        if clicked {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(clicked, "no command {label:?} on the page");
+    if label == "Configure Migration" {
         // Configure comes back to the same page: wait for its next button.
         wait_text(
             c,
-            "#actions button",
-            "Prepare workload",
+            "#actions .btn",
+            "Prepare Migration",
             Duration::from_secs(10),
         )
         .await;
@@ -391,6 +421,23 @@ async fn click_button(c: &Client, label: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.current_url().await.unwrap().as_str() == before {
         assert!(Instant::now() < deadline, "{label} led nowhere");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Click Execute on a command's options page (or the confirming button of a confirmation) and
+/// wait for the page it leads to.
+async fn click_execute(c: &Client) {
+    let before = c.current_url().await.unwrap().to_string();
+    c.find(Locator::Css("#execute, #confirm-button"))
+        .await
+        .expect("an Execute button")
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.current_url().await.unwrap().as_str() == before {
+        assert!(Instant::now() < deadline, "Execute led nowhere");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
