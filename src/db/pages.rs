@@ -185,7 +185,106 @@ struct EventRow {
     created_at: String,
 }
 
+#[derive(sqlx::FromRow)]
+struct PagedEventRow {
+    seq: i64,
+    id: String,
+    kind: String,
+    source_id: Option<String>,
+    message: String,
+    created_at: String,
+}
+
+/// A page of events older than `before` (a `seq`; None: the newest), of one workload and one
+/// kind if given, newest first, each with its `seq` for the next page's `before`. Keyset paging:
+/// each filter has its own static statement that walks an index (`events_by_source`,
+/// `events_by_kind`, or the table's `seq`) from `before`, so a page deep in ten million events
+/// costs what the first does.
+pub async fn events_page(
+    r: &mut impl Read,
+    source_id: Option<Uuid>,
+    kind: Option<&str>,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<(i64, Event)>> {
+    let before = before.unwrap_or(i64::MAX);
+    let source = source_id.map(|id| id.to_string());
+    let rows: Vec<PagedEventRow> = match (&source, kind) {
+        (None, None) => {
+            sqlx::query_as(
+                "SELECT seq, id, kind, source_id, message, created_at FROM events
+                 WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+            )
+            .bind(before)
+            .bind(limit)
+            .fetch_all(conn(r))
+            .await?
+        }
+        (Some(s), None) => {
+            sqlx::query_as(
+                "SELECT seq, id, kind, source_id, message, created_at FROM events
+                 WHERE source_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            )
+            .bind(s)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(conn(r))
+            .await?
+        }
+        (None, Some(k)) => {
+            sqlx::query_as(
+                "SELECT seq, id, kind, source_id, message, created_at FROM events
+                 WHERE kind = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            )
+            .bind(k)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(conn(r))
+            .await?
+        }
+        (Some(s), Some(k)) => {
+            sqlx::query_as(
+                "SELECT seq, id, kind, source_id, message, created_at FROM events
+                 WHERE source_id = ? AND kind = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            )
+            .bind(s)
+            .bind(k)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(conn(r))
+            .await?
+        }
+    };
+    rows.into_iter()
+        .map(|r| {
+            Ok((
+                r.seq,
+                Event {
+                    id: parse_uuid(&r.id)?,
+                    kind: r.kind,
+                    source_id: r.source_id.as_deref().map(parse_uuid).transpose()?,
+                    message: r.message,
+                    created_at: parse_ts(&r.created_at)?,
+                },
+            ))
+        })
+        .collect()
+}
+
 /// The latest events (of one workload, if given), newest first.
+/// One task with its workload's host name.
+pub async fn task(r: &mut impl Read, id: Uuid) -> Result<TaskRow> {
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT t.id, t.kind, t.source_id, s.host_name, t.message, t.state, t.created_at, t.updated_at, t.resolved_at
+         FROM tasks t LEFT JOIN sources s ON s.id = t.source_id WHERE t.id = ?",
+    )
+    .bind(id.to_string())
+    .fetch_optional(conn(r))
+    .await?;
+    row.ok_or_else(|| crate::error::AppError::NotFound(format!("there is no task {id}")))?
+        .into_row()
+}
+
 pub async fn latest_events(
     r: &mut impl Read,
     source_id: Option<Uuid>,

@@ -11,6 +11,7 @@ mod confirm;
 pub mod csrf;
 mod dashboard;
 mod error;
+mod events;
 mod packages;
 mod tasks;
 mod view;
@@ -57,6 +58,7 @@ pub fn routes() -> Router<AppState> {
             post(workload_commands::reboot),
         )
         .route("/migrate/tasks", get(tasks::page))
+        .route("/migrate/events", get(events::page))
         .route("/migrate/tasks/{id}/dismiss", post(tasks::dismiss))
         .route("/migrate/tasks/{id}/execute", post(tasks::execute))
         .route("/migrate/commands/{id}", get(commands::page))
@@ -118,7 +120,7 @@ async fn page_headers(mut response: Response) -> Response {
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub title: String,
-    /// dashboard | workloads | tasks | packages | downloads, or "" for none.
+    /// dashboard | workloads | tasks | events | packages | downloads, or "" for none.
     pub nav: &'static str,
     pub user: Option<String>,
     pub is_admin: bool,

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::model::{Operation, TaskKind, TaskState, Warning, WarningCode};
-use crate::domain::replication::{MigrationType, OperationStatus};
+use crate::domain::replication::{MigrationType, OperationStatus, OperationType};
 
 /// A time as the pages show it: machine-readable in `datetime`, readable in the text.
 #[derive(Debug, Clone)]
@@ -105,6 +105,16 @@ impl Badge {
         }
     }
 
+    /// A step of an ended operation that never started.
+    pub fn not_run() -> Self {
+        Self {
+            class: "badge-muted",
+            icon: "–",
+            text: "Not run".to_owned(),
+            title: String::new(),
+        }
+    }
+
     pub fn task_state(state: TaskState) -> Self {
         let (class, icon, text) = match state {
             TaskState::Active => ("badge-warn", "●", "Active"),
@@ -122,9 +132,21 @@ impl Badge {
 
 pub fn task_kind(kind: TaskKind) -> &'static str {
     match kind {
-        TaskKind::RebootRequired => "Reboot required",
+        // The product's name for it (platespin-product.md 2.3); its message says what is required.
+        TaskKind::RebootRequired => "Reboot notification",
         TaskKind::MarkTestSuccess => "Mark Test as Success",
         TaskKind::MarkTestFailure => "Mark Test as Failure",
+    }
+}
+
+/// An operation type in the product's words ("Test Cutover", never "TestCutover").
+pub fn command_name(op: OperationType) -> &'static str {
+    match op {
+        OperationType::Prepare => "Prepare Migration",
+        OperationType::Migrate => "Run Migration",
+        OperationType::TestCutover => "Test Cutover",
+        OperationType::EndTestCutover => "End Test Cutover",
+        OperationType::Cutover => "Run Cutover",
     }
 }
 

@@ -260,11 +260,60 @@ async fn run(c: &Client, server: &Server) -> Result<(), String> {
     );
     wait_text(c, "tr.task", "web-01", Duration::from_secs(15)).await;
     assert!(still_marked(c).await, "the task appeared without a reload");
+    // Screen readers hear of it (issue 19, defect 3).
+    wait_text(c, "#live-announcer", "New task for", Duration::from_secs(5)).await;
     shot(c, "tasks").await;
 
-    // Dismiss web-01's task.
+    // The live update patches the list: a focused button keeps the focus while a new task
+    // arrives above it.
+    c.execute(
+        "document.querySelector('tr.task button').focus(); window.__focused = document.activeElement; return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let extra = api(
+        Method::POST,
+        server.api("/sources"),
+        Some(json!({"hostName": "app-03", "osFamily": "windows", "ipAddress": "10.0.0.7"})),
+    )
+    .await;
+    api(
+        Method::PUT,
+        server.api(&format!("/sources/{}/driverState", extra["id"].as_str().unwrap())),
+        Some(json!({"installedVersion": "8.0.0.11", "runningVersion": null, "controllerService": "running"})),
+    )
+    .await;
+    wait_text(c, "tr.task", "app-03", Duration::from_secs(15)).await;
+    assert_eq!(
+        c.execute(
+            "return document.activeElement === window.__focused && document.activeElement.tagName;",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        json!("BUTTON"),
+        "the focus stayed on its button"
+    );
+    c.execute("document.activeElement.blur(); return true;", vec![])
+        .await
+        .unwrap();
+    click_in(c, "tr.task", "app-03", "button").await;
+    click_execute(c).await;
+    wait_text(c, "h1", "Tasks", Duration::from_secs(10)).await;
+
+    // Dismiss web-01's task: it asks first, then goes.
     assert_eq!(c.find_all(Locator::Css("tr.task")).await.unwrap().len(), 2);
     click_in(c, "tr.task", "web-01", "button").await;
+    wait_text(
+        c,
+        "h1",
+        "Dismiss the reboot notification of web-01?",
+        Duration::from_secs(10),
+    )
+    .await;
+    shot(c, "confirm").await;
+    click_execute(c).await;
     // The form posts, the server answers with the list again: one task left.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -428,13 +477,17 @@ async fn click_button(c: &Client, label: &str) {
 /// Click Execute on a command's options page (or the confirming button of a confirmation) and
 /// wait for the page it leads to.
 async fn click_execute(c: &Client) {
+    // The page with the button may still be loading.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let button = loop {
+        if let Ok(b) = c.find(Locator::Css("#execute, #confirm-button")).await {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "no Execute button");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let before = c.current_url().await.unwrap().to_string();
-    c.find(Locator::Css("#execute, #confirm-button"))
-        .await
-        .expect("an Execute button")
-        .click()
-        .await
-        .unwrap();
+    button.click().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.current_url().await.unwrap().as_str() == before {
         assert!(Instant::now() < deadline, "Execute led nowhere");

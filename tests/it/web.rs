@@ -298,6 +298,7 @@ async fn layout_has_navigation_user_and_version() {
             "Dashboard",
             "Workloads",
             "Tasks",
+            "Events",
             "Driver packages",
             "Downloads"
         ]
@@ -407,7 +408,8 @@ async fn workloads_list_columns_and_badges() {
     let (reply, html) = page(&app, "/migrate/workloads").await;
     // The product's columns (platespin-product.md 3.2, from
     // https://www.netiq.com/documentation/platespin-migrate-12-1/migrate-user/data/web_interface_workloads.html
-    // and the 2019.x Web Interface page), a selection box first, the driver last.
+    // and the 2019.x Web Interface page), a selection box first; the driver goes under the
+    // workload's name.
     assert_eq!(
         texts(&html, "table.workloads thead th"),
         [
@@ -421,8 +423,7 @@ async fn workloads_list_columns_and_badges() {
             "Status",
             "Last Replication",
             "Next Replication",
-            "Last Test Cutover",
-            "Driver installed / running"
+            "Last Test Cutover"
         ]
     );
     let row = |id: &str| format!("tr#workload-{id}");
@@ -845,14 +846,16 @@ async fn tasks_list_filters_and_dismiss() {
     );
     let rows = texts(&html, "table.tasks tbody tr");
     assert_eq!(rows.len(), 1);
-    assert_eq!(text(&html, "tr.task td.kind"), "⟳ Reboot required");
+    // The product's name: a reboot notification task (platespin-product.md 2.3); the message says
+    // what is required, so the two do not repeat each other (issue 19, defect 9).
+    assert_eq!(text(&html, "tr.task td.kind"), "⟳ Reboot notification");
     assert_eq!(text(&html, "tr.task td:nth-child(2)"), "web-01");
     assert_eq!(
         text(&html, "tr.task td.message"),
         "Reboot required to complete the driver installation on web-01 (installed driver: 8.0.0.11, running driver: none)."
     );
     assert_eq!(text(&html, "tr.task .badge"), "● Active");
-    assert_eq!(texts(&html, "tr.task button"), ["Dismiss"]);
+    assert_eq!(texts(&html, "tr.task button"), ["Dismiss…"]);
     assert_eq!(
         attrs(&html, "select[name=state] option[selected]", "value"),
         ["active"]
@@ -863,10 +866,40 @@ async fn tasks_list_filters_and_dismiss() {
     );
     assert_page_snapshot!("tasks", reply);
 
-    // Dismiss through the form: back to the list, where it is gone; "all" shows it dismissed.
+    // Dismiss asks first, without JavaScript: the form answers a confirmation that names the
+    // task and repeats the form (issue 19, defect 2); nothing is dismissed yet.
     let action = attrs(&html, "tr.task form", "action").remove(0);
     let back = attrs(&html, "tr.task input[name=back]", "value").remove(0);
     let reply = post_form(&app, &action, &[("csrf", &token(&html)), ("back", &back)]).await;
+    reply.assert_status(StatusCode::OK);
+    let confirm = reply.html();
+    assert_eq!(
+        text(&confirm, "h1"),
+        "Dismiss the reboot notification of web-01?"
+    );
+    assert_eq!(
+        attrs(&confirm, "form.confirm-form", "action"),
+        [action.clone()]
+    );
+    assert_eq!(attrs(&confirm, "input[name=confirmed]", "value"), ["yes"]);
+    assert_eq!(attrs(&confirm, "a.btn-secondary", "href"), [back.clone()]);
+    let (_, still) = page(&app, "/migrate/tasks").await;
+    assert_eq!(
+        texts(&still, "table.tasks tbody tr").len(),
+        1,
+        "not dismissed yet"
+    );
+    // Confirmed: back to the list, where it is gone; "all" shows it dismissed.
+    let reply = post_form(
+        &app,
+        &action,
+        &[
+            ("csrf", &token(&html)),
+            ("back", &back),
+            ("confirmed", "yes"),
+        ],
+    )
+    .await;
     reply.assert_status(StatusCode::SEE_OTHER);
     assert_eq!(reply.header("location"), Some(back.as_str()));
     let (_, html) = page(&app, "/migrate/tasks").await;
@@ -890,7 +923,11 @@ async fn tasks_list_filters_and_dismiss() {
     let reply = post_form(
         &app,
         &action,
-        &[("csrf", &token(&html)), ("back", "https://evil.example/")],
+        &[
+            ("csrf", &token(&html)),
+            ("back", "https://evil.example/"),
+            ("confirmed", "yes"),
+        ],
     )
     .await;
     assert_eq!(reply.header("location"), Some("/migrate/tasks"));
@@ -932,7 +969,7 @@ async fn new_tasks_appear_in_the_live_fragment() {
     assert!(texts(&live, "tr.task").is_empty());
     report(&app, &win, Some("8.0.0.11"), None).await;
     let (_, live) = page(&app, &live_url).await;
-    assert_eq!(texts(&live, "tr.task td.kind"), ["⟳ Reboot required"]);
+    assert_eq!(texts(&live, "tr.task td.kind"), ["⟳ Reboot notification"]);
     assert!(texts(&live, "nav.nav").is_empty(), "a fragment, not a page");
 }
 
@@ -1358,7 +1395,7 @@ async fn cross_site_posts_are_refused() {
     let reply = send(
         &app,
         post(
-            format!("csrf={good}"),
+            format!("csrf={good}&confirmed=yes"),
             &[
                 ("origin", "http://localhost"),
                 ("sec-fetch-site", "same-origin"),
@@ -1451,7 +1488,7 @@ async fn unknown_ids_get_a_404_page() {
         assert_eq!(text(&html, ".status-code"), "404");
         assert_eq!(
             texts(&html, "nav.nav a").len(),
-            5,
+            6,
             "the error page keeps the navigation"
         );
     }
