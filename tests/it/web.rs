@@ -879,10 +879,13 @@ async fn tasks_list_filters_and_dismiss() {
     );
     assert_eq!(
         attrs(&confirm, "form.confirm-form", "action"),
-        [action.clone()]
+        std::slice::from_ref(&action)
     );
     assert_eq!(attrs(&confirm, "input[name=confirmed]", "value"), ["yes"]);
-    assert_eq!(attrs(&confirm, "a.btn-secondary", "href"), [back.clone()]);
+    assert_eq!(
+        attrs(&confirm, "a.btn-secondary", "href"),
+        std::slice::from_ref(&back)
+    );
     let (_, still) = page(&app, "/migrate/tasks").await;
     assert_eq!(
         texts(&still, "table.tasks tbody tr").len(),
