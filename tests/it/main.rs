@@ -39,3 +39,4 @@ mod replications;
 mod tls;
 mod transformations;
 mod web;
+mod web_flows;

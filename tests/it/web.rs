@@ -23,7 +23,7 @@ fn sel(css: &str) -> Selector {
 }
 
 /// The whitespace-normalized text of every element that matches.
-fn texts(html: &Html, css: &str) -> Vec<String> {
+pub(crate) fn texts(html: &Html, css: &str) -> Vec<String> {
     html.select(&sel(css))
         .map(|e| {
             e.text()
@@ -36,24 +36,24 @@ fn texts(html: &Html, css: &str) -> Vec<String> {
         .collect()
 }
 
-fn text(html: &Html, css: &str) -> String {
+pub(crate) fn text(html: &Html, css: &str) -> String {
     texts(html, css).join(" | ")
 }
 
-fn attrs(html: &Html, css: &str, attr: &str) -> Vec<String> {
+pub(crate) fn attrs(html: &Html, css: &str, attr: &str) -> Vec<String> {
     html.select(&sel(css))
         .filter_map(|e| e.value().attr(attr).map(str::to_owned))
         .collect()
 }
 
-async fn page(app: &App, uri: &str) -> (Reply, Html) {
+pub(crate) async fn page(app: &App, uri: &str) -> (Reply, Html) {
     let reply = app.get_as(uri, ADMIN).await;
     reply.assert_status(StatusCode::OK);
     let html = reply.html();
     (reply, html)
 }
 
-async fn api(app: &App, method: &str, uri: &str, body: Value) -> Value {
+pub(crate) async fn api(app: &App, method: &str, uri: &str, body: Value) -> Value {
     let body = if body.is_null() {
         Body::empty()
     } else {
@@ -73,7 +73,7 @@ async fn api(app: &App, method: &str, uri: &str, body: Value) -> Value {
     }
 }
 
-async fn add_source(app: &App, host: &str, os: &str, ip: &str) -> String {
+pub(crate) async fn add_source(app: &App, host: &str, os: &str, ip: &str) -> String {
     let s = api(
         app,
         "POST",
@@ -84,7 +84,7 @@ async fn add_source(app: &App, host: &str, os: &str, ip: &str) -> String {
     s["id"].as_str().unwrap().to_owned()
 }
 
-async fn report(app: &App, id: &str, installed: Option<&str>, running: Option<&str>) {
+pub(crate) async fn report(app: &App, id: &str, installed: Option<&str>, running: Option<&str>) {
     api(
         app,
         "PUT",
@@ -95,7 +95,7 @@ async fn report(app: &App, id: &str, installed: Option<&str>, running: Option<&s
 }
 
 /// Wait until an operation has ended (instant speed: a few milliseconds).
-async fn wait_op(app: &App, op_id: &str) -> Value {
+pub(crate) async fn wait_op(app: &App, op_id: &str) -> Value {
     for _ in 0..500 {
         let op = api(app, "GET", &format!("/operations/{op_id}"), Value::Null).await;
         if !matches!(op["status"].as_str(), Some("queued" | "running")) {
@@ -107,7 +107,7 @@ async fn wait_op(app: &App, op_id: &str) -> Value {
 }
 
 /// The CSRF token the pages put in their forms.
-fn token(html: &Html) -> String {
+pub(crate) fn token(html: &Html) -> String {
     attrs(html, "input[name=csrf]", "value")
         .into_iter()
         .next()
@@ -126,7 +126,7 @@ fn form_post(uri: &str, auth: &str, body: String) -> axum::http::request::Builde
         .header("content-length", body.len().to_string())
 }
 
-async fn post_form(app: &App, uri: &str, fields: &[(&str, &str)]) -> Reply {
+pub(crate) async fn post_form(app: &App, uri: &str, fields: &[(&str, &str)]) -> Reply {
     let body = fields
         .iter()
         .map(|(k, v)| format!("{k}={}", urlencode(v)))
