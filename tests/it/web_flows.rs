@@ -307,7 +307,7 @@ async fn a_failure_is_red_counted_and_explained() {
     );
     // The list and the dashboard count it, and the dashboard's count leads to it.
     let (_, list) = page(&app, "/migrate/workloads").await;
-    assert_eq!(attrs(&list, "tr.row-failed a.host", "href"), [uri.clone()]);
+    assert_eq!(attrs(&list, "tr.row-failed a.host", "href"), std::slice::from_ref(&uri));
     let (_, dash) = page(&app, "/migrate/").await;
     let failed = dash
         .select(&scraper::Selector::parse("a.count").unwrap())
