@@ -82,7 +82,18 @@ pub fn routes() -> Router<AppState> {
         .route("/migrate/live/commands/{id}", get(commands::live))
         .route("/migrate/{*rest}", any(not_found))
         .layer(axum::middleware::map_response(page_headers));
-    pages.route("/static/{file}", get(assets::serve))
+    // Pages, fragments and assets go compressed to clients that take gzip (HTML and CSS shrink
+    // to a fifth). Binaries (the agent on Downloads) go as they are, with their length.
+    use tower_http::compression::predicate::{NotForContentType, Predicate};
+    let compress = tower_http::compression::CompressionLayer::new()
+        .gzip(true)
+        .compress_when(
+            tower_http::compression::DefaultPredicate::new()
+                .and(NotForContentType::const_new("application/octet-stream")),
+        );
+    pages
+        .route("/static/{file}", get(assets::serve))
+        .layer(compress)
 }
 
 async fn not_found(_: WebUser, uri: axum::http::Uri) -> WebError {
@@ -126,6 +137,8 @@ pub struct Layout {
     pub is_admin: bool,
     pub csrf: String,
     pub version: &'static str,
+    /// The server's time zone, in which the pages show times.
+    pub time_zone: String,
 }
 
 impl Layout {
@@ -137,6 +150,7 @@ impl Layout {
             is_admin: caller.role == Role::Administrator,
             csrf: csrf::token(&caller.user),
             version: env!("CARGO_PKG_VERSION"),
+            time_zone: view::time_zone(),
         }
     }
 
@@ -149,6 +163,7 @@ impl Layout {
             is_admin: false,
             csrf: String::new(),
             version: env!("CARGO_PKG_VERSION"),
+            time_zone: view::time_zone(),
         }
     }
 

@@ -307,7 +307,10 @@ async fn a_failure_is_red_counted_and_explained() {
     );
     // The list and the dashboard count it, and the dashboard's count leads to it.
     let (_, list) = page(&app, "/migrate/workloads").await;
-    assert_eq!(attrs(&list, "tr.row-failed a.host", "href"), std::slice::from_ref(&uri));
+    assert_eq!(
+        attrs(&list, "tr.row-failed a.host", "href"),
+        std::slice::from_ref(&uri)
+    );
     let (_, dash) = page(&app, "/migrate/").await;
     let failed = dash
         .select(&scraper::Selector::parse("a.count").unwrap())
@@ -485,4 +488,42 @@ async fn bulk_actions_on_selected_workloads() {
     .await;
     reply.assert_status(StatusCode::BAD_REQUEST);
     assert!(text(&reply.html(), ".message").contains("select at least one workload"));
+}
+
+#[tokio::test]
+async fn pages_and_assets_go_compressed() {
+    use axum::body::Body;
+    let (app, _state, _dir) = common::test_app().await;
+    add_source(&app, "web-01", "windows", "10.0.0.5").await;
+    for uri in [
+        "/migrate/",
+        "/migrate/workloads",
+        "/static/app.css",
+        "/migrate/live/dashboard",
+    ] {
+        let plain = app.get_as(uri, common::ADMIN).await;
+        plain.assert_status(StatusCode::OK);
+        assert_eq!(
+            plain.header("content-encoding"),
+            None,
+            "{uri}: asked for nothing"
+        );
+        let gzipped = common::send(
+            &app,
+            common::admin("GET", uri)
+                .header("accept-encoding", "gzip")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        gzipped.assert_status(StatusCode::OK);
+        assert_eq!(gzipped.header("content-encoding"), Some("gzip"), "{uri}");
+        assert_eq!(&gzipped.body[..2], &[0x1f, 0x8b], "{uri}: a gzip stream");
+        assert!(
+            gzipped.body.len() * 2 < plain.body.len(),
+            "{uri}: {} bytes gzipped, {} plain",
+            gzipped.body.len(),
+            plain.body.len()
+        );
+    }
 }
