@@ -81,6 +81,7 @@ pub fn routes() -> Router<AppState> {
         .route("/migrate/live/tasks", get(tasks::live))
         .route("/migrate/live/commands/{id}", get(commands::live))
         .route("/migrate/{*rest}", any(not_found))
+        .layer(axum::middleware::from_fn(error::with_way_back))
         .layer(axum::middleware::map_response(page_headers));
     // Pages, fragments and assets go compressed to clients that take gzip (HTML and CSS shrink
     // to a fifth). Binaries (the agent on Downloads) go as they are, with their length.

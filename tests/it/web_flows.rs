@@ -527,3 +527,44 @@ async fn pages_and_assets_go_compressed() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_error_page_leads_back_to_where_the_user_came_from() {
+    use axum::body::Body;
+    let (app, _state, _dir) = common::test_app().await;
+    let missing = "/migrate/workloads/00000000-0000-4000-8000-000000000000";
+    let ask = |referer: &'static str| {
+        common::admin("GET", missing)
+            .header("host", "localhost:8080")
+            .header("referer", referer)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let reply = common::send(&app, ask("http://localhost:8080/migrate/workloads?q=web")).await;
+    reply.assert_status(StatusCode::NOT_FOUND);
+    let html = reply.html();
+    assert_eq!(
+        attrs(&html, "#go-back", "href"),
+        ["/migrate/workloads?q=web"]
+    );
+    assert!(text(&html, ".hint").contains("Workloads and Tasks lists"));
+    assert_eq!(
+        texts(&html, ".error-ways a"),
+        [
+            "← Back to the page you came from",
+            "Dashboard",
+            "Workloads",
+            "Tasks"
+        ]
+    );
+    // Another site's page, or one of ours under another name, is not linked.
+    for referer in [
+        "http://evil.example/migrate/workloads",
+        "http://localhost:8080.evil.example/migrate/",
+        "http://localhost:8080//evil.example/",
+    ] {
+        let html = common::send(&app, ask(referer)).await.html();
+        assert!(attrs(&html, "#go-back", "href").is_empty(), "{referer}");
+        assert_eq!(texts(&html, ".error-ways a").len(), 3, "{referer}");
+    }
+}
