@@ -263,6 +263,7 @@ async fn run(c: &Client, server: &Server) -> Result<(), String> {
     // Screen readers hear of it (issue 19, defect 3).
     wait_text(c, "#live-announcer", "New task for", Duration::from_secs(5)).await;
     shot(c, "tasks").await;
+    axe_check(c, "tasks").await;
 
     // The live update patches the list: a focused button keeps the focus while a new task
     // arrives above it.
@@ -423,15 +424,162 @@ async fn run(c: &Client, server: &Server) -> Result<(), String> {
             .contains("without a driver")
     );
     shot(c, "command").await;
+    axe_check(c, "command").await;
 
-    // A phone's width: the same pages stay readable.
-    c.set_window_size(390, 844).await.unwrap();
-    shot(c, "command-phone").await;
-    c.goto(&page("/migrate/tasks")).await.unwrap();
-    shot(c, "tasks-phone").await;
+    // The rest of the workload's life, from its page: test cutover, mark it, cut over, remove.
     c.goto(&workload).await.unwrap();
-    shot(c, "workload-phone").await;
+    axe_check(c, "workload").await;
+    click_button(c, "Test Cutover").await;
+    assert_eq!(text_of(c, "h1").await, "Test Cutover");
+    axe_check(c, "test-cutover").await;
+    click_execute(c).await;
+    wait_done(c).await;
+    c.goto(&workload).await.unwrap();
+    wait_text(
+        c,
+        "#actions .btn",
+        "Mark Test as Success",
+        Duration::from_secs(10),
+    )
+    .await;
+    shot(c, "workload-under-test").await;
+    click_button(c, "Mark Test as Success").await;
+    // Back on the workload's page once the test cutover has ended.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        c.goto(&workload).await.unwrap();
+        if text_of(c, "#workload-status").await != "Test Cutover" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the test cutover did not end");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    click_button(c, "Run Cutover").await;
+    assert_eq!(text_of(c, "h1").await, "Run Cutover");
+    assert!(
+        text_of(c, ".command-form")
+            .await
+            .contains("cannot be undone")
+    );
+    axe_check(c, "cutover").await;
+    shot(c, "cutover-options").await;
+    click_execute(c).await;
+    wait_done(c).await;
+    c.goto(&workload).await.unwrap();
+    assert_eq!(text_of(c, "#workload-status").await, "Cutover Completed");
+    click_button(c, "Remove Workload").await;
+    wait_text(c, "h1", "Remove web-01?", Duration::from_secs(10)).await;
+    axe_check(c, "confirm").await;
+    click_execute(c).await;
+    wait_text(c, "h1", "Workloads", Duration::from_secs(10)).await;
+    assert!(!text_of(c, "#workload-list").await.contains("web-01"));
+    axe_check(c, "workloads").await;
+    c.goto(&page("/migrate/events")).await.unwrap();
+    shot(c, "events").await;
+    for path in [
+        "/migrate/",
+        "/migrate/tasks",
+        "/migrate/events",
+        "/migrate/driver-packages",
+        "/migrate/downloads",
+        "/migrate/workloads/00000000-0000-4000-8000-000000000000",
+    ] {
+        c.goto(&page(path)).await.unwrap();
+        axe_check(c, path).await;
+    }
+
+    // A phone's width: the same pages stay readable, without sideways scrolling.
+    c.set_window_size(390, 844).await.unwrap();
+    for (name, path) in [
+        ("workloads-phone", "/migrate/workloads".to_owned()),
+        ("tasks-phone", "/migrate/tasks".to_owned()),
+        ("packages-phone", "/migrate/driver-packages".to_owned()),
+        ("workload-phone", format!("/migrate/workloads/{}", ids[1])),
+        ("dashboard-phone", "/migrate/".to_owned()),
+    ] {
+        c.goto(&page(&path)).await.unwrap();
+        shot(c, name).await;
+        let wide = c
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(wide, json!(0), "{path} scrolls sideways on a phone");
+        axe_check(c, name).await;
+    }
     Ok(())
+}
+
+/// Wait until the Command Details on screen reach an end.
+async fn wait_done(c: &Client) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = text_of(c, "#command-status").await;
+        if status.contains("Completed") || status.contains("Failed") || status.contains("Aborted") {
+            assert!(!status.contains("Failed"), "the command failed");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the command did not end: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// axe-core, fetched by `.ci/run` from the npm registry (or `AXE_CORE_JS`). CI needs it; a local
+/// run without it skips the accessibility checks.
+fn axe_source() -> Option<&'static str> {
+    static AXE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    AXE.get_or_init(|| {
+        let path = std::env::var_os("AXE_CORE_JS").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/axe/axe.min.js"),
+            PathBuf::from,
+        );
+        let source = std::fs::read_to_string(&path).ok();
+        if source.is_none() {
+            let message = format!(
+                "axe-core is missing at {} (.ci/run fetches it)",
+                path.display()
+            );
+            assert!(
+                !std::env::var("CI").is_ok_and(|v| v == "true"),
+                "{message}; the accessibility checks must run in CI"
+            );
+            eprintln!("SKIPPED the accessibility checks: {message}");
+        }
+        source
+    })
+    .as_deref()
+}
+
+/// Run axe-core on the page on screen (WCAG 2.1 A and AA rules): no violation.
+async fn axe_check(c: &Client, name: &str) {
+    let Some(axe) = axe_source() else { return };
+    c.execute(
+        &format!("if (!window.axe) {{ {axe} }} return true;"),
+        vec![],
+    )
+    .await
+    .unwrap();
+    let violations = c
+        .execute_async(
+            r#"var done = arguments[arguments.length - 1];
+            axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})
+              .then(function (r) {
+                done(r.violations.map(function (v) {
+                  return v.id + ": " + v.help + " [" + v.nodes.slice(0, 3).map(function (n) { return n.target.join(" "); }).join("; ") + "]";
+                }));
+              })
+              .catch(function (e) { done(["axe failed: " + e]); });"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(violations, json!([]), "axe-core on {name}");
+    eprintln!("axe-core: no violation on {name}");
 }
 
 /// Click the workload page's command (a button, or a link to its options page) with this label
@@ -456,6 +604,11 @@ async fn click_button(c: &Client, label: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(clicked, "no command {label:?} on the page");
+    if label.starts_with("Mark Test") {
+        // It comes back to the same page; the caller waits for the test cutover to end.
+        wait_text(c, "h1", "web-01", Duration::from_secs(10)).await;
+        return;
+    }
     if label == "Configure Migration" {
         // Configure comes back to the same page: wait for its next button.
         wait_text(
