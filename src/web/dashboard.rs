@@ -86,13 +86,23 @@ impl EventItem {
         }
     }
 
-    /// The icon that says the tone without colour.
+    /// The icon that says the tone without colour, or what kind of thing happened: on a
+    /// workload's timeline, driver changes, reboots, commands and tasks read apart at a glance.
     pub fn icon(&self) -> &'static str {
+        use crate::db::events::kind as k;
         match self.tone {
             "failed" => "✗",
             "warn" => "⚠",
             "ok" => "✓",
-            _ => "",
+            _ => match self.kind.as_str() {
+                k::DRIVER_INSTALLED | k::DRIVER_UPGRADED | k::DRIVER_REPLACED => "⬇",
+                k::DRIVER_UNINSTALLED => "⌫",
+                k::REBOOT_DETECTED => "⟳",
+                k::OPERATION_QUEUED | k::OPERATION_STARTED => "▶",
+                k::OPERATION_ABORTED => "■",
+                k::TASK_RESOLVED | k::TASK_DISMISSED | k::TEST_CUTOVER_MARKED => "⚑",
+                _ => "•",
+            },
         }
     }
 }

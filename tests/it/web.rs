@@ -849,7 +849,12 @@ async fn tasks_list_filters_and_dismiss() {
     // The product's name: a reboot notification task (platespin-product.md 2.3); the message says
     // what is required, so the two do not repeat each other (issue 19, defect 9).
     assert_eq!(text(&html, "tr.task td.kind"), "⟳ Reboot notification");
-    assert_eq!(text(&html, "tr.task td:nth-child(2)"), "web-01");
+    assert_eq!(text(&html, "tr.task td:nth-child(2) > a"), "web-01");
+    // A task leads to its workload's commands (and Command Details to the tasks it raised).
+    assert_eq!(
+        attrs(&html, "tr.task td:nth-child(2) .sub a", "href"),
+        [format!("/migrate/workloads/{win}#commands")]
+    );
     assert_eq!(
         text(&html, "tr.task td.message"),
         "Reboot required to complete the driver installation on web-01 (installed driver: 8.0.0.11, running driver: none)."
@@ -993,7 +998,10 @@ async fn tasks_are_paged() {
     assert!(attrs(&html, ".pager a[rel=prev]", "href").is_empty());
     // Newest first: the last host reported last.
     assert_eq!(
-        text(&html, "table.tasks tbody tr:first-child td:nth-child(2)"),
+        text(
+            &html,
+            "table.tasks tbody tr:first-child td:nth-child(2) > a"
+        ),
         "host-54"
     );
     let (_, html) = page(&app, "/migrate/tasks?state=active&offset=50").await;

@@ -393,7 +393,9 @@ async fn the_events_page_pages_by_keyset() {
         "every event once, across the pages"
     );
     let (_, first) = page(&app, &format!("/migrate/events?workload={id}")).await;
-    assert_eq!(text(&first, "h1"), "Events of web-01");
+    assert_eq!(text(&first, "h1"), "Timeline of web-01");
+    // Driver changes read apart from the rest.
+    assert!(text(&first, "#event-list").contains("⬇"));
     let bad = app.call("GET", "/migrate/events?before=-3", None).await;
     bad.assert_status(StatusCode::BAD_REQUEST);
 }
