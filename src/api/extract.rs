@@ -162,8 +162,8 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 fn bytes_rejection(rejection: axum::extract::rejection::BytesRejection) -> AppError {
-    if crate::error::body_timed_out(&rejection) {
-        return crate::error::body_timeout();
+    if let Some(why) = crate::error::body_stalled(&rejection) {
+        return crate::error::body_timeout(why);
     }
     match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => too_large(),

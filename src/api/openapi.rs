@@ -486,6 +486,11 @@ pub struct EmuConfig {
     /// Seconds a request body may pause before the request is answered 408
     /// (`--body-timeout-secs`).
     body_timeout_secs: u64,
+    /// Bytes a second a request body must average after `bodyTimeoutSecs`
+    /// (`--body-min-rate`; 0: none).
+    body_min_rate: u64,
+    /// Connections open at once; one more is answered 503 (`--max-connections`).
+    max_connections: u64,
     /// `self-signed` or `certificate` when the server speaks HTTPS; null for plain HTTP.
     #[schema(examples("self-signed"))]
     tls: Option<String>,

@@ -143,6 +143,8 @@ pub async fn info(State(state): State<AppState>, _: ControlPlaneAdmin) -> Result
             "seedFile": c.seed_file.as_ref().map(|p| p.display().to_string()),
             "headerTimeoutSecs": c.header_timeout_secs,
             "bodyTimeoutSecs": c.body_timeout_secs,
+            "bodyMinRate": c.body_min_rate,
+            "maxConnections": c.max_connections,
             "tls": if c.tls_self_signed { Some("self-signed") } else if c.tls_cert.is_some() { Some("certificate") } else { None },
         },
         "settings": state.settings(),
