@@ -192,7 +192,7 @@ mod tests {
         let body = GuardedBody::new(Body::from_stream(trickle), limits(2, 100));
         let started = Instant::now();
         let result = http_body_util::BodyExt::collect(body).await;
-        let error = result.err().expect("the trickle is cut");
+        let error = result.expect_err("the trickle is cut");
         let cause = std::error::Error::source(&error).expect("a cause");
         assert_eq!(
             cause.downcast_ref::<BodyStalled>(),
