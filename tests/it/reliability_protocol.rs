@@ -728,3 +728,36 @@ fn the_connection_cap_holds_on_the_tls_listener() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Issue 20 D1 under `/migrate`: an upload form that stops arriving (here, the first part
+/// trickled too slowly) is answered 408 with the HTML error page, as the API answers its JSON.
+#[test]
+fn a_trickled_upload_form_gets_the_408_error_page() {
+    let server = Server::start(&["--body-timeout-secs", "1", "--body-min-rate", "100"]);
+    let auth = common::basic(ADMIN.0, ADMIN.1);
+    let head = format!(
+        "POST /migrate/driver-packages HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\n\
+         Authorization: {auth}\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+         Content-Length: 5000\r\n\r\n--B\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n",
+        addr = server.addr
+    );
+    let started = Instant::now();
+    let mut stream = connect(&server);
+    stream.write_all(head.as_bytes()).expect("write");
+    let mut writer = stream.try_clone().expect("clone");
+    let trickle = std::thread::spawn(move || {
+        for _ in 0..40 {
+            if writer.write_all(b"a").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    });
+    let reply = read_reply(&mut stream);
+    assert_eq!(reply.status, Some(408), "{}", reply.full);
+    let lower = reply.full.to_ascii_lowercase();
+    assert!(lower.contains("content-type: text/html"), "{}", reply.full);
+    assert!(started.elapsed() < Duration::from_secs(6));
+    drop(stream);
+    trickle.join().expect("writer");
+}
