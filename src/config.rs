@@ -128,6 +128,18 @@ pub struct Config {
     /// one that stops is answered 408 and its connection closed).
     #[arg(long, env = "PSSERVER_BODY_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout_secs: u64,
+
+    /// Bytes a second a request body must average once --body-timeout-secs has passed since it
+    /// started (0: no rate asked); a slower one is answered 408. A rate rather than a total
+    /// deadline, so that a large upload gets time in proportion to its size (see
+    /// `http::body_guard`).
+    #[arg(long, env = "PSSERVER_BODY_MIN_RATE", default_value_t = 8192)]
+    pub body_min_rate: u64,
+
+    /// Connections open at once (TLS handshakes included); one more is answered 503 with
+    /// Retry-After and closed.
+    #[arg(long, env = "PSSERVER_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, utoipa::ToSchema)]
@@ -235,6 +247,8 @@ impl Config {
             seed_file: None,
             header_timeout_secs: 30,
             body_timeout_secs: 60,
+            body_min_rate: 8192,
+            max_connections: 4096,
         }
     }
 

@@ -38,7 +38,8 @@ pub enum AppError {
     Unprocessable(String),
     #[error("{0}")]
     PayloadTooLarge(String),
-    /// The client stopped sending its body (`--body-timeout-secs`).
+    /// The client stopped sending its body, or sent it too slowly (`--body-timeout-secs`,
+    /// `--body-min-rate`).
     #[error("{0}")]
     RequestTimeout(String),
     #[error("{0}")]
@@ -117,23 +118,23 @@ impl AppError {
     }
 }
 
-/// Whether a body read failed because the client stopped sending (the request body timeout of
-/// `crate::per_request`), anywhere in the error's chain of causes.
-pub fn body_timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+/// Why a body read was given up by the request body limits of `crate::http::body_guard`
+/// (too long a pause, or too slow on average), anywhere in the error's chain of causes.
+pub fn body_stalled(error: &(dyn std::error::Error + 'static)) -> Option<crate::http::BodyStalled> {
     let mut cause = Some(error);
     while let Some(e) = cause {
-        if e.is::<tower_http::timeout::TimeoutError>() {
-            return true;
+        if let Some(why) = e.downcast_ref::<crate::http::BodyStalled>() {
+            return Some(*why);
         }
         cause = e.source();
     }
-    false
+    None
 }
 
 /// The error for an upload whose body could not be read to its end.
 pub fn upload_cut_short(error: &(dyn std::error::Error + 'static)) -> AppError {
-    if body_timed_out(error) {
-        return body_timeout();
+    if let Some(why) = body_stalled(error) {
+        return body_timeout(why);
     }
     AppError::bad_request(
         "UploadInterrupted",
@@ -141,12 +142,20 @@ pub fn upload_cut_short(error: &(dyn std::error::Error + 'static)) -> AppError {
     )
 }
 
-/// The error for a body that stopped arriving.
-pub fn body_timeout() -> AppError {
+/// The error (408) for a body that stopped arriving or came too slowly.
+pub fn body_timeout(why: crate::http::BodyStalled) -> AppError {
     AppError::RequestTimeout(
-        "the request body stopped arriving; the server waits --body-timeout-secs \
-         (bodyTimeoutSecs in /_emu/info) between two pieces"
-            .to_owned(),
+        match why {
+            crate::http::BodyStalled::Paused => {
+                "the request body stopped arriving; the server waits --body-timeout-secs \
+                 (bodyTimeoutSecs in /_emu/info) between two pieces"
+            }
+            crate::http::BodyStalled::TooSlow => {
+                "the request body arrived too slowly; after --body-timeout-secs a body must \
+                 average --body-min-rate bytes a second (bodyMinRate in /_emu/info)"
+            }
+        }
+        .to_owned(),
     )
 }
 

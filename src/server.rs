@@ -271,6 +271,8 @@ pub async fn run(config: Config) -> Result<(), String> {
         }
     });
     let header_timeout = Duration::from_secs(state.config.header_timeout_secs);
+    // Both schemes count their connections, TLS handshakes included (`http::Capped`).
+    let max_connections = state.config.max_connections;
     let server = match tls {
         None => {
             // axum::serve has no header-read timeout: a client trickling its headers would hold
@@ -279,14 +281,16 @@ pub async fn run(config: Config) -> Result<(), String> {
             let mut server = axum_server::from_tcp(listener)
                 .map_err(|e| e.to_string())?
                 .http1_only()
-                .handle(handle);
+                .handle(handle)
+                .map(|plain| crate::http::Capped::new(plain, max_connections));
             limit_connections!(server, header_timeout);
             tokio::spawn(async move { server.serve(app).await.map_err(|e| e.to_string()) })
         }
         Some(tls) => {
             let mut server = axum_server::from_tcp_rustls(listener, tls.config)
                 .map_err(|e| e.to_string())?
-                .handle(handle);
+                .handle(handle)
+                .map(|tls| crate::http::Capped::new(tls, max_connections));
             limit_connections!(server, header_timeout);
             tokio::spawn(async move { server.serve(app).await.map_err(|e| e.to_string()) })
         }

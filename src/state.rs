@@ -64,9 +64,15 @@ pub enum Transition {
     /// Step by step at the replication speed.
     Steps,
     /// The whole operation takes this many seconds.
-    AfterSeconds { seconds: f64 },
+    AfterSeconds {
+        #[schema(minimum = 0, maximum = 86400)]
+        seconds: f64,
+    },
     /// The operation completes on its `polls`-th `GET operations/{id}`.
-    AfterPolls { polls: u32 },
+    AfterPolls {
+        #[schema(minimum = 1, maximum = 2147483647)]
+        polls: u32,
+    },
 }
 
 impl AppState {

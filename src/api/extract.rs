@@ -77,8 +77,53 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
             || sub.len() > 5 && sub[sub.len() - 5..].eq_ignore_ascii_case("+json"))
 }
 
-/// Read `body` as `T`, and name the members `T` ignored (`a.b`, `list[0].c`).
+/// Read `body` as `T`, and name the members `T` ignored (`a.b`, `list[0].c`). A number written
+/// with a fraction of zero (`100.0`) is taken for an integer member, as JSON Schema's `integer`
+/// takes it: serde refuses it, so a body serde refuses is read again with such numbers written
+/// as integers (only then: a body it takes costs no more).
 pub fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<(T, Vec<String>), AppError> {
+    let error = match read_json(body) {
+        Ok(read) => return Ok(read),
+        Err(error) => error,
+    };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Err(error);
+    };
+    if !integral_floats_to_integers(&mut value) {
+        return Err(error);
+    }
+    let Ok(again) = serde_json::to_vec(&value) else {
+        return Err(error);
+    };
+    read_json(&again).map_err(|_| error)
+}
+
+/// Write each number of `value` that is a float with no fraction, within 64-bit integers, as an
+/// integer; whether any was.
+fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // Exactly representable: |f| < 2^63 and no fraction.
+            if f.fract() == 0.0 && f.abs() < 9.2e18 {
+                *value = Value::from(f as i64);
+                true
+            } else {
+                false
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |any, v| integral_floats_to_integers(v) | any),
+        Value::Object(members) => members
+            .values_mut()
+            .fold(false, |any, v| integral_floats_to_integers(v) | any),
+        _ => false,
+    }
+}
+
+fn read_json<T: DeserializeOwned>(body: &[u8]) -> Result<(T, Vec<String>), AppError> {
     let mut ignored: Vec<String> = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(body);
     let mut note = |path: serde_ignored::Path<'_>| ignored.push(path.to_string());
@@ -162,8 +207,8 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 fn bytes_rejection(rejection: axum::extract::rejection::BytesRejection) -> AppError {
-    if crate::error::body_timed_out(&rejection) {
-        return crate::error::body_timeout();
+    if let Some(why) = crate::error::body_stalled(&rejection) {
+        return crate::error::body_timeout(why);
     }
     match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => too_large(),

@@ -256,7 +256,7 @@ fn encode_query_value(v: &str) -> String {
 #[into_params(parameter_in = Query)]
 pub struct Paging {
     /// How many items to skip (default 0).
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 2147483647)]
     pub offset: Option<u32>,
     /// How many items to answer (default 50, at most 500).
     #[param(minimum = 1, maximum = 500)]
@@ -269,13 +269,26 @@ impl Paging {
     }
 }
 
-/// Parse an optional query value with `FromStr`, naming the parameter in the error.
+/// An optional query value as given: absent is none, and present but empty (`?sourceId=`) is
+/// refused with a 400 naming it, not read as none: the OpenAPI document gives no parameter an
+/// empty value (an id, an enum or a version), so the server takes none either (issue 20 D2).
+pub fn given<'a>(value: Option<&'a str>, name: &str) -> Result<Option<&'a str>, AppError> {
+    match value {
+        Some("") => Err(AppError::bad_request(
+            "InvalidParameter",
+            format!("{name} is empty; give a value, or leave the parameter out"),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// Parse an optional query value with `FromStr`, naming the parameter in the error; empty is
+/// refused ([`given`]).
 pub fn parse_param<T: std::str::FromStr<Err = String>>(
     value: Option<&str>,
     name: &str,
 ) -> Result<Option<T>, AppError> {
-    value
-        .filter(|v| !v.is_empty())
+    given(value, name)?
         .map(|v| {
             v.parse().map_err(|e: String| {
                 AppError::bad_request("InvalidParameter", format!("{name}: {e}"))

@@ -145,9 +145,13 @@ pub fn document() -> utoipa::openapi::OpenApi {
             format!("{base}{path}")
         }
     };
-    Frame::openapi()
+    let mut document = Frame::openapi()
         .nest_with_path_composer(super::BASE, MigrateApi::openapi(), join)
-        .nest_with_path_composer("/_emu", EmuApi::openapi(), join)
+        .nest_with_path_composer("/_emu", EmuApi::openapi(), join);
+    if let Some(components) = document.components.as_mut() {
+        close_variants(components, "Transition");
+    }
+    document
 }
 
 /// The document as JSON, made once.
@@ -191,6 +195,22 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+    }
+}
+
+/// `additionalProperties: false` on each variant of a tagged enum whose serde attributes deny
+/// unknown fields: utoipa writes it for such structs but not for an enum's variants, and the
+/// server refuses their unknown members (`state::Transition`), so the document says so.
+fn close_variants(components: &mut utoipa::openapi::Components, name: &str) {
+    use utoipa::openapi::schema::{AdditionalProperties, Schema};
+    // The document's snapshot (tests/it/openapi.rs) shows the variants closed.
+    let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut(name) else {
+        return;
+    };
+    for item in &mut one_of.items {
+        if let RefOr::T(Schema::Object(variant)) = item {
+            variant.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
     }
 }
 
@@ -286,11 +306,90 @@ list_schemas! {
 
 /// `driverPackages/latest`: one package with `?platform=`, the list of every platform's latest
 /// without.
-#[derive(Serialize, ToSchema)]
+///
+/// In the document an `anyOf`, not utoipa's `oneOf` for an untagged enum: the two shapes
+/// cannot be confused, and schemathesis 4.32's stateful phase checks a `oneOf` answer against
+/// its first branch alone (reporting the list as a package without `id`).
+#[derive(Serialize)]
 #[serde(untagged)]
+#[allow(dead_code)] // Only described: the handler answers either shape itself.
 pub enum LatestPackages {
     One(packages::PackageView),
     All(PackageList),
+}
+
+impl utoipa::PartialSchema for LatestPackages {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(Ref::from_schema_name("PackageView"))
+            .item(Ref::from_schema_name("PackageList"))
+            .description(Some(
+                "`driverPackages/latest`: one package with `?platform=`, the list of every \
+                 platform's latest without.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for LatestPackages {
+    fn schemas(schemas: &mut Vec<(String, RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push((
+            "PackageView".into(),
+            <packages::PackageView as utoipa::PartialSchema>::schema(),
+        ));
+        schemas.push((
+            "PackageList".into(),
+            <PackageList as utoipa::PartialSchema>::schema(),
+        ));
+    }
+}
+
+/// A driver package file as a request body: bytes (a zip), not a JSON array of numbers.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // Only described: the handler streams the body.
+pub struct PackageFile(Vec<u8>);
+
+/// `?operation=` of `POST transformations/{id}`, as the document gives it (the server compares
+/// without case, as the product does).
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only described: the handlers parse the text.
+pub enum TransformationOperation {
+    Prepare,
+    Migrate,
+    TestCutover,
+    EndTestCutover,
+    Cutover,
+    Abort,
+}
+
+/// `?operation=` of `POST tasks/{id}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum TaskOperation {
+    Dismiss,
+    Execute,
+}
+
+/// `?operation=` of `POST sources/{id}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum SourceOperation {
+    Reboot,
+}
+
+/// `?operation=` of `POST sources`: an agent's registration.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum RegisterOperation {
+    Register,
+}
+
+/// `?operation=` of `POST driverPackages`: a rescan instead of an upload.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum PackagesOperation {
+    Rescan,
 }
 
 /// The conditional and range request headers of a package download (SPEC 4).
@@ -486,6 +585,11 @@ pub struct EmuConfig {
     /// Seconds a request body may pause before the request is answered 408
     /// (`--body-timeout-secs`).
     body_timeout_secs: u64,
+    /// Bytes a second a request body must average after `bodyTimeoutSecs`
+    /// (`--body-min-rate`; 0: none).
+    body_min_rate: u64,
+    /// Connections open at once; one more is answered 503 (`--max-connections`).
+    max_connections: u64,
     /// `self-signed` or `certificate` when the server speaks HTTPS; null for plain HTTP.
     #[schema(examples("self-signed"))]
     tls: Option<String>,

@@ -224,7 +224,7 @@ pub async fn list(
 ) -> Result<Response> {
     let page = paging.page()?;
     let id = |v: Option<&str>, what| {
-        v.filter(|v| !v.is_empty())
+        super::given(v, what)?
             .map(|v| parse_id(v, what))
             .transpose()
     };

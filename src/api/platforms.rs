@@ -323,19 +323,28 @@ pub struct AddPlatformAzureCloud {
     #[schema(inline)]
     platform_type: AddPlatformAzureCloudType,
     /// The Azure account's user (1 to 256 characters).
-    #[schema(examples("username@accountname.onmicrosoft.com"))]
+    #[schema(
+        examples("username@accountname.onmicrosoft.com"),
+        schema_with = crate::domain::text::schema::name_256
+    )]
     username: String,
     /// Checked (1 to 256 characters), never stored, never answered.
-    #[schema(format = Password, write_only)]
+    #[schema(format = Password, write_only, min_length = 1, max_length = 256)]
     password: String,
     /// Any case.
     azure_cloud_name: AzureCloudName,
-    /// Azure's region name (`centralus`); its display name (`Central US`) is taken too.
-    #[schema(examples("centralus"))]
+    /// Azure's region name (`centralus`); its display name (`Central US`) is taken too: 2 to 64
+    /// letters and digits, a letter first, spaces between them ignored.
+    #[schema(
+        examples("centralus"),
+        pattern = "^\\s*(?: *[A-Za-z])(?: *[A-Za-z0-9]){1,63}\\s*$"
+    )]
     location_name: String,
     /// 1 to 128 characters.
+    #[schema(schema_with = crate::domain::text::schema::name_128)]
     subscription_id: String,
     /// 1 to 128 characters.
+    #[schema(schema_with = crate::domain::text::schema::name_128)]
     application_id: String,
 }
 

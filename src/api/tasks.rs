@@ -93,8 +93,7 @@ pub struct TaskQuery {
 }
 
 fn source_param(value: Option<&str>) -> Result<Option<uuid::Uuid>> {
-    value
-        .filter(|v| !v.is_empty())
+    super::given(value, "sourceId")?
         .map(|v| parse_id(v, "sourceId"))
         .transpose()
 }
@@ -188,7 +187,7 @@ pub struct OperationQuery {
     security(("basicAuth" = [])),
     params(
         ("id" = uuid::Uuid, Path, description = "The task's id"),
-        ("operation" = String, Query, description = "`Dismiss` or `Execute`"),
+        ("operation" = inline(crate::api::openapi::TaskOperation), Query, description = "`Dismiss` or `Execute`"),
     ),
     responses(
         (status = 200, description = "Dismissed: the task", body = TaskView),
@@ -273,6 +272,7 @@ pub struct EventQuery {
     #[param(value_type = Option<uuid::Uuid>)]
     source_id: Option<String>,
     /// Only events of this kind.
+    #[param(min_length = 1)]
     kind: Option<String>,
 }
 
@@ -300,7 +300,7 @@ pub async fn events(
     let page = paging.page()?;
     let filter = EventFilter {
         source_id: source_param(q.source_id.as_deref())?,
-        kind: q.kind.filter(|k| !k.is_empty()),
+        kind: super::given(q.kind.as_deref(), "kind")?.map(str::to_owned),
     };
     let (events, total) = db::events::list(&mut state.db.reader().await?, &filter, page).await?;
     let views: Vec<EventView> = events.into_iter().map(EventView::from).collect();

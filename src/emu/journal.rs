@@ -67,9 +67,11 @@ pub struct Filter {
     /// Only paths that start with this.
     #[param(example = "/MigrateApi/2019.8/sources")]
     pub path_prefix: Option<String>,
-    /// Only answers with this status.
+    /// Only answers with this status (100-599).
+    #[param(minimum = 100, maximum = 599)]
     pub status: Option<u16>,
     /// At most this many (default 100).
+    #[param(minimum = 0)]
     pub limit: Option<usize>,
 }
 

@@ -143,6 +143,8 @@ pub async fn info(State(state): State<AppState>, _: ControlPlaneAdmin) -> Result
             "seedFile": c.seed_file.as_ref().map(|p| p.display().to_string()),
             "headerTimeoutSecs": c.header_timeout_secs,
             "bodyTimeoutSecs": c.body_timeout_secs,
+            "bodyMinRate": c.body_min_rate,
+            "maxConnections": c.max_connections,
             "tls": if c.tls_self_signed { Some("self-signed") } else if c.tls_cert.is_some() { Some("certificate") } else { None },
         },
         "settings": state.settings(),
@@ -210,10 +212,11 @@ pub async fn put_settings(
                 "transition.seconds must be between 0 and 86400",
             ));
         }
-        Some(Transition::AfterPolls { polls: 0 }) => {
+        // The range the OpenAPI document gives (a 32-bit signed integer, as clients read it).
+        Some(Transition::AfterPolls { polls }) if polls == 0 || polls > i32::MAX as u32 => {
             return Err(AppError::bad_request(
                 "InvalidSettings",
-                "transition.polls must be at least 1",
+                "transition.polls must be between 1 and 2147483647",
             ));
         }
         _ => {}
@@ -278,6 +281,16 @@ pub async fn unimplemented(
 }
 
 fn journal_body(state: &AppState, filter: &journal::Filter, unimplemented_only: bool) -> Response {
+    // The range the OpenAPI document gives: an HTTP status, which no answer is outside of.
+    if let Some(status) = filter.status
+        && !(100..=599).contains(&status)
+    {
+        return AppError::bad_request(
+            "InvalidQuery",
+            format!("status must be an HTTP status between 100 and 599, not {status}"),
+        )
+        .into_response();
+    }
     let (entries, kept) = state.journal.list(filter, unimplemented_only);
     axum::Json(json!({
         "requests": entries,

@@ -19,7 +19,7 @@ pub struct ResetQuery {
     /// What to clear: `sources` (with their tasks, transformations and operations), `tasks`,
     /// `operations` or `journal`; none for everything (also uploaded packages, events and target
     /// platforms).
-    #[param(example = "sources")]
+    #[param(example = "sources", value_type = Option<Scope>, inline)]
     scope: Option<String>,
 }
 

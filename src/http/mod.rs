@@ -3,6 +3,8 @@
 //! journal, metrics, readiness, fault rules), the router's fallback ([`not_found`]), and the
 //! package downloads answered before the router with that same work ([`shortcut`]).
 
+mod body_guard;
+mod capped;
 mod per_request;
 pub mod shortcut;
 
@@ -20,6 +22,8 @@ use crate::api;
 use crate::auth::ntlm;
 use crate::error::AppError;
 use crate::state::AppState;
+pub use body_guard::BodyStalled;
+pub use capped::Capped;
 use per_request::PerRequestLayer;
 use shortcut::{Shortcut, ShortcutLayer};
 

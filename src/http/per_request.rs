@@ -14,6 +14,8 @@ use crate::error::{self, AppError};
 use crate::state::AppState;
 use crate::{emu, metrics, server};
 
+use super::body_guard;
+
 /// Every request's bookkeeping, around `next`, which answers the request. In order: the request
 /// id and the request's span, the header-size limit, the journal and the metrics, the readiness
 /// gate, and fault injection innermost, so that an injected fault is journalled and counted like
@@ -56,15 +58,18 @@ where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
 {
-    // A body that stops arriving fails its read after `--body-timeout-secs` (the handler
-    // answers 408): a stalled client cannot hold a request, and a task, for ever.
-    // Only a request with a body gets the wrapper (an allocation on every poll otherwise).
+    // A body that stops arriving, or comes too slowly, fails its read (the handler answers
+    // 408; see `body_guard`): a stalled or trickling client cannot hold a request, and a task,
+    // for ever. Only a request with a body gets the wrapper (an allocation on every poll
+    // otherwise).
     let request = if axum::body::HttpBody::is_end_stream(request.body()) {
         request
     } else {
-        let timeout = std::time::Duration::from_secs(state.config.body_timeout_secs);
-        request
-            .map(|body| axum::body::Body::new(tower_http::timeout::TimeoutBody::new(timeout, body)))
+        let limits = body_guard::BodyLimits {
+            pause: std::time::Duration::from_secs(state.config.body_timeout_secs),
+            min_rate: state.config.body_min_rate,
+        };
+        request.map(|body| axum::body::Body::new(body_guard::GuardedBody::new(body, limits)))
     };
     let journal = emu::journal::Pending::begin(&request, request_id);
     let counted = metrics::Pending::begin(&request, template);

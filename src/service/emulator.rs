@@ -16,8 +16,9 @@ use crate::emu::seed::Scenario;
 use crate::error::{AppError, Result};
 use crate::state::AppState;
 
-/// What a reset clears.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a reset clears (`?scope=`, an enum in the OpenAPI document).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum Scope {
     /// Sources, tasks, events, transformations, operations, platforms, uploaded packages and the
     /// journal.
@@ -51,13 +52,14 @@ impl std::str::FromStr for Scope {
 
     fn from_str(text: &str) -> Result<Self, String> {
         match text {
-            "" | "all" => Ok(Self::All),
+            "all" => Ok(Self::All),
             "sources" => Ok(Self::Sources),
             "tasks" => Ok(Self::Tasks),
             "operations" => Ok(Self::Operations),
             "journal" => Ok(Self::Journal),
             _ => Err(
-                "expected sources, tasks, operations or journal (or none for everything)".into(),
+                "expected all, sources, tasks, operations or journal (or no scope for everything)"
+                    .into(),
             ),
         }
     }

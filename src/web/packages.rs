@@ -162,6 +162,13 @@ async fn receive(
     kept: &mut Kept,
 ) -> WebResult<String> {
     let bad = |m: String| WebError(AppError::bad_request("InvalidUpload", m));
+    // A form that stopped arriving, or came too slowly, is a 408 (the HTML error page), as on
+    // the API; other read failures are the form's fault.
+    let unread = |e: axum::extract::multipart::MultipartError| match crate::error::body_stalled(&e)
+    {
+        Some(why) => WebError(crate::error::body_timeout(why)),
+        None => bad(format!("the upload could not be read: {e}")),
+    };
     let mut multipart = multipart.map_err(|e| {
         bad(format!(
             "send the form as multipart/form-data: {}",
@@ -171,18 +178,11 @@ async fn receive(
     let mut token = None;
     let mut platform = None;
     let mut version = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| bad(format!("the upload could not be read: {e}")))?
-    {
+    while let Some(field) = multipart.next_field().await.map_err(unread)? {
         let name = field.name().unwrap_or("").to_owned();
         match name.as_str() {
             "csrf" | "platform" | "version" => {
-                let text = field
-                    .text()
-                    .await
-                    .map_err(|e| bad(format!("the upload could not be read: {e}")))?;
+                let text = field.text().await.map_err(unread)?;
                 match name.as_str() {
                     "csrf" => token = Some(text),
                     "platform" => {

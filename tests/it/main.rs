@@ -36,6 +36,7 @@ mod reliability_paths;
 mod reliability_protocol;
 mod replication_runs;
 mod replications;
+mod schema_agreement;
 mod tls;
 mod transformations;
 mod web;

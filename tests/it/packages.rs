@@ -292,9 +292,11 @@ async fn the_list_filters_by_platform() {
                 .contains(&format!("platform={platform}"))
         );
     }
-    // An empty filter is no filter.
+    // An empty filter is refused, not read as no filter: the document's platform is an enum
+    // (issue 20 D2).
     let reply = app.get(&format!("{B}/driverPackages?platform=")).await;
-    assert_eq!(reply.json()["totalCount"], 4);
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.error_code(), "InvalidParameter");
 }
 
 #[tokio::test]
@@ -808,7 +810,8 @@ async fn missing_or_bad_parameters_are_refused_with_400() {
         ("", "MissingParameter", "platform"),
         ("version=8.0.0.13", "MissingParameter", "platform"),
         ("platform=windows-x64", "MissingParameter", "version"),
-        ("platform=&version=8.0.0.13", "MissingParameter", "platform"),
+        // Empty is refused as empty, not read as absent (issue 20 D2).
+        ("platform=&version=8.0.0.13", "InvalidParameter", "platform"),
         (
             "platform=solaris&version=8.0.0.13",
             "InvalidParameter",

@@ -574,3 +574,190 @@ fn exchange(server: &Server, bytes: &[u8]) -> RawReply {
     let _ = stream.flush();
     read_reply(&mut stream)
 }
+
+/// Issue 20 D1: a body trickled fast enough never to pause for `--body-timeout-secs` is still
+/// cut once it falls behind `--body-min-rate`: answered 408 with the JSON error, soon after the
+/// grace, while the server goes on answering others.
+#[test]
+fn a_trickled_body_is_answered_408_once_it_falls_behind_the_minimum_rate() {
+    let server = Server::start(&["--body-timeout-secs", "2", "--body-min-rate", "100"]);
+    let watch = HealthWatch::start(&server);
+    let auth = common::basic(ADMIN.0, ADMIN.1);
+    let head = format!(
+        "POST /MigrateApi/2019.8/sources HTTP/1.1\r\nHost: p\r\nAuthorization: {auth}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    );
+    let started = Instant::now();
+    let mut stream = connect(&server);
+    stream.write_all(head.as_bytes()).expect("write");
+    // One byte every 300 ms: never a pause of 2 s, but 3 bytes a second against 100.
+    let mut writer = stream.try_clone().expect("clone");
+    let trickle = std::thread::spawn(move || {
+        for _ in 0..60 {
+            if writer.write_all(b" ").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    let reply = read_reply(&mut stream);
+    let took = started.elapsed();
+    assert_eq!(reply.status, Some(408), "{:?}", reply.head);
+    let (_, json) = status_and_json_of(&reply);
+    assert_eq!(json["error"]["code"], "RequestTimeout", "{json}");
+    let message = json["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("--body-min-rate"), "{message}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(5),
+        "answered after {took:?} (grace 2 s)"
+    );
+    drop(stream);
+    trickle.join().expect("writer");
+    watch.assert_prompt(Duration::from_secs(1));
+}
+
+/// Issue 20 D1: an upload that takes longer than the grace, at more than the minimum rate, is
+/// taken whole: the rate bounds a body's time by its size, and does not cut slow links.
+#[test]
+fn an_upload_above_the_minimum_rate_is_taken_however_long_it_takes() {
+    use psserver::domain::platform::Platform;
+    use psserver::domain::version::DriverVersion;
+    let package = psserver::drivers::package::build_bytes(
+        "windows-x64".parse::<Platform>().expect("platform"),
+        "9.0.0.2".parse::<DriverVersion>().expect("version"),
+    );
+    // Twelve pieces 250 ms apart (3 s, past the 1 s grace) at twice the minimum rate.
+    let min_rate = (package.len() / 6).max(1);
+    let server = Server::start(&[
+        "--body-timeout-secs",
+        "1",
+        "--body-min-rate",
+        &min_rate.to_string(),
+    ]);
+    let auth = common::basic(ADMIN.0, ADMIN.1);
+    let head = format!(
+        "POST /MigrateApi/2019.8/driverPackages?platform=windows-x64&version=9.0.0.2 HTTP/1.1\r\n\
+         Host: p\r\nAuthorization: {auth}\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: {}\r\n\r\n",
+        package.len()
+    );
+    let started = Instant::now();
+    let mut stream = connect(&server);
+    stream.write_all(head.as_bytes()).expect("write");
+    for piece in package.chunks(package.len().div_ceil(12)) {
+        std::thread::sleep(Duration::from_millis(250));
+        stream.write_all(piece).expect("write a piece");
+    }
+    let reply = read_reply(&mut stream);
+    assert!(started.elapsed() > Duration::from_secs(2));
+    assert_eq!(reply.status, Some(201), "{}", reply.full);
+}
+
+/// Issue 20 D1: beyond `--max-connections`, a connection is answered 503 with `Retry-After`
+/// and closed; the place is given back when a connection closes.
+#[test]
+fn a_connection_beyond_the_cap_is_answered_503_and_places_are_given_back() {
+    let server = Server::start(&["--max-connections", "3"]);
+    let health = b"GET /_emu/health HTTP/1.1\r\nHost: p\r\n\r\n";
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut stream = connect(&server);
+            stream.write_all(health).expect("write");
+            let reply = read_reply(&mut stream);
+            assert_eq!(reply.status, Some(200), "{}", reply.head);
+            stream
+        })
+        .collect();
+    let reply = exchange(&server, health);
+    assert_eq!(reply.status, Some(503), "{}", reply.full);
+    let head = reply.full.to_ascii_lowercase();
+    assert!(head.contains("retry-after: 1\r\n"), "{}", reply.full);
+    assert!(reply.full.contains("TooManyConnections"), "{}", reply.full);
+    // The refusal does not take a place: still refused while the three are held.
+    assert_eq!(exchange(&server, health).status, Some(503));
+    drop(held);
+    // Their places come back once the server sees them closed.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let reply = exchange(
+            &server,
+            b"GET /_emu/health HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n",
+        );
+        if reply.status == Some(200) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "places never given back: {}",
+            reply.head
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Issue 20 D1 over TLS: connections still in their handshake hold places too, and one beyond
+/// the cap gets the 503 over TLS.
+#[test]
+fn the_connection_cap_holds_on_the_tls_listener() {
+    let server = Server::start(&["--tls-self-signed", "--max-connections", "2"]);
+    let cert = std::fs::read(server.dir.path().join("data/tls/self-signed-cert.pem"))
+        .expect("the certificate");
+    let client = reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&cert).expect("pem"))
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let url = format!("https://{}/_emu/health", server.addr);
+    assert_eq!(client.get(&url).send().expect("served").status(), 200);
+    // Two connections that never start their handshake fill the cap.
+    let held: Vec<TcpStream> = (0..2).map(|_| connect(&server)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let refused = client.get(&url).send().expect("answered");
+    assert_eq!(refused.status(), 503);
+    assert_eq!(
+        refused
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client.get(&url).send().map(|r| r.status()).ok() != Some(reqwest::StatusCode::OK) {
+        assert!(Instant::now() < deadline, "places never given back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Issue 20 D1 under `/migrate`: an upload form that stops arriving (here, the first part
+/// trickled too slowly) is answered 408 with the HTML error page, as the API answers its JSON.
+#[test]
+fn a_trickled_upload_form_gets_the_408_error_page() {
+    let server = Server::start(&["--body-timeout-secs", "1", "--body-min-rate", "100"]);
+    let auth = common::basic(ADMIN.0, ADMIN.1);
+    let head = format!(
+        "POST /migrate/driver-packages HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\n\
+         Authorization: {auth}\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+         Content-Length: 5000\r\n\r\n--B\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n",
+        addr = server.addr
+    );
+    let started = Instant::now();
+    let mut stream = connect(&server);
+    stream.write_all(head.as_bytes()).expect("write");
+    let mut writer = stream.try_clone().expect("clone");
+    let trickle = std::thread::spawn(move || {
+        for _ in 0..40 {
+            if writer.write_all(b"a").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    });
+    let reply = read_reply(&mut stream);
+    assert_eq!(reply.status, Some(408), "{}", reply.full);
+    let lower = reply.full.to_ascii_lowercase();
+    assert!(lower.contains("content-type: text/html"), "{}", reply.full);
+    assert!(started.elapsed() < Duration::from_secs(6));
+    drop(stream);
+    trickle.join().expect("writer");
+}

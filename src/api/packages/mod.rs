@@ -71,10 +71,9 @@ fn parse_version(text: &str) -> Result<DriverVersion> {
     })
 }
 
-/// `?platform=`: absent or empty is none.
+/// `?platform=`: absent is none; empty is refused (`crate::api::given`).
 fn platform_param(value: Option<&str>) -> Result<Option<Platform>> {
-    value
-        .filter(|v| !v.is_empty())
+    crate::api::given(value, "platform")?
         .map(parse_platform)
         .transpose()
 }
@@ -255,7 +254,7 @@ pub struct UploadQuery {
     #[param(value_type = Option<DriverVersion>)]
     version: Option<String>,
     /// `Rescan` to re-read the driver-package directory instead of uploading.
-    #[param(example = "Rescan")]
+    #[param(example = "Rescan", value_type = Option<crate::api::openapi::PackagesOperation>, inline)]
     operation: Option<String>,
 }
 
@@ -271,7 +270,7 @@ pub struct UploadQuery {
     tag = "driverPackages",
     security(("basicAuth" = [])),
     params(UploadQuery),
-    request_body(content = Vec<u8>, content_type = "application/zip", description = "The package file (for an upload; none for a rescan)"),
+    request_body(content = Option<crate::api::openapi::PackageFile>, content_type = "application/zip", description = "The package file (for an upload; none for a rescan)"),
     responses(
         (status = 201, description = "Uploaded; `Location` names the new package", body = PackageView,
             headers(("Location" = String, description = "The new package's URL"))),
@@ -301,6 +300,20 @@ pub async fn upload_or_rescan(
                     truncate(op)
                 ),
             ));
+        }
+        // A rescan reads no body: one sent is a client that meant an upload, so say so.
+        use axum::body::HttpBody;
+        if !body.is_end_stream() && body.size_hint().exact() != Some(0) {
+            return Err(AppError::bad_request(
+                "UnexpectedBody",
+                "a rescan (?operation=Rescan) takes no body; to upload a package, leave out \
+                 operation and give platform and version",
+            ));
+        }
+        // A rescan reads neither; given, they are still checked as the document gives them.
+        platform_param(q.platform.as_deref())?;
+        if let Some(version) = crate::api::given(q.version.as_deref(), "version")? {
+            parse_version(version)?;
         }
         let report = use_case::rescan(&state, Some(&caller)).await?;
         return Ok(axum::Json(report).into_response());

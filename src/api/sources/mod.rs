@@ -159,7 +159,7 @@ type RegisteredView = Registered<SourceView>;
     operation_id = "createSource",
     tag = "sources",
     security(("basicAuth" = [])),
-    params(("operation" = Option<String>, Query, description = "`Register` for an agent's registration; none to add a source")),
+    params(("operation" = inline(Option<crate::api::openapi::RegisterOperation>), Query, description = "`Register` for an agent's registration; none to add a source")),
     request_body(content = SourceBody, example = json!({"hostName": "web01", "osFamily": "windows", "platform": "windows-x64", "ipAddress": "10.0.0.21"})),
     responses(
         (status = 201, description = "Added (or registered for the first time)", body = RegisteredView),
@@ -179,7 +179,7 @@ pub async fn create(
 ) -> Result<Response> {
     let new = body.validate()?;
     match q.operation.as_deref() {
-        None | Some("") => {
+        None => {
             if body.machine_id.is_some() {
                 return Err(invalid(
                     "machineId",
@@ -241,7 +241,7 @@ pub async fn create(
     security(("basicAuth" = [])),
     params(
         ("id" = uuid::Uuid, Path, description = "The source's id"),
-        ("operation" = String, Query, description = "`Reboot`"),
+        ("operation" = inline(crate::api::openapi::SourceOperation), Query, description = "`Reboot`"),
     ),
     responses(
         (status = 200, description = "The source after the reboot", body = SourceView),

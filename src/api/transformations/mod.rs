@@ -161,8 +161,9 @@ pub struct CreateBody {
     /// The Storage group's layout (default `sameAsSource`).
     storage_layout: Option<StorageLayout>,
     /// Default: the workload's host name.
+    #[schema(schema_with = crate::domain::text::schema::name_255_or_null)]
     display_name: Option<String>,
-    /// At most 20 strings; null or left out for none.
+    #[schema(schema_with = crate::domain::text::schema::tags_or_null)]
     tags: Option<Vec<String>>,
 }
 
@@ -245,10 +246,7 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Response> {
     let page = paging.page()?;
-    let source_id = q
-        .source_id
-        .as_deref()
-        .filter(|s| !s.is_empty())
+    let source_id = crate::api::given(q.source_id.as_deref(), "sourceId")?
         .map(|s| parse_id(s, "sourceId"))
         .transpose()?;
     let (items, total) = replications::list(&mut state.db.reader().await?, source_id, page).await?;
@@ -370,7 +368,7 @@ pub fn accepted(
     security(("basicAuth" = [])),
     params(
         ("id" = uuid::Uuid, Path, description = "The transformation's id"),
-        ("operation" = String, Query, description = "`Prepare`, `Migrate`, `TestCutover`, `EndTestCutover`, `Cutover` or `Abort`"),
+        ("operation" = inline(crate::api::openapi::TransformationOperation), Query, description = "`Prepare`, `Migrate`, `TestCutover`, `EndTestCutover`, `Cutover` or `Abort`"),
     ),
     request_body(content = Option<OperationOptions>, description = "The operation's options, or nothing for the defaults", examples(
         ("Prepare" = (value = json!({"type": "MigrateOptions", "migrationType": "full"}))),

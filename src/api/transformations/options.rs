@@ -29,7 +29,8 @@ fn accepted(op: OperationType) -> (&'static [&'static str], &'static [&'static s
 
 /// Read an operation's options as the real API sends them: `{"type": "MigrateOptions",
 /// "migrationType": "full"}` and so on; booleans as JSON booleans or the strings "true"/"false";
-/// `null` as a member left out. An empty body takes the defaults.
+/// `null` as a member left out. An empty body, or `null` (the document gives the body as an
+/// object or null), takes the defaults.
 ///
 /// Answers the options and the names of the members the operation does not read, which are
 /// ignored (as the real ASP.NET service ignores them; the caller notes or refuses them). A wrong
@@ -44,6 +45,9 @@ pub fn parse_options(op: OperationType, body: &[u8]) -> Result<(Options, Vec<Str
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         AppError::bad_request("MalformedJson", format!("the body is not valid JSON: {e}"))
     })?;
+    if value.is_null() {
+        return Ok((options, ignored));
+    }
     let Value::Object(mut fields) = value else {
         return Err(bad("the options must be a JSON object".into()));
     };

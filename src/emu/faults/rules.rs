@@ -52,25 +52,32 @@ pub struct RuleSpec {
     #[schema(examples("GET"))]
     pub method: Option<String>,
     /// The request path; `*` stands for any run of characters, `/` included. Required.
-    #[schema(examples("/MigrateApi/2019.8/sources*"))]
+    #[schema(examples("/MigrateApi/2019.8/sources*"), required = true)]
     pub path: Option<String>,
     /// 0 to 1; default 1.
+    #[schema(minimum = 0, maximum = 1)]
     pub probability: Option<f64>,
     /// Default `error`.
     pub action: Option<Action>,
     /// `error` only: the status to answer, 400-599; default 503.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: Option<u16>,
     /// `error` only: the body's `code`; default the status's name (`ServiceUnavailable`).
+    #[schema(pattern = "^[A-Za-z0-9_.]{1,64}$")]
     pub error_code: Option<String>,
     /// `error` only: the body's `message`.
+    #[schema(max_length = 1024)]
     pub message: Option<String>,
     /// Wait this long before the action (at most 600000); `delay` needs it.
+    #[schema(minimum = 0, maximum = 600000)]
     pub delay_ms: Option<u64>,
     /// `truncate` only (and needed there): the bytes of the body sent before it fails.
     pub truncate_after_bytes: Option<u64>,
     /// The rule disappears after this long (at most 7 days).
+    #[schema(exclusive_minimum = 0, maximum = 604800)]
     pub expires_in_seconds: Option<f64>,
     /// The rule stops firing after this many hits.
+    #[schema(minimum = 1)]
     pub times: Option<u64>,
     /// The seed of the rule's generator: the same seed gives the same sequence of hits.
     pub seed: Option<u64>,

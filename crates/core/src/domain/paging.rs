@@ -2,6 +2,9 @@
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 500;
+/// The largest offset: a 32-bit signed integer's, as the OpenAPI document gives `offset`
+/// (clients in C# and Java read it as `int`).
+pub const MAX_OFFSET: u32 = i32::MAX as u32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
@@ -19,10 +22,13 @@ impl Page {
                 "limit must be between 1 and {MAX_LIMIT}, not {limit}"
             ));
         }
-        Ok(Self {
-            offset: offset.unwrap_or(0),
-            limit,
-        })
+        let offset = offset.unwrap_or(0);
+        if offset > MAX_OFFSET {
+            return Err(format!(
+                "offset must be between 0 and {MAX_OFFSET}, not {offset}"
+            ));
+        }
+        Ok(Self { offset, limit })
     }
 
     /// The page after this one, if the list has more rows.
@@ -64,6 +70,15 @@ mod tests {
             })
         );
         assert!(Page::new(None, Some(0)).is_err());
+        assert_eq!(
+            Page::new(Some(MAX_OFFSET), None).map(|p| p.offset),
+            Ok(2_147_483_647)
+        );
+        assert!(
+            Page::new(Some(MAX_OFFSET + 1), None)
+                .unwrap_err()
+                .contains("offset must be between 0 and 2147483647")
+        );
         assert!(
             Page::new(None, Some(501))
                 .unwrap_err()

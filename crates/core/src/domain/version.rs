@@ -113,6 +113,29 @@ impl Serialize for DriverVersion {
     }
 }
 
+/// One part as the parser takes it: decimal digits, leading zeros allowed, of value at most
+/// 65535 (four digits after the zeros, or five up to 65535).
+#[cfg(any(feature = "openapi", test))]
+macro_rules! part {
+    () => {
+        "0*(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+    };
+}
+
+/// The OpenAPI document's pattern: exactly the texts [`DriverVersion::from_str`] takes.
+#[cfg(any(feature = "openapi", test))]
+const PATTERN: &str = concat!(
+    "^",
+    part!(),
+    "\\.",
+    part!(),
+    "\\.",
+    part!(),
+    "\\.",
+    part!(),
+    "$"
+);
+
 /// In the OpenAPI document: a string of four dot-separated numbers.
 #[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for DriverVersion {
@@ -120,7 +143,7 @@ impl utoipa::PartialSchema for DriverVersion {
         use utoipa::openapi::schema::{ObjectBuilder, Type};
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .pattern(Some(r"^[0-9]{1,5}\.[0-9]{1,5}\.[0-9]{1,5}\.[0-9]{1,5}$"))
+            .pattern(Some(PATTERN))
             .description(Some(
                 "A driver version: four dot-separated numbers (each at most 65535), ordered part by part",
             ))

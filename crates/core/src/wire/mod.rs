@@ -185,7 +185,10 @@ impl PackageView {
 #[serde(rename_all = "camelCase")]
 pub struct SourceBody {
     /// 1 to 255 characters.
-    #[cfg_attr(feature = "openapi", schema(examples("web01")))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(examples("web01"), schema_with = crate::domain::text::schema::name_255)
+    )]
     pub host_name: String,
     #[cfg_attr(feature = "openapi", schema(value_type = crate::domain::platform::OsFamily))]
     pub os_family: String,

@@ -38,6 +38,10 @@ impl StoragePatch {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkingPatch {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = crate::domain::text::schema::name_255_or_null)
+    )]
     pub host_name: Option<String>,
     pub nics: Option<Vec<NicPatch>>,
     /// Read-only: ignored.
@@ -231,6 +235,10 @@ impl SchedulePatch {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TargetSettingsPatch {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = crate::domain::text::schema::name_255_or_null)
+    )]
     pub vm_name: Option<String>,
     /// 1 to 128, or null for as the source.
     #[serde(default, deserialize_with = "nullable")]

@@ -133,3 +133,61 @@ fn plain_parse(text: &str) -> Result<DriverVersion, VersionError> {
     }
     Ok(DriverVersion(parts))
 }
+
+/// The OpenAPI document's pattern takes exactly what the parser takes (issue 20 D2: a part above
+/// 65535 was allowed by the pattern and refused by the server).
+#[test]
+fn the_openapi_pattern_agrees_with_the_parser() {
+    let pattern = regex::Regex::new(super::PATTERN).expect("a valid pattern");
+    let parts = [
+        "0",
+        "00",
+        "7",
+        "9999",
+        "09999",
+        "10000",
+        "59999",
+        "60000",
+        "64999",
+        "65000",
+        "65499",
+        "65500",
+        "65529",
+        "65530",
+        "65535",
+        "065535",
+        "0000065535",
+        "65536",
+        "65540",
+        "65599",
+        "65600",
+        "66000",
+        "70000",
+        "99999",
+        "100000",
+        "",
+        "+1",
+        "1a",
+        "١",
+    ];
+    for part in parts {
+        for text in [format!("8.0.0.{part}"), format!("{part}.1.2.3")] {
+            assert_eq!(
+                pattern.is_match(&text),
+                text.parse::<DriverVersion>().is_ok(),
+                "{text}"
+            );
+        }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn the_openapi_pattern_agrees_with_the_parser_on_any_digits(
+        parts in proptest::collection::vec("[0-9]{1,7}", 4)
+    ) {
+        let text = parts.join(".");
+        let pattern = regex::Regex::new(super::PATTERN).expect("a valid pattern");
+        proptest::prop_assert_eq!(pattern.is_match(&text), text.parse::<DriverVersion>().is_ok(), "{}", text);
+    }
+}
