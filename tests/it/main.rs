@@ -20,6 +20,7 @@ mod docker;
 mod e2e;
 mod emu;
 mod fast_download;
+mod group_commit;
 mod faults;
 mod links;
 mod metrics;
