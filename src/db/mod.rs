@@ -16,6 +16,7 @@
 //! that the many writes that leave the index alone (reports, tasks, operations) do not make every
 //! download and source view read the index again.
 
+pub mod counts;
 pub mod events;
 pub mod packages;
 pub mod pages;

@@ -45,24 +45,25 @@ pub struct Counts {
 }
 
 pub async fn counts(r: &mut impl Read) -> Result<Counts> {
-    // One statement, each sub-count on an index (tasks_by_state, operations_one_active) or on
-    // the sources table, which holds one row per machine.
-    let row: (i64, i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT
-            (SELECT COUNT(*) FROM sources),
-            (SELECT COUNT(*) FROM tasks WHERE state = 'active'),
-            (SELECT COUNT(*) FROM operations WHERE status IN ('queued', 'running') AND operation_type = 'Migrate'),
-            (SELECT COUNT(*) FROM sources WHERE os_family = 'windows' AND installed_version IS NOT running_version),
-            (SELECT COUNT(*) FROM sources WHERE server_sync_required = 1)",
+    // The sources' and tasks' numbers are kept by triggers (`super::counts`): no scan of the
+    // sources at any size. The running replications walk the partial index of the operations
+    // still queued or running (`operations_one_active`): a few rows.
+    let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let workloads = super::counts::sources(r).await?;
+    let (reboot_pending, server_sync_required) = super::counts::sources_pending(r).await?;
+    let active_tasks = super::counts::tasks(r, Some("active"), None).await?;
+    let running_replications: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM operations
+         WHERE status IN ('queued', 'running') AND operation_type = 'Migrate'",
     )
     .fetch_one(conn(r))
     .await?;
     Ok(Counts {
-        workloads: row.0,
-        active_tasks: row.1,
-        running_replications: row.2,
-        reboot_pending: row.3,
-        server_sync_required: row.4,
+        workloads: signed(workloads),
+        active_tasks: signed(active_tasks),
+        running_replications,
+        reboot_pending: signed(reboot_pending),
+        server_sync_required: signed(server_sync_required),
     })
 }
 

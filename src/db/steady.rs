@@ -320,10 +320,7 @@ async fn store_steady(
             })
             .collect()
     } else {
-        let ids: Vec<String> = query
-            .build_query_scalar()
-            .fetch_all(&mut *conn)
-            .await?;
+        let ids: Vec<String> = query.build_query_scalar().fetch_all(&mut *conn).await?;
         // Whether a source has a transformation is unknown here, and no one asks.
         let stored = |id| {
             (

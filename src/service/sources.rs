@@ -145,7 +145,9 @@ async fn full_report(
             return Err(AppError::NotFound(format!("source {id} not found")));
         }
         // Unknown source and wrong token answer alike: a token holder learns nothing else.
-        (Some(token_sha256), Some((source, stored))) if stored.as_deref() == Some(token_sha256.as_str()) => {
+        (Some(token_sha256), Some((source, stored)))
+            if stored.as_deref() == Some(token_sha256.as_str()) =>
+        {
             source
         }
         (Some(_), _) => return Err(AppError::Unauthorized),

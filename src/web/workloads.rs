@@ -15,7 +15,7 @@ use super::{Html, Layout, WebError, WebResult, WebUser, csrf, page_id};
 use crate::db::replications::{self, OperationFilter};
 use crate::db::{ReadConn, pages, sources};
 use crate::domain::model::{Operation, Source, TaskState};
-use crate::domain::paging::Page;
+use crate::domain::paging::{Cursor, Page, Start};
 use crate::domain::platform::{ControllerService, OsFamily};
 use crate::domain::replication::{self as rules, MigrationType, OperationType};
 use crate::domain::workload::Workload;
@@ -137,16 +137,13 @@ async fn load_list(state: &AppState, q: &ListQuery) -> WebResult<ListView> {
         .transpose()?
         .unwrap_or(0);
     let mut r = state.db.reader().await?;
-    let (list, total) = sources::list(
-        &mut r,
-        Page {
-            offset,
-            limit: PAGE_SIZE,
-        },
-    )
-    .await?;
-    let mut rows = Vec::with_capacity(list.len());
-    for s in list {
+    let cursor = Cursor {
+        start: Start::Offset(offset),
+        limit: PAGE_SIZE,
+    };
+    let (list, total) = sources::list(&mut r, cursor).await?;
+    let mut rows = Vec::with_capacity(list.items.len());
+    for s in list.items {
         rows.push(row(&mut r, s).await?);
     }
     Ok(ListView {
