@@ -68,3 +68,7 @@ CREATE TRIGGER tasks_recounted AFTER UPDATE OF state, kind ON tasks BEGIN
     INSERT INTO row_counts (tbl, a, b, n) VALUES ('tasks', NEW.state, NEW.kind, 1)
     ON CONFLICT (tbl, a, b) DO UPDATE SET n = n + 1;
 END;
+
+-- The Tasks page's workload menu: the first 500 host names in order, read from an index rather
+-- than sorting every source.
+CREATE INDEX sources_by_host_name ON sources (host_name COLLATE NOCASE);
