@@ -106,6 +106,8 @@ pub struct Db {
     write: WriteSide,
     catalog: Arc<packages::CatalogCache>,
     steady: steady::SteadyReports,
+    /// The database's file (`None`: in memory), for a reset that replaces its content.
+    file: Option<std::path::PathBuf>,
     /// Answers computed from the database, valid while the generation stands.
     views: Arc<views::ViewCache>,
 }
@@ -204,6 +206,13 @@ struct WriteConn {
     in_doubt: InDoubt,
 }
 
+/// Reads on the write connection, outside a transaction (a reset reads what it drops).
+impl Read for WriteConn {
+    fn connection(&mut self, _: sealed::Key) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
 impl WriteConn {
     /// The statements run on it are done: nothing lands after it is dropped.
     fn settle(&mut self) {
@@ -260,6 +269,8 @@ impl Db {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory");
+        let file = Some(options.get_filename().to_path_buf())
+            .filter(|f| !f.as_os_str().is_empty() && f.as_os_str() != ":memory:");
         let generation = Arc::new(AtomicU64::new(0));
         let catalog_generation = Arc::new(AtomicU64::new(0));
         let packages_written = Arc::new(AtomicBool::new(false));
@@ -307,6 +318,7 @@ impl Db {
             steady: steady::SteadyReports::start(write.clone()),
             write,
             catalog: Arc::default(),
+            file,
             views: Arc::default(),
         })
     }

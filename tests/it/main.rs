@@ -38,6 +38,7 @@ mod reliability_paths;
 mod reliability_protocol;
 mod replication_runs;
 mod replications;
+mod reset_swap;
 mod tls;
 mod transformations;
 mod web;
