@@ -114,14 +114,23 @@ impl Db {
         };
         remove_if_there(&fresh).await?;
         copied?;
-        // The old pages are now past the end of the database: give them back to the disk.
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&mut *held.conn)
-            .await?;
         // The package index lost its uploads: the catalog is read again.
         self.write.catalog_generation.fetch_add(1, Ordering::AcqRel);
         held.settle();
         drop(held); // the generation moves on before the caller answers
+        // The old pages are now past the end of the database; a checkpoint that copies the
+        // whole WAL in also cuts them off the file. Cutting gigabytes off a file takes about a
+        // second: done in the background, on a connection of its own, as a passive checkpoint
+        // (it blocks neither readers nor writers; when readers keep it from finishing, a
+        // later automatic checkpoint cuts the file).
+        tokio::task::spawn_blocking(move || {
+            let checkpoint = rusqlite::Connection::open(&live).and_then(|c| {
+                c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0))
+            });
+            if let Err(e) = checkpoint {
+                tracing::warn!(error = %e, "the checkpoint after a reset failed; a later one will shrink the file");
+            }
+        });
         Ok(Some(uploads))
     }
 }
