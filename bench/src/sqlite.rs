@@ -119,7 +119,7 @@ pub fn writes(db: &str, clients: usize, secs: Duration) -> Result<()> {
         return Err("seed sources first".into());
     }
     // The baseline is one row updated per transaction and nothing else: the server's schema
-    // keeps counts with a trigger on the driver-version columns (migration 0005), which the
+    // keeps counts with a trigger on the driver-version columns (migration 0006), which the
     // server's own steady reports never fire (they write only times).
     open(db)?.execute_batch("DROP TRIGGER IF EXISTS sources_recounted")?;
     let own = run_clients(clients, secs, n_sources, |_| {

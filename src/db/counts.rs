@@ -1,5 +1,5 @@
 //! What keeps the long lists flat at millions of rows (issue 21): their counts, kept by the
-//! triggers of migration 0005 in `row_counts`, and the clause that pages them by key.
+//! triggers of migration 0006 in `row_counts`, and the clause that pages them by key.
 //!
 //! A count read here is exact as of the read's snapshot: the triggers change `row_counts` in
 //! the transaction that adds or removes the rows, so a reader sees both or neither. A list's

@@ -25,7 +25,7 @@ pub struct Capped {
 }
 
 impl Capped {
-    fn new(count: i64) -> Self {
+    pub(super) fn new(count: i64) -> Self {
         let count = u64::try_from(count).unwrap_or(0);
         Self {
             count: count.min(COUNT_CAP),
@@ -41,29 +41,40 @@ pub struct Counts {
     pub active_tasks: i64,
     pub running_replications: i64,
     pub reboot_pending: i64,
+    /// Workloads that need a server-sync replication: the flag counts only once a full
+    /// replication has completed, as the pages show it (`Workload::to_act_on`).
     pub server_sync_required: i64,
+    /// Workloads whose latest operation failed (their Status says "... Failed").
+    pub failed: i64,
 }
 
 pub async fn counts(r: &mut impl Read) -> Result<Counts> {
-    // The sources' and tasks' numbers are kept by triggers (`super::counts`): no scan of the
-    // sources at any size. The running replications walk the partial index of the operations
-    // still queued or running (`operations_one_active`): a few rows.
+    // The workloads, active tasks and pending reboots are kept by triggers (`super::counts`):
+    // no scan of the sources at any size. The rest start from the operations still queued or
+    // running (the partial index `operations_one_active`) or from the transformations (one per
+    // configured workload; `CROSS JOIN` keeps SQLite from starting at the sources).
     let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let workloads = super::counts::sources(r).await?;
-    let (reboot_pending, server_sync_required) = super::counts::sources_pending(r).await?;
+    let (reboot_pending, _) = super::counts::sources_pending(r).await?;
     let active_tasks = super::counts::tasks(r, Some("active"), None).await?;
-    let running_replications: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM operations
-         WHERE status IN ('queued', 'running') AND operation_type = 'Migrate'",
+    let row: (i64, i64, i64) = sqlx::query_as(
+        "SELECT
+            (SELECT COUNT(*) FROM operations WHERE status IN ('queued', 'running') AND operation_type = 'Migrate'),
+            (SELECT COUNT(*) FROM transformations t CROSS JOIN sources s ON s.id = t.source_id
+              WHERE s.server_sync_required = 1 AND t.has_full_replication = 1),
+            (SELECT COUNT(*) FROM transformations t
+              WHERE (SELECT o.status FROM operations o WHERE o.transformation_id = t.id
+                     ORDER BY o.seq DESC LIMIT 1) = 'failed')",
     )
     .fetch_one(conn(r))
     .await?;
     Ok(Counts {
         workloads: signed(workloads),
         active_tasks: signed(active_tasks),
-        running_replications,
+        running_replications: row.0,
         reboot_pending: signed(reboot_pending),
-        server_sync_required: signed(server_sync_required),
+        server_sync_required: row.1,
+        failed: row.2,
     })
 }
 
@@ -177,7 +188,106 @@ struct EventRow {
     created_at: String,
 }
 
+#[derive(sqlx::FromRow)]
+struct PagedEventRow {
+    seq: i64,
+    id: String,
+    kind: String,
+    source_id: Option<String>,
+    message: String,
+    created_at: String,
+}
+
+/// A page of events older than `before` (a `seq`; None: the newest), of one workload and one
+/// kind if given, newest first, each with its `seq` for the next page's `before`. Keyset paging:
+/// each filter has its own static statement that walks an index (`events_by_source`,
+/// `events_by_kind`, or the table's `seq`) from `before`, so a page deep in ten million events
+/// costs what the first does.
+pub async fn events_page(
+    r: &mut impl Read,
+    source_id: Option<Uuid>,
+    kind: Option<&str>,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<(i64, Event)>> {
+    let before = before.unwrap_or(i64::MAX);
+    let source = source_id.map(|id| id.to_string());
+    let rows: Vec<PagedEventRow> = match (&source, kind) {
+        (None, None) => {
+            sqlx::query_as(
+                "SELECT seq, id, kind, source_id, message, created_at FROM events
+                 WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+            )
+            .bind(before)
+            .bind(limit)
+            .fetch_all(conn(r))
+            .await?
+        }
+        (Some(s), None) => {
+            sqlx::query_as(
+                "SELECT seq, id, kind, source_id, message, created_at FROM events
+                 WHERE source_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            )
+            .bind(s)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(conn(r))
+            .await?
+        }
+        (None, Some(k)) => {
+            sqlx::query_as(
+                "SELECT seq, id, kind, source_id, message, created_at FROM events
+                 WHERE kind = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            )
+            .bind(k)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(conn(r))
+            .await?
+        }
+        (Some(s), Some(k)) => {
+            sqlx::query_as(
+                "SELECT seq, id, kind, source_id, message, created_at FROM events
+                 WHERE source_id = ? AND kind = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            )
+            .bind(s)
+            .bind(k)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(conn(r))
+            .await?
+        }
+    };
+    rows.into_iter()
+        .map(|r| {
+            Ok((
+                r.seq,
+                Event {
+                    id: parse_uuid(&r.id)?,
+                    kind: r.kind,
+                    source_id: r.source_id.as_deref().map(parse_uuid).transpose()?,
+                    message: r.message,
+                    created_at: parse_ts(&r.created_at)?,
+                },
+            ))
+        })
+        .collect()
+}
+
 /// The latest events (of one workload, if given), newest first.
+/// One task with its workload's host name.
+pub async fn task(r: &mut impl Read, id: Uuid) -> Result<TaskRow> {
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT t.id, t.kind, t.source_id, s.host_name, t.message, t.state, t.created_at, t.updated_at, t.resolved_at
+         FROM tasks t LEFT JOIN sources s ON s.id = t.source_id WHERE t.id = ?",
+    )
+    .bind(id.to_string())
+    .fetch_optional(conn(r))
+    .await?;
+    row.ok_or_else(|| crate::error::AppError::NotFound(format!("there is no task {id}")))?
+        .into_row()
+}
+
 pub async fn latest_events(
     r: &mut impl Read,
     source_id: Option<Uuid>,

@@ -60,7 +60,7 @@ macro_rules! select_operations {
     () => {
         "SELECT id, transformation_id, source_id, operation_type, migration_type, performed_as, status,
                 progress, steps, driver_version_used, transfer_method, warnings, clears_server_sync,
-                options, error, created_at, started_at, completed_at
+                options, error, created_at, started_at, completed_at, started_by
          FROM operations"
     };
 }
@@ -85,6 +85,7 @@ struct OperationRow {
     created_at: String,
     started_at: Option<String>,
     completed_at: Option<String>,
+    started_by: Option<String>,
 }
 
 fn json_col<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
@@ -125,6 +126,7 @@ impl OperationRow {
             created_at: parse_ts(&self.created_at)?,
             started_at: self.started_at.as_deref().map(parse_ts).transpose()?,
             completed_at: self.completed_at.as_deref().map(parse_ts).transpose()?,
+            started_by: self.started_by,
         })
     }
 }
@@ -309,6 +311,23 @@ pub async fn last_operation(
     row.map(OperationRow::into_model).transpose()
 }
 
+/// When the contract's latest test cutover completed (the Workloads page's Last Test Cutover).
+pub async fn last_test_cutover(
+    r: &mut impl Read,
+    transformation_id: Uuid,
+) -> Result<Option<DateTime<Utc>>> {
+    let at: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT completed_at FROM operations
+         WHERE transformation_id = ? AND operation_type = 'TestCutover'
+           AND status IN ('succeeded', 'succeededWithWarnings')
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(transformation_id.to_string())
+    .fetch_optional(conn(r))
+    .await?;
+    at.flatten().as_deref().map(parse_ts).transpose()
+}
+
 pub async fn find_operation(r: &mut impl Read, id: Uuid) -> Result<Operation> {
     let row: Option<OperationRow> = sqlx::query_as(concat!(select_operations!(), " WHERE id = ?"))
         .bind(id.to_string())
@@ -376,6 +395,7 @@ pub struct NewOperation<'a> {
     pub warnings: &'a [Warning],
     pub clears_server_sync: bool,
     pub options: &'a serde_json::Value,
+    pub started_by: &'a str,
 }
 
 fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
@@ -391,8 +411,8 @@ pub async fn insert_operation(
     let result = sqlx::query(
         "INSERT INTO operations (id, transformation_id, source_id, operation_type, migration_type, performed_as, status,
                                  progress, steps, driver_version_used, transfer_method, warnings, clears_server_sync,
-                                 options, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 options, created_at, updated_at, started_by)
+         VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(id.to_string())
     .bind(new.transformation_id.to_string())
@@ -408,6 +428,7 @@ pub async fn insert_operation(
     .bind(to_json(new.options)?)
     .bind(ts(now))
     .bind(ts(now))
+    .bind(new.started_by)
     .execute(tx.conn())
     .await;
     match result {
@@ -476,11 +497,15 @@ pub async fn workload(r: &mut impl Read, source_id: Uuid) -> Result<Workload> {
     };
     let (facts, active) = facts(r, &t).await?;
     let last_replication = last_replication(r, t.id).await?;
+    let last_failure = last_operation(r, t.id)
+        .await?
+        .filter(|o| o.status == OperationStatus::Failed);
     Ok(Workload {
         transformation: Some(t),
         facts: Some(facts),
         active,
         last_replication,
+        last_failure,
     })
 }
 

@@ -2,16 +2,15 @@
 //! means (events, the reboot task) is decided in `crate::service::sources`.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use uuid::Uuid;
-
 use sqlx::{QueryBuilder, Sqlite};
+use uuid::Uuid;
 
 use super::counts::{Order, push_keyset};
 use super::steady::SteadyReport;
 use super::{Db, Read, WriteTx, conn, parse_col, parse_ts, parse_uuid, ts};
 use crate::domain::driver::DriverState;
 use crate::domain::model::{AddedBy, NewSource, Source};
-use crate::domain::paging::{Cursor, Paged};
+use crate::domain::paging::{Cursor, Page, Paged};
 use crate::domain::platform::{ControllerService, OsFamily};
 use crate::domain::version::DriverVersion;
 use crate::error::{AppError, Result};
@@ -344,4 +343,116 @@ pub async fn store_steady_report(
         may_have_workload: stored.has_transformation,
         steady: true,
     }))
+}
+
+/// Which workloads the Workloads page lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Show {
+    #[default]
+    All,
+    /// The latest operation of their contract failed.
+    Failed,
+    /// A Windows machine whose installed driver is not the running one.
+    RebootPending,
+    /// Flagged for a server-sync replication after a full one has completed.
+    ServerSync,
+    /// An operation is queued or running.
+    Running,
+}
+
+/// The order of the Workloads page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// As added (the API's order).
+    #[default]
+    Added,
+    Name,
+    /// By the latest replication's end; never replicated last.
+    LastReplication,
+}
+
+/// The Workloads page's query: a host name or IP address fragment, a filter and an order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Search {
+    pub text: Option<String>,
+    pub show: Show,
+    pub sort: Sort,
+    pub descending: bool,
+}
+
+/// A page of the workloads that match `search`, and how many match (capped as the pages' counts
+/// are: `pages::COUNT_CAP`).
+pub async fn search(
+    r: &mut impl Read,
+    search: &Search,
+    page: Page,
+) -> Result<(Vec<Source>, super::pages::Capped)> {
+    fn filter(q: &mut QueryBuilder<Sqlite>, search: &Search) {
+        q.push(" WHERE 1 = 1");
+        if let Some(text) = search.text.as_deref().filter(|t| !t.is_empty()) {
+            // LIKE with our own escape character, so that `%` and `_` in the text are literal.
+            let pattern = format!(
+                "%{}%",
+                text.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            q.push(" AND (s.host_name LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR s.ip_address LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+        }
+        q.push(match search.show {
+            Show::All => "",
+            Show::Failed => {
+                " AND (SELECT o.status FROM transformations t JOIN operations o
+                        ON o.transformation_id = t.id WHERE t.source_id = s.id
+                        ORDER BY o.seq DESC LIMIT 1) = 'failed'"
+            }
+            Show::RebootPending => {
+                " AND s.os_family = 'windows' AND s.installed_version IS NOT s.running_version"
+            }
+            Show::ServerSync => {
+                " AND s.server_sync_required = 1 AND EXISTS (SELECT 1 FROM transformations t
+                        WHERE t.source_id = s.id AND t.has_full_replication = 1)"
+            }
+            Show::Running => {
+                " AND EXISTS (SELECT 1 FROM operations o WHERE o.source_id = s.id
+                        AND o.status IN ('queued', 'running'))"
+            }
+        });
+    }
+    let mut q =
+        QueryBuilder::<Sqlite>::new(concat!("SELECT ", source_columns!(), " FROM sources s"));
+    filter(&mut q, search);
+    let direction = if search.descending { "DESC" } else { "ASC" };
+    match search.sort {
+        Sort::Added => q.push(format_args!(" ORDER BY s.rowid {direction}")),
+        Sort::Name => q.push(format_args!(
+            " ORDER BY s.host_name COLLATE NOCASE {direction}, s.rowid"
+        )),
+        Sort::LastReplication => q.push(format_args!(
+            " ORDER BY (SELECT o.completed_at FROM operations o WHERE o.source_id = s.id
+                AND o.operation_type = 'Migrate' ORDER BY o.seq DESC LIMIT 1) IS NULL,
+              (SELECT o.completed_at FROM operations o WHERE o.source_id = s.id
+                AND o.operation_type = 'Migrate' ORDER BY o.seq DESC LIMIT 1) {direction}, s.rowid"
+        )),
+    };
+    q.push(" LIMIT ")
+        .push_bind(page.limit)
+        .push(" OFFSET ")
+        .push_bind(page.offset);
+    let rows: Vec<SourceRow> = q.build_query_as().fetch_all(conn(r)).await?;
+    let mut c = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM (SELECT 1 FROM sources s");
+    filter(&mut c, search);
+    c.push(" LIMIT ")
+        .push_bind(i64::try_from(super::pages::COUNT_CAP).unwrap_or(i64::MAX) + 1)
+        .push(")");
+    let count: i64 = c.build_query_scalar().fetch_one(conn(r)).await?;
+    let sources = rows
+        .into_iter()
+        .map(SourceRow::into_source)
+        .collect::<Result<_>>()?;
+    Ok((sources, super::pages::Capped::new(count)))
 }

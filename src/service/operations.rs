@@ -29,6 +29,29 @@ pub struct Options {
     pub shutdown_source: Option<bool>,
     pub shutdown_target: Option<bool>,
     pub perform_incremental: Option<bool>,
+    /// Migrate only: the Web Interface's Post-Replication Cutover, a cutover queued when the
+    /// replication succeeds.
+    pub cutover_after: Option<CutoverAfter>,
+}
+
+/// The Run Migration page's "Run cutover after successful replication", with its two switches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CutoverAfter {
+    pub shutdown_source: bool,
+    pub shutdown_target: bool,
+}
+
+impl CutoverAfter {
+    const KEY: &str = "postReplicationCutover";
+
+    /// As stored in a Migrate operation's options.
+    pub fn of(op: &Operation) -> Option<Self> {
+        let stored = op.options.get(Self::KEY)?;
+        Some(Self {
+            shutdown_source: stored.get("shutdownSource")?.as_bool()?,
+            shutdown_target: stored.get("shutdownTarget")?.as_bool()?,
+        })
+    }
 }
 
 impl Options {
@@ -48,11 +71,18 @@ impl Options {
                 json.insert(name.into(), Value::Bool(flag));
             }
         }
+        if let Some(c) = self.cutover_after {
+            json.insert(
+                CutoverAfter::KEY.into(),
+                serde_json::json!({"shutdownSource": c.shutdown_source, "shutdownTarget": c.shutdown_target}),
+            );
+        }
         json
     }
 }
 
-pub(super) fn not_allowed(e: NotAllowed) -> AppError {
+/// A rule's refusal as the 409 the API and the pages answer.
+pub fn not_allowed(e: NotAllowed) -> AppError {
     let code = match e {
         NotAllowed::AlreadyRunning(_) => "OperationRunning",
         NotAllowed::FirstMustBeFull => "FirstReplicationMustBeFull",
@@ -84,6 +114,7 @@ pub async fn run(
         options,
         Map::new(),
         catalog.as_deref(),
+        &by.user,
     )
     .await?;
     tx.commit().await?;
@@ -100,8 +131,9 @@ pub(super) async fn queue(
     op: OperationType,
     options: &Options,
     extra: Map<String, Value>,
+    started_by: &str,
 ) -> Result<Operation> {
-    queue_with(tx, transformation_id, op, options, extra, None).await
+    queue_with(tx, transformation_id, op, options, extra, None, started_by).await
 }
 
 async fn queue_with(
@@ -111,7 +143,14 @@ async fn queue_with(
     options: &Options,
     extra: Map<String, Value>,
     catalog: Option<&Catalog>,
+    started_by: &str,
 ) -> Result<Operation> {
+    if options.cutover_after.is_some() && op != OperationType::Migrate {
+        return Err(AppError::bad_request(
+            "InvalidOptions",
+            "a post-replication cutover follows a replication (Migrate) only",
+        ));
+    }
     let now = Utc::now();
     let t = replications::find(tx, transformation_id).await?;
     let (facts, _) = replications::facts(tx, &t).await?;
@@ -175,6 +214,7 @@ async fn queue_with(
         warnings: &warnings,
         clears_server_sync: plan.as_ref().is_some_and(|p| p.clears_server_sync),
         options: &stored,
+        started_by,
     };
     let operation = replications::insert_operation(tx, &new, now).await?;
     let message = format!("{} of {} queued", operation.title(), source.host_name);

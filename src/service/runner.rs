@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::operations::{CutoverAfter, Options};
 use crate::db::events::{self, kind};
 use crate::db::{WriteTx, replications, sources, tasks};
 use crate::domain::model::{Operation, TaskKind, TaskState, WarningCode};
@@ -295,9 +296,9 @@ async fn complete(state: &AppState, mut op: Operation) -> Result<()> {
                 (TaskKind::MarkTestSuccess, "success"),
                 (TaskKind::MarkTestFailure, "failure"),
             ] {
+                // The task's title says which mark it is; the message says what to check.
                 let message = format!(
-                    "Mark Test as {}: the test cutover of {} is running; record how it went",
-                    capitalize(verb),
+                    "The test cutover of {} is running: check the test workload, then record the test as a {verb}",
                     source.host_name
                 );
                 tasks::create(&mut tx, kind, source.id, &message, now).await?;
@@ -336,16 +337,40 @@ async fn complete(state: &AppState, mut op: Operation) -> Result<()> {
     };
     let message = format!("{} of {} {how}", op.title(), source.host_name);
     events::insert(&mut tx, event_kind, Some(source.id), &message, now).await?;
+    // The Run Migration page's Post-Replication Cutover: queued in the replication's own
+    // transaction, so that a replication never completes without the cutover it asked for.
+    let chained = match CutoverAfter::of(&op) {
+        Some(after) if op.operation_type == OperationType::Migrate => {
+            let options = Options {
+                shutdown_source: Some(after.shutdown_source),
+                shutdown_target: Some(after.shutdown_target),
+                // The replication that just ended is the one the cutover would otherwise run.
+                perform_incremental: Some(false),
+                ..Options::default()
+            };
+            let by = op
+                .started_by
+                .clone()
+                .unwrap_or_else(|| "the server".to_owned());
+            Some(
+                super::operations::queue(
+                    &mut tx,
+                    op.transformation_id,
+                    OperationType::Cutover,
+                    &options,
+                    serde_json::Map::new(),
+                    &by,
+                )
+                .await?,
+            )
+        }
+        _ => None,
+    };
     tx.commit().await?;
+    if let Some(cutover) = chained {
+        super::operations::spawn(state, cutover);
+    }
     Ok(())
-}
-
-fn capitalize(word: &str) -> String {
-    let mut chars = word.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 async fn finish_with(

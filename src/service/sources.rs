@@ -4,14 +4,16 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::db::events::{self, kind};
 use crate::db::sources::{ReportAnswer, ReportedBy, Wanted};
-use crate::db::{Db, WriteTx, sources, tasks};
+use crate::db::{Db, WriteTx, replications, sources, tasks};
 use crate::domain::driver::{self, DriverChange, DriverState, TaskDecision};
 use crate::domain::model::{NewSource, Source, TaskKind};
 use crate::domain::platform::{ControllerService, OsFamily};
 use crate::domain::version::DriverVersion;
 use crate::error::{AppError, Result};
+use crate::state::AppState;
 
 /// Add a source through the API (no agent, no token).
 pub async fn add(db: &Db, new: &NewSource) -> Result<Source> {
@@ -74,14 +76,38 @@ pub async fn register(
     Ok(Registered { source, created })
 }
 
-/// Remove a source with its tasks, transformation and operations.
+/// Remove a source with its tasks, transformation and operations (the API's `DELETE`).
 pub async fn delete(db: &Db, id: Uuid) -> Result<()> {
-    let now = Utc::now();
     let mut tx = db.begin_write().await?;
     let source = sources::find(&mut tx, id).await?;
-    sources::delete(&mut tx, id).await?;
     let message = format!("Workload {} deleted", source.host_name);
-    events::insert(&mut tx, kind::SOURCE_DELETED, Some(id), &message, now).await?;
+    delete_in(tx, id, &message).await
+}
+
+/// The pages' Remove Workload: as [`delete`], but refused while an operation runs on the
+/// workload (its runner would lose its rows under it: abort it first), and the event says who.
+pub async fn remove(state: &AppState, by: &Caller, id: Uuid) -> Result<()> {
+    let mut tx = state.db.begin_write().await?;
+    let source = sources::find(&mut tx, id).await?;
+    if let Some(t) = replications::for_source(&mut tx, id).await?
+        && let Some(active) = replications::active_operation(&mut tx, t.id).await?
+    {
+        return Err(AppError::conflict(
+            "OperationRunning",
+            format!(
+                "{} is running on {}; abort it (or wait for it) before removing the workload",
+                active.title(),
+                source.host_name
+            ),
+        ));
+    }
+    let message = format!("Workload {} removed by {}", source.host_name, by.user);
+    delete_in(tx, id, &message).await
+}
+
+async fn delete_in(mut tx: WriteTx, id: Uuid, message: &str) -> Result<()> {
+    sources::delete(&mut tx, id).await?;
+    events::insert(&mut tx, kind::SOURCE_DELETED, Some(id), message, Utc::now()).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -75,6 +75,7 @@ pub async fn execute(state: &AppState, by: &Caller, id: Uuid) -> Result<Operatio
         OperationType::EndTestCutover,
         &Options::default(),
         marked,
+        &by.user,
     )
     .await?;
     let message = format!("Test cutover marked as a {result} by {}", by.user);

@@ -7,10 +7,16 @@ use axum::extract::{Path, State};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 
-use super::view::{Badge, Time, performed_as, transfer_method};
+use chrono::Utc;
+
+use super::dashboard::TaskItem;
+use super::view::{Badge, Time, command_name, performed_as, transfer_method};
+use super::workloads::Action;
 use super::{Html, Layout, WebResult, WebUser, page_id};
-use crate::db::{replications, sources};
-use crate::domain::model::{Operation, WarningCode};
+use crate::db::{pages, replications, sources};
+use crate::domain::model::{Operation, Step, TaskState, WarningCode};
+use crate::domain::paging::Page;
+use crate::domain::replication::{self as rules, ContractFacts, OperationStatus, OperationType};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -51,6 +57,16 @@ pub struct Command {
     pub source_id: uuid::Uuid,
     pub host: String,
     pub live_url: String,
+    /// Who started it ("—" for commands stored before it was kept).
+    pub started_by: String,
+    /// From its start to its end, or to now while it runs.
+    pub elapsed: String,
+    /// The progress bar's colour, after the outcome: running, ok, warn, failed, aborted.
+    pub bar: &'static str,
+    /// Abort while it runs; Re-run once it has ended, when the contract allows it again.
+    pub actions: Vec<Action>,
+    /// The workload's active tasks raised since the command was queued.
+    pub tasks: Vec<TaskItem>,
 }
 
 fn duration(
@@ -68,6 +84,26 @@ fn duration(
             }
         }
         _ => String::new(),
+    }
+}
+
+fn bar(status: OperationStatus) -> &'static str {
+    match status {
+        OperationStatus::Queued | OperationStatus::Running => "running",
+        OperationStatus::Succeeded => "ok",
+        OperationStatus::SucceededWithWarnings => "warn",
+        OperationStatus::Failed => "failed",
+        OperationStatus::Aborted => "aborted",
+    }
+}
+
+/// A step's badge: one that never started in an operation that has ended did not fail nor
+/// abort, it did not run (issue 19, defect 10).
+fn step_badge(op: &Operation, step: &Step) -> Badge {
+    if op.status.is_final() && step.started_at.is_none() {
+        Badge::not_run()
+    } else {
+        Badge::operation(step.status)
     }
 }
 
@@ -89,7 +125,7 @@ fn command(op: Operation, host: String) -> Command {
     let is_replication = op.migration_type.is_some();
     Command {
         title: op.title(),
-        operation_type: op.operation_type.as_str(),
+        operation_type: command_name(op.operation_type),
         performed_as: performed_as(&op),
         status: Badge::operation(op.status),
         is_final: op.status.is_final(),
@@ -100,7 +136,7 @@ fn command(op: Operation, host: String) -> Command {
             .map(|s| StepItem {
                 name: s.name.clone(),
                 label: s.label().to_owned(),
-                status: Badge::operation(s.status),
+                status: step_badge(&op, s),
                 progress: s.progress,
                 started: Time::opt(s.started_at),
                 completed: Time::opt(s.completed_at),
@@ -122,7 +158,48 @@ fn command(op: Operation, host: String) -> Command {
         source_id: op.source_id,
         host,
         live_url: format!("/migrate/live/commands/{}", op.id),
+        started_by: op.started_by.clone().unwrap_or_else(|| "—".to_owned()),
+        elapsed: match op.started_at {
+            Some(start) => duration(Some(start), Some(op.completed_at.unwrap_or_else(Utc::now))),
+            None => "—".to_owned(),
+        },
+        bar: bar(op.status),
+        actions: Vec::new(),
+        tasks: Vec::new(),
     }
+}
+
+/// Abort while the command runs; once it has ended, Re-run when the contract allows it again.
+fn actions(op: &Operation, facts: Option<ContractFacts>) -> Vec<Action> {
+    let Some(facts) = facts else {
+        return Vec::new();
+    };
+    let id = op.source_id;
+    if !op.status.is_final() {
+        return vec![Action::operation(id, "Abort", "btn-danger", "Abort")];
+    }
+    if op.operation_type == OperationType::EndTestCutover
+        || rules::check_allowed(facts, op.operation_type, op.migration_type).is_err()
+    {
+        return Vec::new();
+    }
+    let mut again = Action::operation(
+        id,
+        "Re-run",
+        if op.operation_type == OperationType::Cutover {
+            "btn-danger"
+        } else {
+            "btn-primary"
+        },
+        op.operation_type.as_str(),
+    );
+    if let Some(m) = op
+        .migration_type
+        .filter(|_| op.operation_type == OperationType::Migrate)
+    {
+        again = again.with("migrationType", m.as_str());
+    }
+    vec![again]
 }
 
 async fn load(state: &AppState, id: &str) -> WebResult<Command> {
@@ -133,10 +210,35 @@ async fn load(state: &AppState, id: &str) -> WebResult<Command> {
             AppError::NotFound(_) => AppError::NotFound(format!("there is no command {id}")),
             other => other,
         })?;
-    let host = sources::find(&mut state.db.reader().await?, op.source_id)
+    let mut r = state.db.reader().await?;
+    let host = sources::find(&mut r, op.source_id)
         .await
         .map_or_else(|_| "(deleted workload)".to_owned(), |s| s.host_name);
-    Ok(command(op, host))
+    let facts = match replications::find(&mut r, op.transformation_id).await {
+        Ok(t) => Some(replications::facts(&mut r, &t).await?.0),
+        Err(AppError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let (tasks, _) = pages::tasks(
+        &mut r,
+        Some(TaskState::Active),
+        Some(op.source_id),
+        Page {
+            offset: 0,
+            limit: 10,
+        },
+    )
+    .await?;
+    let since = op.created_at;
+    let actions = actions(&op, facts);
+    let mut c = command(op, host);
+    c.actions = actions;
+    c.tasks = tasks
+        .into_iter()
+        .filter(|t| t.task.created_at >= since)
+        .map(TaskItem::new)
+        .collect();
+    Ok(c)
 }
 
 #[derive(Template)]
@@ -149,6 +251,7 @@ struct CommandPage {
 #[derive(Template)]
 #[template(path = "partials/command_detail.html")]
 struct CommandLive {
+    layout: Layout,
     c: Command,
 }
 
@@ -171,13 +274,18 @@ pub async fn page(
 /// The live fragment; `x-live-next` tells the page's script when to ask again (0: it is over).
 pub async fn live(
     State(state): State<AppState>,
-    _: WebUser,
+    WebUser(caller): WebUser,
     Path(id): Path<String>,
 ) -> WebResult<Response> {
     let c = load(&state, &id).await?;
     // Steps tick every 100 ms at the fast speed: ask often while it runs.
     let next = if c.is_final { "0" } else { "300" };
-    let mut response = Html(CommandLive { c }).into_response();
+    let layout = Layout::new(
+        format!("Command Details: {}", c.title),
+        "workloads",
+        &caller,
+    );
+    let mut response = Html(CommandLive { layout, c }).into_response();
     response
         .headers_mut()
         .insert("x-live-next", HeaderValue::from_static(next));

@@ -1,5 +1,7 @@
 //! `/migrate/`: the counts an operator checks first, the latest active tasks and events.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::extract::State;
 
@@ -47,6 +49,8 @@ impl TaskItem {
 pub struct EventItem {
     pub created: Time,
     pub kind: String,
+    /// failed, warn, ok or "": the line's colour, with its icon (`tone_icon`).
+    pub tone: &'static str,
     pub source_id: Option<uuid::Uuid>,
     pub host: Option<String>,
     pub message: String,
@@ -66,14 +70,42 @@ pub async fn event_items(
     let hosts = pages::host_names(&mut r, &ids).await?;
     Ok(events
         .into_iter()
-        .map(|e| EventItem {
+        .map(|e| EventItem::new(e, &hosts))
+        .collect())
+}
+
+impl EventItem {
+    pub fn new(e: crate::domain::model::Event, hosts: &HashMap<uuid::Uuid, String>) -> Self {
+        Self {
             created: Time::new(e.created_at),
             host: e.source_id.and_then(|id| hosts.get(&id).cloned()),
             source_id: e.source_id,
+            tone: tone(&e.kind),
             kind: e.kind,
             message: e.message,
-        })
-        .collect())
+        }
+    }
+
+    /// The icon that says the tone without colour.
+    pub fn icon(&self) -> &'static str {
+        match self.tone {
+            "failed" => "✗",
+            "warn" => "⚠",
+            "ok" => "✓",
+            _ => "",
+        }
+    }
+}
+
+/// How an event reads at a glance: failures red, warnings amber, completions green.
+fn tone(kind: &str) -> &'static str {
+    use crate::db::events::kind as k;
+    match kind {
+        k::OPERATION_FAILED => "failed",
+        k::OPERATION_COMPLETED_WITH_WARNINGS | k::SERVER_SYNC_REQUIRED | k::TASK_CREATED => "warn",
+        k::OPERATION_COMPLETED | k::SERVER_SYNC_CLEARED => "ok",
+        _ => "",
+    }
 }
 
 pub struct Count {
@@ -111,19 +143,20 @@ async fn load(state: &AppState) -> WebResult<Dashboard> {
             count(
                 "Running replications",
                 c.running_replications,
-                "/migrate/workloads",
+                "/migrate/workloads?show=running",
                 false,
             ),
+            count("Failed", c.failed, "/migrate/workloads?show=failed", true),
             count(
                 "Reboot pending",
                 c.reboot_pending,
-                "/migrate/workloads",
+                "/migrate/workloads?show=reboot-pending",
                 true,
             ),
             count(
                 "Server-sync required",
                 c.server_sync_required,
-                "/migrate/workloads",
+                "/migrate/workloads?show=server-sync",
                 true,
             ),
         ],

@@ -7,12 +7,16 @@
 
 mod assets;
 mod commands;
+mod confirm;
 pub mod csrf;
 mod dashboard;
 mod error;
+mod events;
 mod packages;
 mod tasks;
 mod view;
+mod workload_commands;
+mod workload_list;
 mod workloads;
 
 pub use error::WebError;
@@ -38,10 +42,23 @@ pub fn routes() -> Router<AppState> {
             get(|| async { Redirect::permanent("/migrate/") }),
         )
         .route("/migrate/", get(dashboard::page))
-        .route("/migrate/workloads", get(workloads::list))
+        .route("/migrate/workloads", get(workload_list::list))
+        .route("/migrate/workloads/bulk", post(workload_list::bulk))
         .route("/migrate/workloads/{id}", get(workloads::page))
-        .route("/migrate/workloads/{id}/operations", post(workloads::run))
+        .route(
+            "/migrate/workloads/{id}/operations",
+            post(workload_commands::run),
+        )
+        .route(
+            "/migrate/workloads/{id}/commands/{command}",
+            get(workload_commands::page),
+        )
+        .route(
+            "/migrate/workloads/{id}/reboot",
+            post(workload_commands::reboot),
+        )
         .route("/migrate/tasks", get(tasks::page))
+        .route("/migrate/events", get(events::page))
         .route("/migrate/tasks/{id}/dismiss", post(tasks::dismiss))
         .route("/migrate/tasks/{id}/execute", post(tasks::execute))
         .route("/migrate/commands/{id}", get(commands::page))
@@ -59,13 +76,25 @@ pub fn routes() -> Router<AppState> {
         )
         // Fragments for live updates: the same partials the pages include.
         .route("/migrate/live/dashboard", get(dashboard::live))
-        .route("/migrate/live/workloads", get(workloads::live_list))
+        .route("/migrate/live/workloads", get(workload_list::live_list))
         .route("/migrate/live/workloads/{id}", get(workloads::live))
         .route("/migrate/live/tasks", get(tasks::live))
         .route("/migrate/live/commands/{id}", get(commands::live))
         .route("/migrate/{*rest}", any(not_found))
+        .layer(axum::middleware::from_fn(error::with_way_back))
         .layer(axum::middleware::map_response(page_headers));
-    pages.route("/static/{file}", get(assets::serve))
+    // Pages, fragments and assets go compressed to clients that take gzip (HTML and CSS shrink
+    // to a fifth). Binaries (the agent on Downloads) go as they are, with their length.
+    use tower_http::compression::predicate::{NotForContentType, Predicate};
+    let compress = tower_http::compression::CompressionLayer::new()
+        .gzip(true)
+        .compress_when(
+            tower_http::compression::DefaultPredicate::new()
+                .and(NotForContentType::const_new("application/octet-stream")),
+        );
+    pages
+        .route("/static/{file}", get(assets::serve))
+        .layer(compress)
 }
 
 async fn not_found(_: WebUser, uri: axum::http::Uri) -> WebError {
@@ -103,12 +132,14 @@ async fn page_headers(mut response: Response) -> Response {
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub title: String,
-    /// dashboard | workloads | tasks | packages | downloads, or "" for none.
+    /// dashboard | workloads | tasks | events | packages | downloads, or "" for none.
     pub nav: &'static str,
     pub user: Option<String>,
     pub is_admin: bool,
     pub csrf: String,
     pub version: &'static str,
+    /// The server's time zone, in which the pages show times.
+    pub time_zone: String,
 }
 
 impl Layout {
@@ -120,6 +151,7 @@ impl Layout {
             is_admin: caller.role == Role::Administrator,
             csrf: csrf::token(&caller.user),
             version: env!("CARGO_PKG_VERSION"),
+            time_zone: view::time_zone(),
         }
     }
 
@@ -132,6 +164,7 @@ impl Layout {
             is_admin: false,
             csrf: String::new(),
             version: env!("CARGO_PKG_VERSION"),
+            time_zone: view::time_zone(),
         }
     }
 

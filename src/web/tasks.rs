@@ -4,9 +4,10 @@ use askama::Template;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::Redirect;
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::confirm::{self, Confirm};
 use super::dashboard::TaskItem;
 use super::view::{Pager, query_value};
 use super::{Html, Layout, WebError, WebResult, WebUser, csrf, page_id};
@@ -201,10 +202,11 @@ pub async fn live(
 pub struct DismissForm {
     csrf: Option<String>,
     back: Option<String>,
+    confirmed: Option<String>,
 }
 
 /// A place on our own pages to return to; anything else goes to the Tasks page.
-fn back_to(back: Option<&str>) -> String {
+pub(super) fn back_to(back: Option<&str>) -> String {
     match back {
         Some(b)
             if b.starts_with("/migrate/")
@@ -246,7 +248,7 @@ pub async fn dismiss(
     Path(id): Path<String>,
     headers: HeaderMap,
     form: Result<axum::Form<DismissForm>, FormRejection>,
-) -> WebResult<Redirect> {
+) -> WebResult<Response> {
     let axum::Form(form) =
         form.map_err(|e| bad(format!("the form could not be read: {}", e.body_text())))?;
     csrf::check(
@@ -256,7 +258,27 @@ pub async fn dismiss(
         form.csrf.as_deref(),
     )?;
     let id = page_id(&id, "task")?;
+    // An active task asks first; any other goes on to the use case, which says why not.
+    let row = pages::task(&mut state.db.reader().await?, id).await?;
+    if row.task.state == TaskState::Active && !confirm::confirmed(form.confirmed.as_deref()) {
+        let item = TaskItem::new(row);
+        let back = back_to(form.back.as_deref());
+        return Ok(confirm::page(
+            &caller,
+            Confirm {
+                title: format!("Dismiss the {} of {}?", item.kind.to_lowercase(), item.host),
+                what: format!(
+                    "The task leaves the active tasks for good: {} Dismissing it does not do what it asks.",
+                    item.message
+                ),
+                action: format!("/migrate/tasks/{id}/dismiss"),
+                button: "Dismiss".to_owned(),
+                hidden: vec![("back".to_owned(), back.clone())],
+                back,
+            },
+        ));
+    }
     let task = tasks::dismiss(&state.db, &caller, id).await?;
     tracing::info!(task = %task.id, by = %caller.user, "task dismissed from the Tasks page");
-    Ok(Redirect::to(&back_to(form.back.as_deref())))
+    Ok(Redirect::to(&back_to(form.back.as_deref())).into_response())
 }

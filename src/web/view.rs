@@ -3,26 +3,72 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::model::{Operation, TaskKind, TaskState, Warning, WarningCode};
-use crate::domain::replication::{MigrationType, OperationStatus};
+use crate::domain::replication::{MigrationType, OperationStatus, OperationType};
 
-/// A time as the pages show it: machine-readable in `datetime`, readable in the text.
+/// A time as the pages show it: machine-readable in `datetime`, readable in the text, in the
+/// server's time zone as the product shows its times (platespin-product.md 3.2), with UTC on
+/// hover (`utc`, the element's title).
 #[derive(Debug, Clone)]
 pub struct Time {
     pub iso: String,
     pub text: String,
+    pub utc: String,
 }
 
 impl Time {
     pub fn new(t: DateTime<Utc>) -> Self {
+        Self::in_zone(t, *t.with_timezone(&chrono::Local).offset())
+    }
+
+    /// `t` shown at `offset` from UTC: "2026-12-04 14:50:28 UTC+01:00", or "... UTC" at UTC.
+    pub fn in_zone(t: DateTime<Utc>, offset: chrono::FixedOffset) -> Self {
+        let utc = t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+        let text = if offset.local_minus_utc() == 0 {
+            utc.clone()
+        } else {
+            t.with_timezone(&offset)
+                .format("%Y-%m-%d %H:%M:%S UTC%:z")
+                .to_string()
+        };
         Self {
             iso: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            text: t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            text,
+            utc,
         }
     }
 
     pub fn opt(t: Option<DateTime<Utc>>) -> Option<Self> {
         t.map(Self::new)
     }
+}
+
+/// The server's time zone as the pages name it: its name when known (`TZ`, `/etc/timezone`)
+/// and its offset now, e.g. "Europe/Berlin (UTC+01:00)", or "UTC".
+pub fn time_zone() -> String {
+    static NAME: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let name = NAME.get_or_init(|| {
+        std::env::var("TZ")
+            .ok()
+            .map(|tz| tz.trim_start_matches(':').to_owned())
+            .or_else(|| std::fs::read_to_string("/etc/timezone").ok())
+            .map(|n| n.trim().to_owned())
+            .filter(|n| is_zone_name(n))
+    });
+    let now = chrono::Local::now();
+    let at = if now.offset().local_minus_utc() == 0 {
+        "UTC".to_owned()
+    } else {
+        format!("UTC{}", now.format("%:z"))
+    };
+    match name.as_deref() {
+        Some(n) if n != "UTC" && n != "Etc/UTC" => format!("{n} ({at})"),
+        _ => at,
+    }
+}
+
+/// A zone name such as "Europe/Berlin" (not a path to a file).
+fn is_zone_name(n: &str) -> bool {
+    !n.starts_with('/') && n.split('/').all(|p| !p.is_empty() && p != "..")
 }
 
 /// "1.4 KiB (1,433 bytes)".
@@ -105,6 +151,16 @@ impl Badge {
         }
     }
 
+    /// A step of an ended operation that never started.
+    pub fn not_run() -> Self {
+        Self {
+            class: "badge-muted",
+            icon: "–",
+            text: "Not run".to_owned(),
+            title: String::new(),
+        }
+    }
+
     pub fn task_state(state: TaskState) -> Self {
         let (class, icon, text) = match state {
             TaskState::Active => ("badge-warn", "●", "Active"),
@@ -122,9 +178,21 @@ impl Badge {
 
 pub fn task_kind(kind: TaskKind) -> &'static str {
     match kind {
-        TaskKind::RebootRequired => "Reboot required",
+        // The product's name for it (platespin-product.md 2.3); its message says what is required.
+        TaskKind::RebootRequired => "Reboot notification",
         TaskKind::MarkTestSuccess => "Mark Test as Success",
         TaskKind::MarkTestFailure => "Mark Test as Failure",
+    }
+}
+
+/// An operation type in the product's words ("Test Cutover", never "TestCutover").
+pub fn command_name(op: OperationType) -> &'static str {
+    match op {
+        OperationType::Prepare => "Prepare Migration",
+        OperationType::Migrate => "Run Migration",
+        OperationType::TestCutover => "Test Cutover",
+        OperationType::EndTestCutover => "End Test Cutover",
+        OperationType::Cutover => "Run Cutover",
     }
 }
 
@@ -232,6 +300,22 @@ pub fn query_value(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_in_the_servers_zone_with_utc_beside() {
+        let t = DateTime::parse_from_rfc3339("2026-12-04T13:50:28Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let utc = Time::in_zone(t, chrono::FixedOffset::east_opt(0).unwrap());
+        assert_eq!(utc.text, "2026-12-04 13:50:28 UTC");
+        assert_eq!(utc.utc, "2026-12-04 13:50:28 UTC");
+        let berlin = Time::in_zone(t, chrono::FixedOffset::east_opt(3600).unwrap());
+        assert_eq!(berlin.text, "2026-12-04 14:50:28 UTC+01:00");
+        assert_eq!(berlin.utc, "2026-12-04 13:50:28 UTC");
+        assert_eq!(berlin.iso, "2026-12-04T13:50:28Z");
+        let new_york = Time::in_zone(t, chrono::FixedOffset::west_opt(5 * 3600).unwrap());
+        assert_eq!(new_york.text, "2026-12-04 08:50:28 UTC-05:00");
+    }
 
     #[test]
     fn numbers_read_well() {

@@ -1,32 +1,24 @@
-//! `/migrate/workloads` (the columns of the product's Workloads page) and one workload's page:
-//! driver status, replication status, its commands, and buttons for the allowed operations.
+//! One workload's page: driver status, replication status, its commands, and buttons for the
+//! allowed operations (the list is `workload_list`).
 
 use askama::Template;
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{Duration, Utc};
-use serde::Deserialize;
+use axum::extract::{Path, State};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
 
 use super::dashboard::{EventItem, TaskItem, event_items};
-use super::view::{Badge, Pager, Time, performed_as};
-use super::{Html, Layout, WebError, WebResult, WebUser, csrf, page_id};
+use super::view::{Badge, Time, performed_as};
+use super::{Html, Layout, WebResult, WebUser, page_id};
 use crate::db::replications::{self, OperationFilter};
-use crate::db::{ReadConn, pages, sources};
-use crate::domain::model::{Operation, Source, TaskState};
-use crate::domain::paging::{Cursor, Page, Start};
+use crate::db::{pages, sources};
+use crate::domain::model::{Operation, Source, TaskState, WarningCode};
+use crate::domain::paging::Page;
 use crate::domain::platform::{ControllerService, OsFamily};
-use crate::domain::replication::{self as rules, MigrationType, OperationType};
+use crate::domain::replication::{self as rules, ContractState, MigrationType, OperationType};
 use crate::domain::workload::Workload;
 use crate::error::AppError;
-use crate::service::{contracts, operations, settings};
+use crate::service::settings;
 use crate::state::AppState;
-
-const PAGE_SIZE: u32 = 50;
-
-/// The agent counts as online while it has reported within this long.
-const ONLINE_WINDOW: Duration = Duration::hours(1);
 
 fn version(v: Option<crate::domain::version::DriverVersion>) -> String {
     v.map_or_else(|| "None".to_owned(), |v| v.to_string())
@@ -59,186 +51,266 @@ impl OpItem {
     }
 }
 
-/// One row of the Workloads page.
-pub struct Row {
-    pub id: uuid::Uuid,
-    pub host: String,
-    pub platform: &'static str,
-    pub ip: String,
-    pub active_tasks: i64,
-    pub online: bool,
-    pub schedule: &'static str,
-    pub status: &'static str,
-    pub badges: Vec<Badge>,
-    pub last: Option<OpItem>,
-    pub next: Option<Time>,
-    pub installed: String,
-    pub running: String,
+/// The Online column: the server can reach the machine's controller now (the rule that fails
+/// a Prepare or a replication of an offline machine, `Source::offline`).
+pub fn online(s: &Source) -> bool {
+    s.offline().is_none()
 }
 
-fn online(s: &Source) -> bool {
-    s.controller_service == ControllerService::Running
-        || s.last_report_at
-            .is_some_and(|t| Utc::now() - t < ONLINE_WINDOW)
-}
-
-/// The Schedule and Next Replication columns, from the contract's Schedule group.
-async fn schedule(r: &mut ReadConn, w: &Workload) -> WebResult<(&'static str, Option<Time>)> {
-    let (Some(t), Some(facts)) = (&w.transformation, w.facts) else {
-        return Ok(("None", None));
-    };
-    let schedule = settings::current(r, t).await?.schedule;
-    Ok((
-        schedule.column(facts),
-        Time::opt(schedule.next_replication(facts, Utc::now())),
-    ))
-}
-
-async fn row(r: &mut ReadConn, s: Source) -> WebResult<Row> {
-    let w = replications::workload(r, s.id).await?;
-    let (schedule, next) = schedule(r, &w).await?;
-    Ok(Row {
-        id: s.id,
-        active_tasks: pages::active_task_count(r, s.id).await?,
-        online: online(&s),
-        schedule,
-        next,
-        status: w.status(),
-        badges: w.warnings(&s).iter().map(Badge::warning).collect(),
-        last: w.last_replication.as_ref().map(OpItem::new),
-        installed: version(s.driver.installed),
-        running: version(s.driver.running),
-        platform: s.platform.as_str(),
-        ip: s.ip_address,
-        host: s.host_name,
-    })
-}
-
-pub struct ListView {
-    pub rows: Vec<Row>,
-    pub pager: Pager,
-    pub live_url: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct ListQuery {
-    offset: Option<String>,
-}
-
-async fn load_list(state: &AppState, q: &ListQuery) -> WebResult<ListView> {
-    let offset = q
-        .offset
-        .as_deref()
-        .filter(|o| !o.is_empty())
-        .map(|o| {
-            o.parse::<u32>()
-                .map_err(|_| AppError::bad_request("InvalidParameter", "offset: not a number"))
-        })
-        .transpose()?
-        .unwrap_or(0);
-    let mut r = state.db.reader().await?;
-    let cursor = Cursor {
-        start: Start::Offset(offset),
-        limit: PAGE_SIZE,
-    };
-    let (list, total) = sources::list(&mut r, cursor).await?;
-    let mut rows = Vec::with_capacity(list.items.len());
-    for s in list.items {
-        rows.push(row(&mut r, s).await?);
-    }
-    Ok(ListView {
-        pager: Pager::new(
-            "/migrate/workloads?",
-            offset,
-            PAGE_SIZE,
-            rows.len(),
-            total,
-            false,
-        ),
-        live_url: format!("/migrate/live/workloads?offset={offset}"),
-        rows,
-    })
-}
-
-#[derive(Template)]
-#[template(path = "pages/workloads.html")]
-struct ListPage {
-    layout: Layout,
-    v: ListView,
-}
-
-#[derive(Template)]
-#[template(path = "partials/workload_rows.html")]
-struct ListLive {
-    v: ListView,
-}
-
-pub async fn list(
-    State(state): State<AppState>,
-    WebUser(caller): WebUser,
-    Query(q): Query<ListQuery>,
-) -> WebResult<Html<impl Template>> {
-    Ok(Html(ListPage {
-        layout: Layout::new("Workloads", "workloads", &caller),
-        v: load_list(&state, &q).await?,
-    }))
-}
-
-pub async fn live_list(
-    State(state): State<AppState>,
-    _: WebUser,
-    Query(q): Query<ListQuery>,
-) -> WebResult<Html<impl Template>> {
-    Ok(Html(ListLive {
-        v: load_list(&state, &q).await?,
-    }))
-}
-
-/// A button for an operation the contract allows now.
+/// A button: a link to a command's options page, or a form that posts `fields` to `post_to`.
 pub struct Action {
-    pub operation: &'static str,
-    pub migration_type: &'static str,
-    pub label: &'static str,
-    /// Abort is drawn apart from the others.
-    pub danger: bool,
+    pub label: String,
+    /// btn-primary, btn-secondary or btn-danger (irreversible: asks first).
+    pub style: &'static str,
+    pub link: Option<String>,
+    pub post_to: String,
+    pub fields: Vec<(&'static str, String)>,
 }
 
-fn actions(w: &Workload) -> Vec<Action> {
-    let action = |operation, migration_type, label| Action {
-        operation,
-        migration_type,
-        label,
-        danger: false,
-    };
-    let Some(facts) = w.facts else {
-        return vec![action("Configure", "", "Configure migration")];
-    };
-    let mut out = Vec::new();
-    for op in rules::allowed_operations(facts) {
-        match op {
-            OperationType::Prepare => out.push(action("Prepare", "", "Prepare workload")),
-            OperationType::Migrate => {
-                for (m, label) in [
-                    (MigrationType::Full, "Run full replication"),
-                    (MigrationType::Incremental, "Run incremental replication"),
-                    (MigrationType::ServerSync, "Run server-sync replication"),
-                ] {
-                    if rules::check_allowed(facts, op, Some(m)).is_ok() {
-                        out.push(action("Migrate", m.as_str(), label));
-                    }
-                }
-            }
-            OperationType::TestCutover => out.push(action("TestCutover", "", "Test cutover")),
-            OperationType::EndTestCutover => {
-                out.push(action("EndTestCutover", "", "End test cutover"))
-            }
-            OperationType::Cutover => out.push(action("Cutover", "", "Run cutover")),
+impl Action {
+    fn link(label: &str, style: &'static str, href: String) -> Self {
+        Self {
+            label: label.to_owned(),
+            style,
+            link: Some(href),
+            post_to: String::new(),
+            fields: Vec::new(),
         }
     }
-    if facts.running.is_some() {
-        out.push(Action {
-            danger: true,
-            ..action("Abort", "", "Abort")
+
+    /// A form posting `operation` to the workload's operations.
+    pub fn operation(id: uuid::Uuid, label: &str, style: &'static str, operation: &str) -> Self {
+        Self {
+            label: label.to_owned(),
+            style,
+            link: None,
+            post_to: format!("/migrate/workloads/{id}/operations"),
+            fields: vec![("operation", operation.to_owned())],
+        }
+    }
+
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.fields.push((name, value.into()));
+        self
+    }
+
+    /// Execute a Mark Test as Success / Failure task, and come back to the workload.
+    fn task(id: uuid::Uuid, task: &TaskItem) -> Self {
+        Self {
+            label: task.kind.to_owned(),
+            style: if task.kind_code == "MarkTestFailure" {
+                "btn-secondary"
+            } else {
+                "btn-primary"
+            },
+            link: None,
+            post_to: format!("/migrate/tasks/{}/execute", task.id),
+            fields: vec![("back", format!("/migrate/workloads/{id}"))],
+        }
+    }
+}
+
+fn is_mark_task(t: &TaskItem) -> bool {
+    matches!(t.kind_code, "MarkTestSuccess" | "MarkTestFailure")
+}
+
+/// The product's workload commands (platespin-product.md 3.3) that the contract allows now.
+fn actions(id: uuid::Uuid, w: &Workload, tasks: &[TaskItem]) -> Vec<Action> {
+    let commands = |name: &str| format!("/migrate/workloads/{id}/commands/{name}");
+    let mut out = Vec::new();
+    let Some(facts) = w.facts else {
+        out.push(Action::operation(
+            id,
+            "Configure Migration",
+            "btn-primary",
+            "Configure",
+        ));
+        out.push(Action::operation(
+            id,
+            "Remove Workload",
+            "btn-danger",
+            "Remove",
+        ));
+        return out;
+    };
+    for op in rules::allowed_operations(facts) {
+        match op {
+            OperationType::Prepare => {
+                out.push(Action::operation(
+                    id,
+                    "Prepare Migration",
+                    "btn-primary",
+                    "Prepare",
+                ));
+            }
+            OperationType::Migrate => out.push(Action::link(
+                "Run Migration",
+                "btn-primary",
+                commands("run-migration"),
+            )),
+            OperationType::TestCutover => out.push(Action::link(
+                "Test Cutover",
+                "btn-primary",
+                commands("test-cutover"),
+            )),
+            OperationType::EndTestCutover => {
+                // The product ends a test cutover by marking it; the plain end stays for a
+                // workload whose Mark tasks were dismissed.
+                // Success first, as the product lists the pair.
+                for kind in ["MarkTestSuccess", "MarkTestFailure"] {
+                    for t in tasks.iter().filter(|t| t.kind_code == kind) {
+                        out.push(Action::task(id, t));
+                    }
+                }
+                if !tasks.iter().any(is_mark_task) {
+                    out.push(Action::operation(
+                        id,
+                        "End Test Cutover",
+                        "btn-secondary",
+                        "EndTestCutover",
+                    ));
+                }
+            }
+            OperationType::Cutover => {
+                out.push(Action::link(
+                    "Run Cutover",
+                    "btn-danger",
+                    commands("cutover"),
+                ));
+            }
+        }
+    }
+    if let Some(active) = &w.active {
+        out.push(Action::operation(
+            id,
+            &format!("Abort {}", active.title().to_lowercase()),
+            "btn-danger",
+            "Abort",
+        ));
+    }
+    out.push(Action::operation(
+        id,
+        "Remove Workload",
+        "btn-danger",
+        "Remove",
+    ));
+    out
+}
+
+/// What a warning or a failure asks of the operator, with the button that does it.
+pub struct NextStep {
+    pub text: String,
+    /// The command line that does the same on the machine, if any.
+    pub command: String,
+    pub action: Option<Action>,
+    /// A failure (red), not a warning.
+    pub failure: bool,
+}
+
+fn next_steps(s: &Source, w: &Workload, tasks: &[TaskItem]) -> Vec<NextStep> {
+    let id = s.id;
+    let host = &s.host_name;
+    let mut out = Vec::new();
+    if let Some(failed) = &w.last_failure {
+        let title = failed.title();
+        let error = failed.error.as_deref().unwrap_or("no reason was recorded");
+        let again = rules::check_allowed(
+            w.facts
+                .unwrap_or(crate::domain::replication::ContractFacts {
+                    state: ContractState::Configured,
+                    running: None,
+                    has_full_replication: false,
+                }),
+            failed.operation_type,
+            failed.migration_type,
+        )
+        .is_ok();
+        out.push(NextStep {
+            text: format!("{title} failed: {error}"),
+            command: String::new(),
+            action: again.then(|| {
+                let mut a = Action::operation(
+                    id,
+                    &format!("Run {} again", title.to_lowercase()),
+                    "btn-primary",
+                    failed.operation_type.as_str(),
+                );
+                if let Some(m) = failed.migration_type {
+                    a = a.with("migrationType", m.as_str());
+                }
+                a
+            }),
+            failure: true,
+        });
+    }
+    let full_done = w.facts.is_some_and(|f| f.has_full_replication);
+    for warning in w.to_act_on(s) {
+        match warning.code {
+            WarningCode::RebootRequired => out.push(NextStep {
+                text: format!(
+                    "Reboot {host} to load driver {}{}",
+                    version(s.driver.installed),
+                    if full_done {
+                        ", then run a server-sync replication: the blocks changed meanwhile were not tracked"
+                    } else {
+                        ""
+                    }
+                ),
+                command: "migrate-agent reboot".to_owned(),
+                action: Some(Action {
+                    label: format!("Reboot {host} (emulated)"),
+                    style: "btn-secondary",
+                    link: None,
+                    post_to: format!("/migrate/workloads/{id}/reboot"),
+                    fields: Vec::new(),
+                }),
+                failure: false,
+            }),
+            WarningCode::ServerSyncRequired => {
+                let allowed = w.facts.is_some_and(|f| {
+                    rules::check_allowed(f, OperationType::Migrate, Some(MigrationType::ServerSync))
+                        .is_ok()
+                });
+                out.push(NextStep {
+                    text: format!(
+                        "Run a server-sync replication of {host}: its driver started after the last replication, so the next one compares every block"
+                    ),
+                    command: String::new(),
+                    action: allowed.then(|| {
+                        Action::operation(
+                            id,
+                            "Run server-sync replication",
+                            "btn-primary",
+                            "Migrate",
+                        )
+                        .with("migrationType", MigrationType::ServerSync.as_str())
+                    }),
+                    failure: false,
+                });
+            }
+            WarningCode::NoDriverPackage => out.push(NextStep {
+                text: format!(
+                    "Upload a driver package for {}: the server has none to install",
+                    s.platform.display_name()
+                ),
+                command: "psserver package build".to_owned(),
+                action: Some(Action::link(
+                    "Driver packages",
+                    "btn-secondary",
+                    "/migrate/driver-packages".to_owned(),
+                )),
+                failure: false,
+            }),
+        }
+    }
+    if tasks.iter().any(is_mark_task) {
+        out.push(NextStep {
+            text: format!(
+                "The test cutover of {host} is running: check the test workload, then mark the test as a success or a failure (either ends the test cutover)"
+            ),
+            command: String::new(),
+            action: None,
+            failure: false,
         });
     }
     out
@@ -260,9 +332,11 @@ pub struct Detail {
     pub reboot_pending: bool,
     pub last_report: Option<Time>,
     pub contract: &'static str,
+    pub schedule: &'static str,
     pub status: &'static str,
+    pub failed: bool,
     pub badges: Vec<Badge>,
-    pub warnings: Vec<crate::domain::model::Warning>,
+    pub next_steps: Vec<NextStep>,
     pub last: Option<OpItem>,
     pub running_op: bool,
     pub commands: Vec<OpItem>,
@@ -270,6 +344,16 @@ pub struct Detail {
     pub tasks: Vec<TaskItem>,
     pub events: Vec<EventItem>,
     pub live_url: String,
+}
+
+/// The contract's state in the product's words.
+fn contract_words(state: ContractState) -> &'static str {
+    match state {
+        ContractState::Configured => "Migration configured",
+        ContractState::Prepared => "Prepared",
+        ContractState::UnderTest => "Test cutover running",
+        ContractState::CutOver => "Cut over",
+    }
 }
 
 async fn load(state: &AppState, id: uuid::Uuid) -> WebResult<Detail> {
@@ -306,8 +390,27 @@ async fn load(state: &AppState, id: uuid::Uuid) -> WebResult<Detail> {
         },
     )
     .await?;
+    let schedule = match (&w.transformation, w.facts) {
+        (Some(t), Some(facts)) => settings::current(&mut r, t).await?.schedule.column(facts),
+        _ => "None",
+    };
     drop(r);
     let events = event_items(state, Some(id), 10).await?;
+    let tasks: Vec<TaskItem> = tasks.into_iter().map(TaskItem::new).collect();
+    let next_steps = next_steps(&s, &w, &tasks);
+    let mut actions = actions(id, &w, &tasks);
+    // Pause / Resume Schedule, while the schedule runs (platespin-product.md 3.2).
+    match schedule {
+        "Active" => actions.insert(
+            actions.len() - 1,
+            Action::operation(id, "Pause Schedule", "btn-secondary", "PauseSchedule"),
+        ),
+        "Paused" => actions.insert(
+            actions.len() - 1,
+            Action::operation(id, "Resume Schedule", "btn-secondary", "ResumeSchedule"),
+        ),
+        _ => {}
+    }
     Ok(Detail {
         id,
         os: match s.os_family {
@@ -334,15 +437,17 @@ async fn load(state: &AppState, id: uuid::Uuid) -> WebResult<Detail> {
         contract: w
             .transformation
             .as_ref()
-            .map_or("Not configured", |t| t.state.as_str()),
+            .map_or("Not configured", |t| contract_words(t.state)),
+        schedule,
         status: w.status(),
-        badges: w.warnings(&s).iter().map(Badge::warning).collect(),
-        warnings: w.warnings(&s),
+        failed: w.failed(),
+        badges: w.to_act_on(&s).iter().map(Badge::warning).collect(),
+        next_steps,
         last: w.last_replication.as_ref().map(OpItem::new),
         running_op: w.active.is_some(),
         commands: ops.iter().map(OpItem::new).collect(),
-        actions: actions(&w),
-        tasks: tasks.into_iter().map(TaskItem::new).collect(),
+        actions,
+        tasks,
         events,
         live_url: format!("/migrate/live/workloads/{id}"),
         ip: s.ip_address,
@@ -395,76 +500,4 @@ pub async fn live(
         .headers_mut()
         .insert("x-live-next", HeaderValue::from_static(next));
     Ok(response)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunForm {
-    csrf: Option<String>,
-    operation: Option<String>,
-    migration_type: Option<String>,
-}
-
-fn bad(message: impl Into<String>) -> WebError {
-    AppError::bad_request("InvalidForm", message).into()
-}
-
-/// `POST /migrate/workloads/{id}/operations`: Configure (create the contract), an operation the
-/// contract allows, or Abort. Answers with the Command Details of what started.
-pub async fn run(
-    State(state): State<AppState>,
-    WebUser(caller): WebUser,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    form: Result<axum::Form<RunForm>, FormRejection>,
-) -> WebResult<Redirect> {
-    let axum::Form(form) =
-        form.map_err(|e| bad(format!("the form could not be read: {}", e.body_text())))?;
-    csrf::check(
-        state.config.serves_tls(),
-        &headers,
-        &caller.user,
-        form.csrf.as_deref(),
-    )?;
-    let id = page_id(&id, "workload")?;
-    let name = form.operation.as_deref().unwrap_or("");
-    let transformation = replications::for_source(&mut state.db.reader().await?, id).await?;
-    if name == "Configure" {
-        if transformation.is_none() {
-            contracts::configure(&state.db, &caller, contracts::NewContract::for_source(id))
-                .await?;
-        }
-        return Ok(Redirect::to(&format!("/migrate/workloads/{id}")));
-    }
-    let t = match transformation {
-        Some(t) => t,
-        None => {
-            // Tell an unknown workload from a known one without a contract.
-            sources::find(&mut state.db.reader().await?, id).await?;
-            return Err(AppError::conflict(
-                "NoTransformation",
-                "configure the workload's migration first",
-            )
-            .into());
-        }
-    };
-    let op = if name == "Abort" {
-        operations::abort(&state, &caller, t.id).await?
-    } else {
-        let op: OperationType = name.parse().map_err(|e: String| bad(e))?;
-        let migration = match form.migration_type.as_deref().filter(|m| !m.is_empty()) {
-            Some(m) if op == OperationType::Migrate => {
-                Some(m.parse::<MigrationType>().map_err(bad)?)
-            }
-            Some(_) => return Err(bad("only Migrate takes a migration type")),
-            None => None,
-        };
-        let options = operations::Options {
-            migration_type: migration,
-            ..operations::Options::default()
-        };
-        operations::run(&state, &caller, t.id, op, &options).await?
-    };
-    tracing::info!(workload = %id, operation = %op.id, kind = %name, by = %caller.user, "operation requested from the pages");
-    Ok(Redirect::to(&format!("/migrate/commands/{}", op.id)))
 }

@@ -260,11 +260,61 @@ async fn run(c: &Client, server: &Server) -> Result<(), String> {
     );
     wait_text(c, "tr.task", "web-01", Duration::from_secs(15)).await;
     assert!(still_marked(c).await, "the task appeared without a reload");
+    // Screen readers hear of it (issue 19, defect 3).
+    wait_text(c, "#live-announcer", "New task for", Duration::from_secs(5)).await;
     shot(c, "tasks").await;
+    axe_check(c, "tasks").await;
 
-    // Dismiss web-01's task.
+    // The live update patches the list: a focused button keeps the focus while a new task
+    // arrives above it.
+    c.execute(
+        "document.querySelector('tr.task button').focus(); window.__focused = document.activeElement; return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let extra = api(
+        Method::POST,
+        server.api("/sources"),
+        Some(json!({"hostName": "app-03", "osFamily": "windows", "ipAddress": "10.0.0.7"})),
+    )
+    .await;
+    api(
+        Method::PUT,
+        server.api(&format!("/sources/{}/driverState", extra["id"].as_str().unwrap())),
+        Some(json!({"installedVersion": "8.0.0.11", "runningVersion": null, "controllerService": "running"})),
+    )
+    .await;
+    wait_text(c, "tr.task", "app-03", Duration::from_secs(15)).await;
+    assert_eq!(
+        c.execute(
+            "return document.activeElement === window.__focused && document.activeElement.tagName;",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        json!("BUTTON"),
+        "the focus stayed on its button"
+    );
+    c.execute("document.activeElement.blur(); return true;", vec![])
+        .await
+        .unwrap();
+    click_in(c, "tr.task", "app-03", "button").await;
+    click_execute(c).await;
+    wait_text(c, "h1", "Tasks", Duration::from_secs(10)).await;
+
+    // Dismiss web-01's task: it asks first, then goes.
     assert_eq!(c.find_all(Locator::Css("tr.task")).await.unwrap().len(), 2);
     click_in(c, "tr.task", "web-01", "button").await;
+    wait_text(
+        c,
+        "h1",
+        "Dismiss the reboot notification of web-01?",
+        Duration::from_secs(10),
+    )
+    .await;
+    shot(c, "confirm").await;
+    click_execute(c).await;
     // The form posts, the server answers with the list again: one task left.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -314,12 +364,23 @@ async fn run(c: &Client, server: &Server) -> Result<(), String> {
     // web-01: configure, prepare and replicate from its page.
     let workload = page(&format!("/migrate/workloads/{}", ids[0]));
     c.goto(&workload).await.unwrap();
-    click_button(c, "Configure migration").await;
-    click_button(c, "Prepare workload").await;
+    click_button(c, "Configure Migration").await;
+    click_button(c, "Prepare Migration").await;
     wait_text(c, "#progress-value", "100 %", Duration::from_secs(30)).await;
     c.goto(&workload).await.unwrap();
     shot(c, "workload").await;
-    click_button(c, "Run full replication").await;
+    // Run Migration: its options page (Full chosen for a first replication), then Execute.
+    click_button(c, "Run Migration").await;
+    assert_eq!(text_of(c, "h1").await, "Run Migration");
+    let full = c
+        .find(Locator::Css("input[name=migrationType][value=full]"))
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(
+        full.prop("checked").await.map_err(|e| e.to_string())?,
+        Some("true".to_owned())
+    );
+    click_execute(c).await;
     // Command Details: watch the progress move and reach 100 %, without a reload.
     assert_eq!(text_of(c, "h1").await, "Command Details");
     mark(c).await;
@@ -363,26 +424,197 @@ async fn run(c: &Client, server: &Server) -> Result<(), String> {
             .contains("without a driver")
     );
     shot(c, "command").await;
+    axe_check(c, "command").await;
 
-    // A phone's width: the same pages stay readable.
-    c.set_window_size(390, 844).await.unwrap();
-    shot(c, "command-phone").await;
-    c.goto(&page("/migrate/tasks")).await.unwrap();
-    shot(c, "tasks-phone").await;
+    // The rest of the workload's life, from its page: test cutover, mark it, cut over, remove.
     c.goto(&workload).await.unwrap();
-    shot(c, "workload-phone").await;
+    axe_check(c, "workload").await;
+    click_button(c, "Test Cutover").await;
+    assert_eq!(text_of(c, "h1").await, "Test Cutover");
+    axe_check(c, "test-cutover").await;
+    click_execute(c).await;
+    wait_done(c).await;
+    c.goto(&workload).await.unwrap();
+    wait_text(
+        c,
+        "#actions .btn",
+        "Mark Test as Success",
+        Duration::from_secs(10),
+    )
+    .await;
+    shot(c, "workload-under-test").await;
+    click_button(c, "Mark Test as Success").await;
+    // Back on the workload's page once the test cutover has ended.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        c.goto(&workload).await.unwrap();
+        if text_of(c, "#workload-status").await != "Test Cutover" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the test cutover did not end");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    click_button(c, "Run Cutover").await;
+    assert_eq!(text_of(c, "h1").await, "Run Cutover");
+    assert!(
+        text_of(c, ".command-form")
+            .await
+            .contains("cannot be undone")
+    );
+    axe_check(c, "cutover").await;
+    shot(c, "cutover-options").await;
+    click_execute(c).await;
+    wait_done(c).await;
+    c.goto(&workload).await.unwrap();
+    assert_eq!(text_of(c, "#workload-status").await, "Cutover Completed");
+    click_button(c, "Remove Workload").await;
+    wait_text(c, "h1", "Remove web-01?", Duration::from_secs(10)).await;
+    axe_check(c, "confirm").await;
+    click_execute(c).await;
+    wait_text(c, "h1", "Workloads", Duration::from_secs(10)).await;
+    assert!(!text_of(c, "#workload-list").await.contains("web-01"));
+    axe_check(c, "workloads").await;
+    c.goto(&page("/migrate/events")).await.unwrap();
+    shot(c, "events").await;
+    for path in [
+        "/migrate/",
+        "/migrate/tasks",
+        "/migrate/events",
+        "/migrate/driver-packages",
+        "/migrate/downloads",
+        "/migrate/workloads/00000000-0000-4000-8000-000000000000",
+    ] {
+        c.goto(&page(path)).await.unwrap();
+        axe_check(c, path).await;
+    }
+
+    // A phone's width: the same pages stay readable, without sideways scrolling.
+    c.set_window_size(390, 844).await.unwrap();
+    for (name, path) in [
+        ("workloads-phone", "/migrate/workloads".to_owned()),
+        ("tasks-phone", "/migrate/tasks".to_owned()),
+        ("packages-phone", "/migrate/driver-packages".to_owned()),
+        ("workload-phone", format!("/migrate/workloads/{}", ids[1])),
+        ("dashboard-phone", "/migrate/".to_owned()),
+    ] {
+        c.goto(&page(&path)).await.unwrap();
+        shot(c, name).await;
+        let wide = c
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(wide, json!(0), "{path} scrolls sideways on a phone");
+        axe_check(c, name).await;
+    }
     Ok(())
 }
 
-/// Click the workload page's button with this label and wait for the page it leads to.
+/// Wait until the Command Details on screen reach an end.
+async fn wait_done(c: &Client) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = text_of(c, "#command-status").await;
+        if status.contains("Completed") || status.contains("Failed") || status.contains("Aborted") {
+            assert!(!status.contains("Failed"), "the command failed");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the command did not end: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// axe-core, fetched by `.ci/run` from the npm registry (or `AXE_CORE_JS`). CI needs it; a local
+/// run without it skips the accessibility checks.
+fn axe_source() -> Option<&'static str> {
+    static AXE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    AXE.get_or_init(|| {
+        let path = std::env::var_os("AXE_CORE_JS").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/axe/axe.min.js"),
+            PathBuf::from,
+        );
+        let source = std::fs::read_to_string(&path).ok();
+        if source.is_none() {
+            let message = format!(
+                "axe-core is missing at {} (.ci/run fetches it)",
+                path.display()
+            );
+            assert!(
+                !std::env::var("CI").is_ok_and(|v| v == "true"),
+                "{message}; the accessibility checks must run in CI"
+            );
+            eprintln!("SKIPPED the accessibility checks: {message}");
+        }
+        source
+    })
+    .as_deref()
+}
+
+/// Run axe-core on the page on screen (WCAG 2.1 A and AA rules): no violation.
+async fn axe_check(c: &Client, name: &str) {
+    let Some(axe) = axe_source() else { return };
+    c.execute(
+        &format!("if (!window.axe) {{ {axe} }} return true;"),
+        vec![],
+    )
+    .await
+    .unwrap();
+    let violations = c
+        .execute_async(
+            r#"var done = arguments[arguments.length - 1];
+            axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})
+              .then(function (r) {
+                done(r.violations.map(function (v) {
+                  return v.id + ": " + v.help + " [" + v.nodes.slice(0, 3).map(function (n) { return n.target.join(" "); }).join("; ") + "]";
+                }));
+              })
+              .catch(function (e) { done(["axe failed: " + e]); });"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(violations, json!([]), "axe-core on {name}");
+    eprintln!("axe-core: no violation on {name}");
+}
+
+/// Click the workload page's command (a button, or a link to its options page) with this label
+/// and wait for the page it leads to.
 async fn click_button(c: &Client, label: &str) {
-    let before = click_in(c, "#actions form", label, "button").await;
-    if label == "Configure migration" {
+    let before = c.current_url().await.unwrap().to_string();
+    let mut clicked = false;
+    for _ in 0..50 {
+        for b in c
+            .find_all(Locator::Css("#actions .btn"))
+            .await
+            .unwrap_or_default()
+        {
+            if b.text().await.is_ok_and(|t| t == label) && b.click().await.is_ok() {
+                clicked = true;
+                break;
+            }
+        }
+        if clicked {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(clicked, "no command {label:?} on the page");
+    if label.starts_with("Mark Test") {
+        // It comes back to the same page; the caller waits for the test cutover to end.
+        wait_text(c, "h1", "web-01", Duration::from_secs(10)).await;
+        return;
+    }
+    if label == "Configure Migration" {
         // Configure comes back to the same page: wait for its next button.
         wait_text(
             c,
-            "#actions button",
-            "Prepare workload",
+            "#actions .btn",
+            "Prepare Migration",
             Duration::from_secs(10),
         )
         .await;
@@ -391,6 +623,27 @@ async fn click_button(c: &Client, label: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.current_url().await.unwrap().as_str() == before {
         assert!(Instant::now() < deadline, "{label} led nowhere");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Click Execute on a command's options page (or the confirming button of a confirmation) and
+/// wait for the page it leads to.
+async fn click_execute(c: &Client) {
+    // The page with the button may still be loading.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let button = loop {
+        if let Ok(b) = c.find(Locator::Css("#execute, #confirm-button")).await {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "no Execute button");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let before = c.current_url().await.unwrap().to_string();
+    button.click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.current_url().await.unwrap().as_str() == before {
+        assert!(Instant::now() < deadline, "Execute led nowhere");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -42,3 +42,4 @@ mod reset_swap;
 mod tls;
 mod transformations;
 mod web;
+mod web_flows;

@@ -23,7 +23,7 @@ fn sel(css: &str) -> Selector {
 }
 
 /// The whitespace-normalized text of every element that matches.
-fn texts(html: &Html, css: &str) -> Vec<String> {
+pub(crate) fn texts(html: &Html, css: &str) -> Vec<String> {
     html.select(&sel(css))
         .map(|e| {
             e.text()
@@ -36,24 +36,24 @@ fn texts(html: &Html, css: &str) -> Vec<String> {
         .collect()
 }
 
-fn text(html: &Html, css: &str) -> String {
+pub(crate) fn text(html: &Html, css: &str) -> String {
     texts(html, css).join(" | ")
 }
 
-fn attrs(html: &Html, css: &str, attr: &str) -> Vec<String> {
+pub(crate) fn attrs(html: &Html, css: &str, attr: &str) -> Vec<String> {
     html.select(&sel(css))
         .filter_map(|e| e.value().attr(attr).map(str::to_owned))
         .collect()
 }
 
-async fn page(app: &App, uri: &str) -> (Reply, Html) {
+pub(crate) async fn page(app: &App, uri: &str) -> (Reply, Html) {
     let reply = app.get_as(uri, ADMIN).await;
     reply.assert_status(StatusCode::OK);
     let html = reply.html();
     (reply, html)
 }
 
-async fn api(app: &App, method: &str, uri: &str, body: Value) -> Value {
+pub(crate) async fn api(app: &App, method: &str, uri: &str, body: Value) -> Value {
     let body = if body.is_null() {
         Body::empty()
     } else {
@@ -73,7 +73,7 @@ async fn api(app: &App, method: &str, uri: &str, body: Value) -> Value {
     }
 }
 
-async fn add_source(app: &App, host: &str, os: &str, ip: &str) -> String {
+pub(crate) async fn add_source(app: &App, host: &str, os: &str, ip: &str) -> String {
     let s = api(
         app,
         "POST",
@@ -84,7 +84,7 @@ async fn add_source(app: &App, host: &str, os: &str, ip: &str) -> String {
     s["id"].as_str().unwrap().to_owned()
 }
 
-async fn report(app: &App, id: &str, installed: Option<&str>, running: Option<&str>) {
+pub(crate) async fn report(app: &App, id: &str, installed: Option<&str>, running: Option<&str>) {
     api(
         app,
         "PUT",
@@ -95,7 +95,7 @@ async fn report(app: &App, id: &str, installed: Option<&str>, running: Option<&s
 }
 
 /// Wait until an operation has ended (instant speed: a few milliseconds).
-async fn wait_op(app: &App, op_id: &str) -> Value {
+pub(crate) async fn wait_op(app: &App, op_id: &str) -> Value {
     for _ in 0..500 {
         let op = api(app, "GET", &format!("/operations/{op_id}"), Value::Null).await;
         if !matches!(op["status"].as_str(), Some("queued" | "running")) {
@@ -107,7 +107,7 @@ async fn wait_op(app: &App, op_id: &str) -> Value {
 }
 
 /// The CSRF token the pages put in their forms.
-fn token(html: &Html) -> String {
+pub(crate) fn token(html: &Html) -> String {
     attrs(html, "input[name=csrf]", "value")
         .into_iter()
         .next()
@@ -126,7 +126,7 @@ fn form_post(uri: &str, auth: &str, body: String) -> axum::http::request::Builde
         .header("content-length", body.len().to_string())
 }
 
-async fn post_form(app: &App, uri: &str, fields: &[(&str, &str)]) -> Reply {
+pub(crate) async fn post_form(app: &App, uri: &str, fields: &[(&str, &str)]) -> Reply {
     let body = fields
         .iter()
         .map(|(k, v)| format!("{k}={}", urlencode(v)))
@@ -298,6 +298,7 @@ async fn layout_has_navigation_user_and_version() {
             "Dashboard",
             "Workloads",
             "Tasks",
+            "Events",
             "Driver packages",
             "Downloads"
         ]
@@ -363,19 +364,18 @@ async fn dashboard_counts_and_latest() {
         ("Workloads", "2"),
         ("Active tasks", "1"),
         ("Running replications", "0"),
+        ("Failed", "0"),
         ("Reboot pending", "1"),
-        // db-02's driver started where none ran: its next replication must capture everything.
-        ("Server-sync required", "1"),
+        // db-02's driver started where none ran, so the machine is flagged; but db-02 has no
+        // migration contract, whose first replication is full anyway: nothing to do, not counted
+        // (issue 19, defect 8).
+        ("Server-sync required", "0"),
     ];
     assert_eq!(counts, expect.map(|(a, b)| (a.to_owned(), b.to_owned())));
     // The counts that need an operator say so in words, not only in colour.
     assert_eq!(
         texts(&html, ".count-alert .count-label"),
-        [
-            "⚠ Active tasks",
-            "⚠ Reboot pending",
-            "⚠ Server-sync required"
-        ]
+        ["⚠ Active tasks", "⚠ Reboot pending"]
     );
     assert_eq!(texts(&html, ".tasks-brief li").len(), 1);
     assert!(
@@ -406,17 +406,24 @@ async fn workloads_list_columns_and_badges() {
     .await;
 
     let (reply, html) = page(&app, "/migrate/workloads").await;
+    // The product's columns (platespin-product.md 3.2, from
+    // https://www.netiq.com/documentation/platespin-migrate-12-1/migrate-user/data/web_interface_workloads.html
+    // and the 2019.x Web Interface page), a selection box first; the driver goes under the
+    // workload's name.
     assert_eq!(
         texts(&html, "table.workloads thead th"),
         [
+            "Select",
             "Tasks",
             "Online",
             "Workload",
+            "Target",
+            "Tag",
             "Schedule",
             "Status",
             "Last Replication",
             "Next Replication",
-            "Driver installed / running"
+            "Last Test Cutover"
         ]
     );
     let row = |id: &str| format!("tr#workload-{id}");
@@ -440,22 +447,66 @@ async fn workloads_list_columns_and_badges() {
         text(&html, &format!("{} .driver", row(&win))),
         "8.0.0.11 / None"
     );
-    assert_eq!(text(&html, &format!("{} td.online", row(&win))), "● Online");
-    // db-02: Linux, driver running at once (no reboot), so a server-sync is due; never replicated.
+    // Online says Yes / No, as the product's column does.
+    assert_eq!(text(&html, &format!("{} td.online", row(&win))), "● Yes");
+    assert_eq!(text(&html, &format!("{} td.target", row(&win))), "Not set");
+    assert_eq!(text(&html, &format!("{} td.tag", row(&win))), "–");
+    assert_eq!(text(&html, &format!("{} td.schedule", row(&win))), "Active");
+    assert_eq!(text(&html, &format!("{} td.last-test", row(&win))), "Never");
+    // db-02: Linux, its driver running at once (no reboot): the machine is flagged for a
+    // server-sync, but with no contract its first replication is full anyway, so the page does
+    // not ask for one (issue 19, defect 8). Never replicated.
     assert_eq!(
         text(&html, &format!("{} .status", row(&lin))),
-        "Not Configured ⚠ Server-sync required"
+        "Not Configured"
     );
     assert_eq!(text(&html, &format!("{} .last", row(&lin))), "Never");
     assert_eq!(text(&html, &format!("{} .tasks-icon", row(&lin))), "–");
-    // app-03: the server-sync badge.
+    assert_eq!(text(&html, &format!("{} td.target", row(&lin))), "–");
     assert_eq!(
-        text(&html, &format!("{} .status .badge", row(&fresh))),
-        "⚠ Server-sync required"
+        text(&html, &format!("{} .status", row(&fresh))),
+        "Not Configured"
     );
     assert_eq!(
         text(&html, &format!("{} .driver", row(&fresh))),
         "8.0.0.11 / 8.0.0.11"
+    );
+    // Each row can be selected for the bulk actions' form.
+    assert_eq!(
+        attrs(&html, "table.workloads input[type=checkbox]", "form"),
+        ["bulk", "bulk", "bulk"]
+    );
+    let hosts = |html: &Html| texts(html, "table.workloads a.host");
+    // Search by host name or IP address; sort; filter.
+    let (_, found) = page(&app, "/migrate/workloads?q=DB-0").await;
+    assert_eq!(hosts(&found), ["db-02"]);
+    let (_, found) = page(&app, "/migrate/workloads?q=10.0.0.7").await;
+    assert_eq!(hosts(&found), ["app-03"]);
+    let (_, found) = page(&app, "/migrate/workloads?q=%25").await;
+    assert_eq!(
+        hosts(&found),
+        Vec::<String>::new(),
+        "% is a character, not a wildcard"
+    );
+    assert!(text(&found, ".empty").contains("No workload matches"));
+    let (_, sorted) = page(&app, "/migrate/workloads?sort=-name").await;
+    assert_eq!(hosts(&sorted), ["web-01", "db-02", "app-03"]);
+    let (_, sorted) = page(&app, "/migrate/workloads?sort=name").await;
+    assert_eq!(hosts(&sorted), ["app-03", "db-02", "web-01"]);
+    let (_, shown) = page(&app, "/migrate/workloads?show=reboot-pending").await;
+    assert_eq!(hosts(&shown), ["web-01"]);
+    let (_, shown) = page(&app, "/migrate/workloads?show=server-sync").await;
+    assert_eq!(hosts(&shown), Vec::<String>::new());
+    let (_, shown) = page(&app, "/migrate/workloads?show=failed").await;
+    assert_eq!(hosts(&shown), Vec::<String>::new());
+    let bad = app
+        .call("GET", "/migrate/workloads?show=sideways", None)
+        .await;
+    bad.assert_status(StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text().contains("show: one of all, failed"),
+        "{}",
+        bad.text()
     );
     assert_page_snapshot!("workloads", reply);
 
@@ -464,8 +515,9 @@ async fn workloads_list_columns_and_badges() {
     assert_eq!(texts(&live, "table.workloads tbody tr").len(), 3);
 }
 
+/// The workload page's commands: buttons, and links to a command's options page.
 fn buttons(html: &Html) -> Vec<String> {
-    texts(html, "#actions button")
+    texts(html, "#actions .btn")
 }
 
 #[tokio::test]
@@ -475,7 +527,7 @@ async fn workload_page_buttons_only_for_allowed_operations() {
     report(&app, &win, Some("8.0.0.11"), Some("8.0.0.11")).await;
     let uri = format!("/migrate/workloads/{win}");
     let (_, html) = page(&app, &uri).await;
-    assert_eq!(buttons(&html), ["Configure migration"]);
+    assert_eq!(buttons(&html), ["Configure Migration", "Remove Workload"]);
     assert_eq!(text(&html, "#installed-version"), "8.0.0.11");
     assert_eq!(text(&html, "#running-version"), "8.0.0.11");
     assert_eq!(text(&html, "#reboot-pending"), "No");
@@ -496,7 +548,7 @@ async fn workload_page_buttons_only_for_allowed_operations() {
     reply.assert_status(StatusCode::SEE_OTHER);
     assert_eq!(reply.header("location"), Some(uri.as_str()));
     let (_, html) = page(&app, &uri).await;
-    assert_eq!(buttons(&html), ["Prepare workload"]);
+    assert_eq!(buttons(&html), ["Prepare Migration", "Remove Workload"]);
 
     // Prepare: the answer is its Command Details.
     let reply = post_form(
@@ -510,8 +562,29 @@ async fn workload_page_buttons_only_for_allowed_operations() {
     assert!(command.starts_with("/migrate/commands/"), "{command}");
     wait_op(&app, command.rsplit('/').next().unwrap()).await;
     let (_, html) = page(&app, &uri).await;
-    // Never replicated: only a full replication.
-    assert_eq!(buttons(&html), ["Run full replication"]);
+    assert_eq!(
+        buttons(&html),
+        ["Run Migration", "Pause Schedule", "Remove Workload"]
+    );
+    // Never replicated: Run Migration offers a full replication only, and says why.
+    let (_, form) = page(&app, &format!("{uri}/commands/run-migration")).await;
+    assert_eq!(
+        attrs(&form, "input[name=migrationType][checked]", "value"),
+        ["full"]
+    );
+    assert_eq!(
+        attrs(&form, "input[name=migrationType][disabled]", "value"),
+        ["incremental", "serverSync"]
+    );
+    assert!(text(&form, "#why-incremental").contains("the first replication must be full"));
+    assert_eq!(
+        texts(&form, "fieldset:last-of-type label"),
+        [
+            "Run cutover after successful replication",
+            "Shut down source after cutover",
+            "Shut down target after cutover"
+        ]
+    );
     // An incremental one is refused, not started.
     let reply = post_form(
         &app,
@@ -549,11 +622,11 @@ async fn workload_page_buttons_only_for_allowed_operations() {
     assert_eq!(
         buttons(&html),
         [
-            "Run full replication",
-            "Run incremental replication",
-            "Run server-sync replication",
-            "Test cutover",
-            "Run cutover"
+            "Run Migration",
+            "Test Cutover",
+            "Run Cutover",
+            "Pause Schedule",
+            "Remove Workload"
         ]
     );
     // Its commands link to their Command Details.
@@ -607,11 +680,55 @@ async fn workload_page_driver_and_replication_status() {
         "{status}"
     );
     assert!(status.contains("Performed as Full"), "{status}");
-    assert!(
-        status.contains("Reboot required to complete the driver installation"),
-        "{status}"
+    // The warning is a next step, with its button beside it (issue 19).
+    assert_eq!(
+        texts(&html, "#next-steps li .next-text"),
+        [
+            "⚠ Next step: Reboot web-01 to load driver 8.0.0.11, then run a server-sync replication: the blocks changed meanwhile were not tracked ( migrate-agent reboot )"
+        ]
+    );
+    assert_eq!(
+        texts(&html, "#next-steps li button"),
+        ["Reboot web-01 (emulated)"]
     );
     assert_page_snapshot!("workload", reply);
+
+    // Taking the step: the machine reboots, the driver runs, and the next step is the
+    // server-sync replication, with its button.
+    let csrf = token(&html);
+    let uri = format!("/migrate/workloads/{win}");
+    let reply = post_form(&app, &format!("{uri}/reboot"), &[("csrf", &csrf)]).await;
+    reply.assert_status(StatusCode::SEE_OTHER);
+    let (_, html) = page(&app, &uri).await;
+    assert_eq!(text(&html, "#running-version"), "8.0.0.11");
+    assert_eq!(
+        texts(&html, "#next-steps li button"),
+        ["Run server-sync replication"]
+    );
+    let reply = post_form(
+        &app,
+        &format!("{uri}/operations"),
+        &[
+            ("csrf", &csrf),
+            ("operation", "Migrate"),
+            ("migrationType", "serverSync"),
+        ],
+    )
+    .await;
+    reply.assert_status(StatusCode::SEE_OTHER);
+    let op = reply
+        .header("location")
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(wait_op(&app, &op).await["status"], "succeeded");
+    let (_, html) = page(&app, &uri).await;
+    assert!(
+        texts(&html, "#next-steps li").is_empty(),
+        "nothing left to do"
+    );
 }
 
 #[tokio::test]
@@ -729,14 +846,16 @@ async fn tasks_list_filters_and_dismiss() {
     );
     let rows = texts(&html, "table.tasks tbody tr");
     assert_eq!(rows.len(), 1);
-    assert_eq!(text(&html, "tr.task td.kind"), "⟳ Reboot required");
+    // The product's name: a reboot notification task (platespin-product.md 2.3); the message says
+    // what is required, so the two do not repeat each other (issue 19, defect 9).
+    assert_eq!(text(&html, "tr.task td.kind"), "⟳ Reboot notification");
     assert_eq!(text(&html, "tr.task td:nth-child(2)"), "web-01");
     assert_eq!(
         text(&html, "tr.task td.message"),
         "Reboot required to complete the driver installation on web-01 (installed driver: 8.0.0.11, running driver: none)."
     );
     assert_eq!(text(&html, "tr.task .badge"), "● Active");
-    assert_eq!(texts(&html, "tr.task button"), ["Dismiss"]);
+    assert_eq!(texts(&html, "tr.task button"), ["Dismiss…"]);
     assert_eq!(
         attrs(&html, "select[name=state] option[selected]", "value"),
         ["active"]
@@ -747,10 +866,43 @@ async fn tasks_list_filters_and_dismiss() {
     );
     assert_page_snapshot!("tasks", reply);
 
-    // Dismiss through the form: back to the list, where it is gone; "all" shows it dismissed.
+    // Dismiss asks first, without JavaScript: the form answers a confirmation that names the
+    // task and repeats the form (issue 19, defect 2); nothing is dismissed yet.
     let action = attrs(&html, "tr.task form", "action").remove(0);
     let back = attrs(&html, "tr.task input[name=back]", "value").remove(0);
     let reply = post_form(&app, &action, &[("csrf", &token(&html)), ("back", &back)]).await;
+    reply.assert_status(StatusCode::OK);
+    let confirm = reply.html();
+    assert_eq!(
+        text(&confirm, "h1"),
+        "Dismiss the reboot notification of web-01?"
+    );
+    assert_eq!(
+        attrs(&confirm, "form.confirm-form", "action"),
+        std::slice::from_ref(&action)
+    );
+    assert_eq!(attrs(&confirm, "input[name=confirmed]", "value"), ["yes"]);
+    assert_eq!(
+        attrs(&confirm, "a.btn-secondary", "href"),
+        std::slice::from_ref(&back)
+    );
+    let (_, still) = page(&app, "/migrate/tasks").await;
+    assert_eq!(
+        texts(&still, "table.tasks tbody tr").len(),
+        1,
+        "not dismissed yet"
+    );
+    // Confirmed: back to the list, where it is gone; "all" shows it dismissed.
+    let reply = post_form(
+        &app,
+        &action,
+        &[
+            ("csrf", &token(&html)),
+            ("back", &back),
+            ("confirmed", "yes"),
+        ],
+    )
+    .await;
     reply.assert_status(StatusCode::SEE_OTHER);
     assert_eq!(reply.header("location"), Some(back.as_str()));
     let (_, html) = page(&app, "/migrate/tasks").await;
@@ -774,7 +926,11 @@ async fn tasks_list_filters_and_dismiss() {
     let reply = post_form(
         &app,
         &action,
-        &[("csrf", &token(&html)), ("back", "https://evil.example/")],
+        &[
+            ("csrf", &token(&html)),
+            ("back", "https://evil.example/"),
+            ("confirmed", "yes"),
+        ],
     )
     .await;
     assert_eq!(reply.header("location"), Some("/migrate/tasks"));
@@ -816,7 +972,7 @@ async fn new_tasks_appear_in_the_live_fragment() {
     assert!(texts(&live, "tr.task").is_empty());
     report(&app, &win, Some("8.0.0.11"), None).await;
     let (_, live) = page(&app, &live_url).await;
-    assert_eq!(texts(&live, "tr.task td.kind"), ["⟳ Reboot required"]);
+    assert_eq!(texts(&live, "tr.task td.kind"), ["⟳ Reboot notification"]);
     assert!(texts(&live, "nav.nav").is_empty(), "a fragment, not a page");
 }
 
@@ -1242,7 +1398,7 @@ async fn cross_site_posts_are_refused() {
     let reply = send(
         &app,
         post(
-            format!("csrf={good}"),
+            format!("csrf={good}&confirmed=yes"),
             &[
                 ("origin", "http://localhost"),
                 ("sec-fetch-site", "same-origin"),
@@ -1335,7 +1491,7 @@ async fn unknown_ids_get_a_404_page() {
         assert_eq!(text(&html, ".status-code"), "404");
         assert_eq!(
             texts(&html, "nav.nav a").len(),
-            5,
+            6,
             "the error page keeps the navigation"
         );
     }

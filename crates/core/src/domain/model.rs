@@ -387,6 +387,8 @@ pub struct Operation {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// Who started it: a user's name; None for operations stored before it was kept.
+    pub started_by: Option<String>,
 }
 
 impl Operation {

@@ -365,11 +365,13 @@ pub fn plan_replication(
     }
 }
 
-/// The workload's Status column (Workloads page) and the contract's `status`.
+/// The workload's Status column (Workloads page) and the contract's `status`. `last_failed` is
+/// the type of the contract's latest operation when that operation failed: a failure shows until
+/// something else runs (PTM's `PREPARE_FAILED` and its kin).
 pub fn workload_status(
     contract: Option<ContractFacts>,
     running_as: Option<MigrationType>,
-    last_replication_failed: bool,
+    last_failed: Option<OperationType>,
 ) -> &'static str {
     let Some(c) = contract else {
         return "Not Configured";
@@ -385,13 +387,28 @@ pub fn workload_status(
         (Some(OperationType::TestCutover), _) => "Running Test Cutover",
         (Some(OperationType::EndTestCutover), _) => "Ending Test Cutover",
         (Some(OperationType::Cutover), _) => "Running Cutover",
+        (None, ContractState::Configured) if last_failed == Some(OperationType::Prepare) => {
+            "Prepare Failed"
+        }
         (None, ContractState::Configured) => "Migration Configured",
         (None, ContractState::CutOver) => "Cutover Completed",
+        (None, ContractState::UnderTest) if last_failed == Some(OperationType::EndTestCutover) => {
+            "End Test Cutover Failed"
+        }
         (None, ContractState::UnderTest) => "Test Cutover",
-        (None, ContractState::Prepared) if last_replication_failed => "Replication Failed",
-        (None, ContractState::Prepared) if c.has_full_replication => "Idle",
-        (None, ContractState::Prepared) => "Ready for Replication",
+        (None, ContractState::Prepared) => match last_failed {
+            Some(OperationType::Migrate) => "Replication Failed",
+            Some(OperationType::TestCutover) => "Test Cutover Failed",
+            Some(OperationType::Cutover) => "Cutover Failed",
+            _ if c.has_full_replication => "Idle",
+            _ => "Ready for Replication",
+        },
     }
+}
+
+/// Whether a Status column value reports a failure (drawn in red, counted on the dashboard).
+pub fn is_failed_status(status: &str) -> bool {
+    status.ends_with(" Failed")
 }
 
 /// The contract's state after an operation succeeded.

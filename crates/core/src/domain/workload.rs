@@ -12,6 +12,8 @@ pub struct Workload {
     pub facts: Option<ContractFacts>,
     pub active: Option<Operation>,
     pub last_replication: Option<Operation>,
+    /// The contract's latest operation, when it failed: its error is the workload's news.
+    pub last_failure: Option<Operation>,
 }
 
 impl Workload {
@@ -20,10 +22,13 @@ impl Workload {
         rules::workload_status(
             self.facts,
             self.active.as_ref().and_then(|o| o.performed_as),
-            self.last_replication
-                .as_ref()
-                .is_some_and(|o| o.status == OperationStatus::Failed),
+            self.last_failure.as_ref().map(|o| o.operation_type),
         )
+    }
+
+    /// Whether the Status reports a failure.
+    pub fn failed(&self) -> bool {
+        rules::is_failed_status(self.status())
     }
 
     /// The workload's warnings (pending reboot, server-sync required) and those its last
@@ -42,6 +47,18 @@ impl Workload {
                     warnings.push(w.clone());
                 }
             }
+        }
+        warnings
+    }
+
+    /// The warnings the operator pages show: those that ask something of the operator now.
+    /// "Server-sync required" asks for a server-sync replication, which only means something
+    /// once a full replication has completed: before, the next replication is full anyway. (The
+    /// API keeps answering the flag, as the machine carries it: SPEC 3.3.)
+    pub fn to_act_on(&self, source: &Source) -> Vec<Warning> {
+        let mut warnings = self.warnings(source);
+        if !self.facts.is_some_and(|f| f.has_full_replication) {
+            warnings.retain(|w| w.code != WarningCode::ServerSyncRequired);
         }
         warnings
     }
@@ -133,6 +150,7 @@ mod tests {
             created_at: DateTime::UNIX_EPOCH,
             started_at: None,
             completed_at: None,
+            started_by: None,
         }
     }
 
@@ -207,5 +225,43 @@ mod tests {
             .unwrap()
             .state;
         assert_eq!(workload.warnings(&machine), Vec::new());
+    }
+
+    /// "Server-sync required" asks for a server-sync replication, which only means something
+    /// once a full one has completed; before, the flag stays on the machine but not in view.
+    #[test]
+    fn server_sync_shows_only_after_a_full_replication() {
+        use crate::domain::replication::{ContractFacts, ContractState};
+        let mut machine = source(OsFamily::Windows);
+        machine.server_sync_required = true;
+        let shown = |w: &Workload| {
+            assert!(
+                w.warnings(&machine)
+                    .iter()
+                    .any(|w| w.code == WarningCode::ServerSyncRequired),
+                "the API's warnings keep the flag"
+            );
+            w.to_act_on(&machine)
+                .iter()
+                .any(|w| w.code == WarningCode::ServerSyncRequired)
+        };
+        let facts = |state, has_full_replication| ContractFacts {
+            state,
+            running: None,
+            has_full_replication,
+        };
+        assert!(!shown(&Workload::default()), "not configured");
+        for (state, full, expected) in [
+            (ContractState::Configured, false, false),
+            (ContractState::Prepared, false, false),
+            (ContractState::Prepared, true, true),
+            (ContractState::UnderTest, true, true),
+        ] {
+            let w = Workload {
+                facts: Some(facts(state, full)),
+                ..Workload::default()
+            };
+            assert_eq!(shown(&w), expected, "{state:?} full={full}");
+        }
     }
 }

@@ -186,88 +186,124 @@ fn the_server_sync_rule() {
 fn workload_status_vocabulary() {
     use MigrationType::*;
     let cases = [
-        (None, None, false, "Not Configured"),
+        (None, None, None, "Not Configured"),
         (
             Some(facts(Configured, None, false)),
             None,
-            false,
+            None,
             "Migration Configured",
         ),
         (
             Some(facts(Configured, Some(Prepare), false)),
             None,
-            false,
+            None,
             "Preparing Migration",
         ),
         (
             Some(facts(Prepared, None, false)),
             None,
-            false,
+            None,
             "Ready for Replication",
         ),
         (
             Some(facts(Prepared, Some(Migrate), false)),
             Some(Full),
-            false,
+            None,
             "Running First Replication",
         ),
         (
             Some(facts(Prepared, Some(Migrate), true)),
             Some(Full),
-            false,
+            None,
             "Running Full Replication",
         ),
         (
             Some(facts(Prepared, Some(Migrate), true)),
             Some(Incremental),
-            false,
+            None,
             "Running Incremental Replication",
         ),
         (
             Some(facts(Prepared, Some(Migrate), true)),
             Some(ServerSync),
-            false,
+            None,
             "Running Server-sync",
         ),
-        (Some(facts(Prepared, None, true)), None, false, "Idle"),
+        (Some(facts(Prepared, None, true)), None, None, "Idle"),
         (
             Some(facts(Prepared, None, true)),
             None,
-            true,
+            Some(Migrate),
             "Replication Failed",
+        ),
+        (
+            Some(facts(Configured, None, false)),
+            None,
+            Some(Prepare),
+            "Prepare Failed",
+        ),
+        (
+            Some(facts(Prepared, None, true)),
+            None,
+            Some(TestCutover),
+            "Test Cutover Failed",
+        ),
+        (
+            Some(facts(Prepared, None, true)),
+            None,
+            Some(Cutover),
+            "Cutover Failed",
+        ),
+        (
+            Some(facts(UnderTest, None, true)),
+            None,
+            Some(EndTestCutover),
+            "End Test Cutover Failed",
+        ),
+        (
+            // A failure is news until something else runs: a later success clears it.
+            Some(facts(Prepared, Some(Migrate), true)),
+            Some(Incremental),
+            Some(Migrate),
+            "Running Incremental Replication",
         ),
         (
             Some(facts(Prepared, Some(TestCutover), true)),
             None,
-            false,
+            None,
             "Running Test Cutover",
         ),
         (
             Some(facts(UnderTest, None, true)),
             None,
-            false,
+            None,
             "Test Cutover",
         ),
         (
             Some(facts(UnderTest, Some(EndTestCutover), true)),
             None,
-            false,
+            None,
             "Ending Test Cutover",
         ),
         (
             Some(facts(Prepared, Some(Cutover), true)),
             None,
-            false,
+            None,
             "Running Cutover",
         ),
         (
             Some(facts(CutOver, None, true)),
             None,
-            false,
+            None,
             "Cutover Completed",
         ),
     ];
     for (f, running_as, failed, expected) in cases {
+        assert_eq!(
+            is_failed_status(expected),
+            failed.is_some() && f.is_some_and(|f| f.running.is_none()),
+            "{expected}"
+        );
         assert_eq!(
             workload_status(f, running_as, failed),
             expected,
