@@ -17,7 +17,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::Serialize;
 
-use crate::domain::paging::Page;
+use crate::domain::paging::{Cursor, Page, Paged, Start};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -238,6 +238,40 @@ pub fn list_body<T: Serialize>(
     serde_json::json!({ plural: items, "totalCount": total, "links": links })
 }
 
+/// [`list_body`] for a list paged by key: `next` and `prev` carry `after=` / `before=` (whatever
+/// the request sent, `offset` included), so that a client following them never pays for an
+/// offset, and sees each row once while rows are added.
+pub fn keyset_list_body<T: Serialize>(
+    plural: &str,
+    page: Paged<T>,
+    total: u64,
+    cursor: Cursor,
+    href: &str,
+    filters: &[(&str, String)],
+) -> serde_json::Value {
+    let link = |c: Cursor, rel: &str| {
+        let mut query: Vec<String> = filters
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode_query_value(v)))
+            .collect();
+        match c.start {
+            Start::Offset(offset) => query.push(format!("offset={offset}")),
+            Start::After(key) => query.push(format!("after={key}")),
+            Start::Before(key) => query.push(format!("before={key}")),
+        }
+        query.push(format!("limit={}", c.limit));
+        Link::new(format!("{href}?{}", query.join("&")), rel, &["GET"])
+    };
+    let mut links = vec![link(cursor, "self")];
+    if let Some(next) = page.next {
+        links.push(link(next, "next"));
+    }
+    if let Some(prev) = page.prev {
+        links.push(link(prev, "prev"));
+    }
+    serde_json::json!({ plural: page.items, "totalCount": total, "links": links })
+}
+
 /// Percent-encode a query value (values here are ids, enum names and versions, but stay safe).
 fn encode_query_value(v: &str) -> String {
     v.bytes()
@@ -279,6 +313,30 @@ pub fn given<'a>(value: Option<&'a str>, name: &str) -> Result<Option<&'a str>, 
             format!("{name} is empty; give a value, or leave the parameter out"),
         )),
         other => Ok(other),
+    }
+}
+
+/// `?offset=&limit=` or, as the `next` and `prev` links send them, `?after=&limit=` and
+/// `?before=&limit=`: the paging of the lists that grow long (sources, tasks, events).
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KeysetPaging {
+    /// How many items to skip (default 0); the `next` and `prev` links use `after`/`before`.
+    #[param(minimum = 0, maximum = 2147483647)]
+    pub offset: Option<u32>,
+    /// The items after this key, as the `next` link gives it (not with `offset` or `before`).
+    pub after: Option<i64>,
+    /// The items before this key, as the `prev` link gives it (not with `offset` or `after`).
+    pub before: Option<i64>,
+    /// How many items to answer (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+}
+
+impl KeysetPaging {
+    pub fn cursor(&self) -> Result<Cursor, AppError> {
+        Cursor::new(self.offset, self.after, self.before, self.limit)
+            .map_err(|m| AppError::bad_request("InvalidPaging", m))
     }
 }
 

@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{Path, Query, parse_id, truncate};
 use super::openapi::{Accepted, BadRequest, Conflict, EventList, NotFound, TaskList, Unauthorized};
-use super::{ApiBase, Link, Paging, list_body, parse_param};
+use super::{ApiBase, KeysetPaging, Link, keyset_list_body, parse_param};
 use crate::auth::{Caller, Operator};
 use crate::db;
 use crate::db::events::EventFilter;
 use crate::db::tasks::TaskFilter;
 use crate::domain::model::{Event, Task, TaskKind, TaskState};
+use crate::domain::paging::Paged;
 use crate::error::{AppError, Result};
 use crate::service::tasks;
 use crate::state::AppState;
@@ -105,7 +106,7 @@ fn source_param(value: Option<&str>) -> Result<Option<uuid::Uuid>> {
     operation_id = "listTasks",
     tag = "tasks",
     security(("basicAuth" = [])),
-    params(Paging, TaskQuery),
+    params(KeysetPaging, TaskQuery),
     responses(
         (status = 200, description = "A page of tasks", body = TaskList),
         (status = 400, response = BadRequest),
@@ -116,17 +117,25 @@ pub async fn list(
     State(state): State<AppState>,
     _: Operator,
     base: ApiBase,
-    Query(paging): Query<Paging>,
+    Query(paging): Query<KeysetPaging>,
     Query(q): Query<TaskQuery>,
 ) -> Result<Response> {
-    let page = paging.page()?;
+    let cursor = paging.cursor()?;
     let filter = TaskFilter {
         state: parse_param(q.state.as_deref(), "state")?,
         source_id: source_param(q.source_id.as_deref())?,
         kind: parse_param(q.kind.as_deref(), "kind")?,
     };
-    let (tasks, total) = db::tasks::list(&mut state.db.reader().await?, &filter, page).await?;
-    let views: Vec<TaskView> = tasks.into_iter().map(|t| TaskView::new(&base, t)).collect();
+    let (page, total) = db::tasks::list(&mut state.db.reader().await?, &filter, cursor).await?;
+    let page = Paged {
+        items: page
+            .items
+            .into_iter()
+            .map(|t| TaskView::new(&base, t))
+            .collect(),
+        next: page.next,
+        prev: page.prev,
+    };
     let mut filters = Vec::new();
     if let Some(s) = filter.state {
         filters.push(("state", s.as_str().to_owned()));
@@ -138,7 +147,10 @@ pub async fn list(
         filters.push(("kind", k.as_str().to_owned()));
     }
     let href = format!("{}/tasks", base.0);
-    Ok(axum::Json(list_body("tasks", views, total, page, &href, &filters)).into_response())
+    Ok(axum::Json(keyset_list_body(
+        "tasks", page, total, cursor, &href, &filters,
+    ))
+    .into_response())
 }
 
 /// A task.
@@ -283,7 +295,7 @@ pub struct EventQuery {
     operation_id = "listEvents",
     tag = "tasks",
     security(("basicAuth" = [])),
-    params(Paging, EventQuery),
+    params(KeysetPaging, EventQuery),
     responses(
         (status = 200, description = "A page of events", body = EventList),
         (status = 400, response = BadRequest),
@@ -294,16 +306,24 @@ pub async fn events(
     State(state): State<AppState>,
     _: Operator,
     base: ApiBase,
-    Query(paging): Query<Paging>,
+    Query(paging): Query<KeysetPaging>,
     Query(q): Query<EventQuery>,
 ) -> Result<Response> {
-    let page = paging.page()?;
+    let cursor = paging.cursor()?;
     let filter = EventFilter {
         source_id: source_param(q.source_id.as_deref())?,
         kind: super::given(q.kind.as_deref(), "kind")?.map(str::to_owned),
     };
-    let (events, total) = db::events::list(&mut state.db.reader().await?, &filter, page).await?;
-    let views: Vec<EventView> = events.into_iter().map(EventView::from).collect();
+    let (page, total) = db::events::list(&mut state.db.reader().await?, &filter, cursor).await?;
+    let page = Paged {
+        items: page
+            .items
+            .into_iter()
+            .map(EventView::from)
+            .collect::<Vec<_>>(),
+        next: page.next,
+        prev: page.prev,
+    };
     let mut filters = Vec::new();
     if let Some(id) = filter.source_id {
         filters.push(("sourceId", id.to_string()));
@@ -312,5 +332,8 @@ pub async fn events(
         filters.push(("kind", k.clone()));
     }
     let href = format!("{}/events", base.0);
-    Ok(axum::Json(list_body("events", views, total, page, &href, &filters)).into_response())
+    Ok(axum::Json(keyset_list_body(
+        "events", page, total, cursor, &href, &filters,
+    ))
+    .into_response())
 }

@@ -3,9 +3,12 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::counts::{Order, push_keyset};
 use super::{Read, WriteTx, conn, parse_ts, parse_uuid, ts};
 use crate::domain::model::Event;
-use crate::domain::paging::Page;
+use crate::domain::paging::{Cursor, Paged};
 use crate::error::Result;
 
 /// Kinds of events, as stored and as the API shows them.
@@ -71,6 +74,7 @@ pub struct EventFilter {
 
 #[derive(sqlx::FromRow)]
 struct EventRow {
+    seq: i64,
     id: String,
     kind: String,
     source_id: Option<String>,
@@ -79,46 +83,58 @@ struct EventRow {
 }
 
 impl EventRow {
-    fn into_event(self) -> Result<Event> {
-        Ok(Event {
-            id: parse_uuid(&self.id)?,
-            kind: self.kind,
-            source_id: self.source_id.as_deref().map(parse_uuid).transpose()?,
-            message: self.message,
-            created_at: parse_ts(&self.created_at)?,
-        })
+    fn into_event(self) -> Result<(i64, Event)> {
+        Ok((
+            self.seq,
+            Event {
+                id: parse_uuid(&self.id)?,
+                kind: self.kind,
+                source_id: self.source_id.as_deref().map(parse_uuid).transpose()?,
+                message: self.message,
+                created_at: parse_ts(&self.created_at)?,
+            },
+        ))
     }
 }
 
-/// A page of events, newest first, and the count of all that match.
+/// A page of events, newest first, and the count of all that match. Each filter is its own
+/// statement (an `AND` of equalities), so that SQLite walks `events_by_source` or
+/// `events_by_kind` in `seq` order, and a page past a key seeks to it: a page costs the same
+/// at any depth. The count is read from `row_counts` (see [`super::counts`]) unless the list is
+/// one workload's, whose index range is short.
 pub async fn list(
     r: &mut impl Read,
     filter: &EventFilter,
-    page: Page,
-) -> Result<(Vec<Event>, u64)> {
+    cursor: Cursor,
+) -> Result<(Paged<Event>, u64)> {
     let source = filter.source_id.map(|id| id.to_string());
-    // `?1 IS NULL OR ...` keeps one static statement for every filter combination.
-    let rows: Vec<EventRow> = sqlx::query_as(
-        "SELECT id, kind, source_id, message, created_at FROM events
-         WHERE (?1 IS NULL OR source_id = ?1) AND (?2 IS NULL OR kind = ?2)
-         ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
-    )
-    .bind(&source)
-    .bind(&filter.kind)
-    .bind(page.limit)
-    .bind(page.offset)
-    .fetch_all(conn(r))
-    .await?;
-    let total: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM events WHERE (?1 IS NULL OR source_id = ?1) AND (?2 IS NULL OR kind = ?2)",
-    )
-    .bind(&source)
-    .bind(&filter.kind)
-    .fetch_one(conn(r))
-    .await?;
-    let events = rows
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "SELECT seq, id, kind, source_id, message, created_at FROM events WHERE 1",
+    );
+    if let Some(s) = &source {
+        q.push(" AND source_id = ").push_bind(s.clone());
+    }
+    if let Some(k) = &filter.kind {
+        q.push(" AND kind = ").push_bind(k.clone());
+    }
+    push_keyset(&mut q, "seq", Order::NewestFirst, cursor);
+    let rows: Vec<EventRow> = q.build_query_as().fetch_all(conn(r)).await?;
+    let total = match &source {
+        Some(s) => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM events WHERE source_id = ?1 AND (?2 IS NULL OR kind = ?2)",
+            )
+            .bind(s)
+            .bind(&filter.kind)
+            .fetch_one(conn(r))
+            .await?;
+            u64::try_from(n).unwrap_or(0)
+        }
+        None => super::counts::events(r, filter.kind.as_deref()).await?,
+    };
+    let rows = rows
         .into_iter()
         .map(EventRow::into_event)
-        .collect::<Result<_>>()?;
-    Ok((events, u64::try_from(total).unwrap_or(0)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((cursor.cut(rows), total))
 }

@@ -16,6 +16,7 @@
 //! that the many writes that leave the index alone (reports, tasks, operations) do not make every
 //! download and source view read the index again.
 
+pub mod counts;
 pub mod events;
 pub mod packages;
 pub mod pages;
@@ -102,13 +103,11 @@ impl Read for WriteTx {
 #[derive(Debug, Clone)]
 pub struct Db {
     read: SqlitePool,
-    write: Writer,
+    write: WriteSide,
     catalog: Arc<packages::CatalogCache>,
-    /// Moves on with every write that touched the package index.
-    catalog_generation: Arc<AtomicU64>,
-    /// Set by a write that touches the package index, until its connection is released.
-    packages_written: Arc<AtomicBool>,
     steady: steady::SteadyReports,
+    /// The database's file (`None`: in memory), for a reset that replaces its content.
+    file: Option<std::path::PathBuf>,
     /// Answers computed from the database, valid while the generation stands.
     views: Arc<views::ViewCache>,
 }
@@ -120,6 +119,33 @@ struct Writer {
     generation: Arc<AtomicU64>,
     /// Set when write work may still land after its `WriteTx` or `WriteConn` was dropped.
     in_doubt: Arc<AtomicBool>,
+}
+
+/// What a write transaction starts from: the writer, and the catalog's generation that a write
+/// to the package index moves on. Shared by [`Db`] and the group-commit task.
+#[derive(Debug, Clone)]
+struct WriteSide {
+    writer: Writer,
+    /// Moves on with every write that touched the package index.
+    catalog_generation: Arc<AtomicU64>,
+    /// Set by a write that touches the package index, until its connection is released.
+    packages_written: Arc<AtomicBool>,
+}
+
+impl WriteSide {
+    /// Start a write transaction that holds the write lock from its first statement.
+    async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
+        Ok(WriteTx {
+            tx: self.writer.pool.begin_with("BEGIN IMMEDIATE").await?,
+            _moves_on: NextGeneration(Arc::clone(&self.writer.generation)),
+            catalog: CatalogWrites {
+                generation: Arc::clone(&self.catalog_generation),
+                written: Arc::clone(&self.packages_written),
+                moves_on: None,
+            },
+            in_doubt: InDoubt(Some(Arc::clone(&self.writer.in_doubt))),
+        })
+    }
 }
 
 /// A write transaction: a connection of the write pool inside `BEGIN IMMEDIATE`. Dropping it
@@ -180,6 +206,13 @@ struct WriteConn {
     in_doubt: InDoubt,
 }
 
+/// Reads on the write connection, outside a transaction (a reset reads what it drops).
+impl Read for WriteConn {
+    fn connection(&mut self, _: sealed::Key) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
 impl WriteConn {
     /// The statements run on it are done: nothing lands after it is dropped.
     fn settle(&mut self) {
@@ -236,6 +269,8 @@ impl Db {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory");
+        let file = Some(options.get_filename().to_path_buf())
+            .filter(|f| !f.as_os_str().is_empty() && f.as_os_str() != ":memory:");
         let generation = Arc::new(AtomicU64::new(0));
         let catalog_generation = Arc::new(AtomicU64::new(0));
         let packages_written = Arc::new(AtomicBool::new(false));
@@ -269,18 +304,21 @@ impl Db {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        let write = Writer {
-            pool: write,
-            generation,
-            in_doubt,
+        let write = WriteSide {
+            writer: Writer {
+                pool: write,
+                generation,
+                in_doubt,
+            },
+            catalog_generation,
+            packages_written,
         };
         Ok(Self {
             read,
             steady: steady::SteadyReports::start(write.clone()),
             write,
             catalog: Arc::default(),
-            catalog_generation,
-            packages_written,
+            file,
             views: Arc::default(),
         })
     }
@@ -288,11 +326,11 @@ impl Db {
     /// How many writes were committed (or attempted) since the server started: equal numbers,
     /// equal data.
     pub fn generation(&self) -> u64 {
-        self.write.generation.load(Ordering::Acquire)
+        self.write.writer.generation.load(Ordering::Acquire)
     }
 
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
-        MIGRATOR.run(&self.write.pool).await
+        MIGRATOR.run(&self.write.writer.pool).await
     }
 
     /// The latest migration applied, if any.
@@ -306,7 +344,7 @@ impl Db {
 
     /// The driver package index, from memory unless something was written since it was read.
     pub async fn catalog(&self) -> Result<Arc<packages::Catalog>> {
-        let generation = self.catalog_generation.load(Ordering::Acquire);
+        let generation = self.write.catalog_generation.load(Ordering::Acquire);
         self.catalog.get(&self.read, generation).await
     }
 
@@ -322,21 +360,40 @@ impl Db {
 
     /// Start a write transaction that holds the write lock from its first statement.
     pub async fn begin_write(&self) -> Result<WriteTx> {
-        Ok(WriteTx {
-            tx: self.write.pool.begin_with("BEGIN IMMEDIATE").await?,
-            _moves_on: NextGeneration(Arc::clone(&self.write.generation)),
-            catalog: CatalogWrites {
-                generation: Arc::clone(&self.catalog_generation),
-                written: Arc::clone(&self.packages_written),
-                moves_on: None,
-            },
-            in_doubt: InDoubt(Some(Arc::clone(&self.write.in_doubt))),
-        })
+        Ok(self.write.begin().await?)
+    }
+
+    /// Run `work` in a write transaction shared with the other reports waiting now (group
+    /// commit, see [`steady`]): inside a savepoint of its own, so that its failure rolls back
+    /// its writes only. Answers once that transaction has committed, never before. `work` may
+    /// run twice: when the shared transaction fails as a whole, it runs again alone, in a
+    /// transaction of its own, to get its own outcome. It must only use the transaction (the
+    /// write connection is taken: another `begin_write` inside it would wait forever).
+    pub async fn write_grouped<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> Fn(&'t mut WriteTx) -> futures_util::future::BoxFuture<'t, Result<T>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let work = Arc::new(work);
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Box::new(steady::Job::new(Arc::clone(&work), reply));
+        if self.steady.submit(job).await
+            && let Ok(Some(outcome)) = answer.await
+        {
+            return outcome;
+        }
+        let mut tx = self.begin_write().await?;
+        let done = work(&mut tx).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     pub async fn close(&self) {
         self.read.close().await;
-        self.write.pool.close().await;
+        self.write.writer.pool.close().await;
     }
 }
 

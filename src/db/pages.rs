@@ -49,15 +49,18 @@ pub struct Counts {
 }
 
 pub async fn counts(r: &mut impl Read) -> Result<Counts> {
-    // One statement, each sub-count on an index (tasks_by_state, operations_one_active) or on
-    // the sources table, which holds one row per machine.
-    let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+    // The workloads, active tasks and pending reboots are kept by triggers (`super::counts`):
+    // no scan of the sources at any size. The rest start from the operations still queued or
+    // running (the partial index `operations_one_active`) or from the transformations (one per
+    // configured workload; `CROSS JOIN` keeps SQLite from starting at the sources).
+    let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let workloads = super::counts::sources(r).await?;
+    let (reboot_pending, _) = super::counts::sources_pending(r).await?;
+    let active_tasks = super::counts::tasks(r, Some("active"), None).await?;
+    let row: (i64, i64, i64) = sqlx::query_as(
         "SELECT
-            (SELECT COUNT(*) FROM sources),
-            (SELECT COUNT(*) FROM tasks WHERE state = 'active'),
             (SELECT COUNT(*) FROM operations WHERE status IN ('queued', 'running') AND operation_type = 'Migrate'),
-            (SELECT COUNT(*) FROM sources WHERE os_family = 'windows' AND installed_version IS NOT running_version),
-            (SELECT COUNT(*) FROM sources s JOIN transformations t ON t.source_id = s.id
+            (SELECT COUNT(*) FROM transformations t CROSS JOIN sources s ON s.id = t.source_id
               WHERE s.server_sync_required = 1 AND t.has_full_replication = 1),
             (SELECT COUNT(*) FROM transformations t
               WHERE (SELECT o.status FROM operations o WHERE o.transformation_id = t.id
@@ -66,12 +69,12 @@ pub async fn counts(r: &mut impl Read) -> Result<Counts> {
     .fetch_one(conn(r))
     .await?;
     Ok(Counts {
-        workloads: row.0,
-        active_tasks: row.1,
-        running_replications: row.2,
-        reboot_pending: row.3,
-        server_sync_required: row.4,
-        failed: row.5,
+        workloads: signed(workloads),
+        active_tasks: signed(active_tasks),
+        running_replications: row.0,
+        reboot_pending: signed(reboot_pending),
+        server_sync_required: row.1,
+        failed: row.2,
     })
 }
 

@@ -5,11 +5,12 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
+use super::counts::{Order, push_keyset};
 use super::steady::SteadyReport;
 use super::{Db, Read, WriteTx, conn, parse_col, parse_ts, parse_uuid, ts};
 use crate::domain::driver::DriverState;
 use crate::domain::model::{AddedBy, NewSource, Source};
-use crate::domain::paging::Page;
+use crate::domain::paging::{Cursor, Page, Paged};
 use crate::domain::platform::{ControllerService, OsFamily};
 use crate::domain::version::DriverVersion;
 use crate::error::{AppError, Result};
@@ -139,30 +140,32 @@ pub async fn require_server_sync(tx: &mut WriteTx, id: Uuid) -> Result<()> {
     Ok(())
 }
 
-pub async fn list(r: &mut impl Read, page: Page) -> Result<(Vec<Source>, u64)> {
-    let rows: Vec<SourceRow> = sqlx::query_as(concat!(
-        "SELECT ",
+/// A page of sources, oldest first (by `rowid`), and how many there are (`row_counts`).
+pub async fn list(r: &mut impl Read, cursor: Cursor) -> Result<(Paged<Source>, u64)> {
+    #[derive(sqlx::FromRow)]
+    struct Keyed {
+        key: i64,
+        #[sqlx(flatten)]
+        row: SourceRow,
+    }
+    let mut q = QueryBuilder::<Sqlite>::new(concat!(
+        "SELECT rowid AS key, ",
         source_columns!(),
-        " FROM sources ORDER BY rowid LIMIT ? OFFSET ?"
-    ))
-    .bind(page.limit)
-    .bind(page.offset)
-    .fetch_all(conn(r))
-    .await?;
+        " FROM sources WHERE 1"
+    ));
+    push_keyset(&mut q, "rowid", Order::OldestFirst, cursor);
+    let rows: Vec<Keyed> = q.build_query_as().fetch_all(conn(r)).await?;
     let total = count(r).await?;
     let sources = rows
         .into_iter()
-        .map(SourceRow::into_source)
-        .collect::<Result<_>>()?;
-    Ok((sources, total))
+        .map(|k| Ok((k.key, k.row.into_source()?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((cursor.cut(sources), total))
 }
 
-/// How many sources there are.
+/// How many sources there are (kept by triggers: no scan).
 pub async fn count(r: &mut impl Read) -> Result<u64> {
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sources")
-        .fetch_one(conn(r))
-        .await?;
-    Ok(u64::try_from(total).unwrap_or(0))
+    super::counts::sources(r).await
 }
 
 /// A new source: added through the API, or registered by an agent (`machine_id` and the

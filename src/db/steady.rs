@@ -1,27 +1,44 @@
-//! Group commit of steady driver-state reports.
+//! Group commit of agent reports.
 //!
-//! Most reports say that nothing changed: the state reported is the one stored, no reboot is
-//! pending and no reboot task is active. Such a report only stores its time. Each statement sent
-//! to SQLite is a round trip to the write connection's own thread, and with many agents these
-//! round trips, not SQLite, were the cost of a report. So steady reports queue here, and one task
-//! stores every report waiting at that moment with a single `UPDATE … FROM (VALUES …)`, an
-//! implicit transaction of its own: all of them are committed before any of them is answered
-//! (the write generation moves on first, as for every write), and a failed batch answers each
-//! "not stored here" so that its report takes the full path and gets its own error there.
+//! Each statement sent to SQLite is a round trip to the write connection's own thread, and each
+//! transaction a `BEGIN IMMEDIATE` and a `COMMIT` more: with many agents these round trips, not
+//! SQLite, were the cost of a report. So every report queues here, and one task writes all the
+//! reports waiting at that moment (waiting at most [`GATHER`] for more) in one transaction:
 //!
-//! A report that is not steady after all (a wrong token, an unknown source, a changed state, a
-//! second report of the same source in one batch) is not stored here either; the full path in
-//! [`super::sources`] decides it inside a transaction.
+//! - Most reports say that nothing changed: the state reported is the one stored, no reboot is
+//!   pending and no reboot task is active. Such a *steady* report only stores its time, and all
+//!   of them are stored by a single `UPDATE … FROM (VALUES …)`. A report that is not steady after
+//!   all (a wrong token, an unknown source, a changed state, a second report of the same source
+//!   in one batch) is not stored by it: its caller is told "not stored here" and sends it again
+//!   as a full report.
+//! - A *full* report (a [`GroupJob`], decided by `crate::service::sources`) runs inside a
+//!   savepoint of its own: one that fails is rolled back to its savepoint and answers its own
+//!   error, and the others of the group are committed all the same.
+//!
+//! Invariants: nothing is answered before the group's `COMMIT` returned (the write generation
+//! moves on first, as for every write), so an acknowledged report is never lost; a group that
+//! fails as a whole (its `BEGIN`, `COMMIT` or a savepoint statement) answers each of its reports
+//! "not stored here", so that each is written again alone and gets its own outcome (507 on a
+//! full disk).
 
-use sqlx::{QueryBuilder, Sqlite};
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::Writer;
 use super::sources::SourceRow;
+use super::{WriteSide, WriteTx};
+use crate::error::Result;
 
-/// The most reports one statement stores. A batch is whatever is waiting, up to this.
+/// The most reports one group writes. A group is whatever is waiting, up to this.
 const BATCH_MAX: usize = 64;
+
+/// The longest a report waits for others to share its transaction: reports keep joining while
+/// more arrive on each pass of the scheduler, for at most this long after the first.
+const GATHER: Duration = Duration::from_millis(1);
 
 /// One steady report: the row of the statement's `VALUES` it becomes.
 #[derive(Debug)]
@@ -54,71 +71,193 @@ struct StoredRow {
     transformation_id: Option<String>,
 }
 
-struct Pending {
-    report: SteadyReport,
-    reply: oneshot::Sender<Option<Stored>>,
+/// A write that joins a group transaction (see [`super::Db::write_grouped`]).
+pub(super) trait GroupJob: Send {
+    /// Do the work inside the group's transaction. False: it failed, and what it wrote must be
+    /// rolled back (its savepoint); its error is answered once the group is done.
+    fn run<'t>(&'t mut self, tx: &'t mut WriteTx) -> BoxFuture<'t, bool>;
+    /// The group committed (`true`): answer the outcome. Or it did not: answer "write alone".
+    fn finish(self: Box<Self>, committed: bool);
 }
 
-/// The queue of steady reports, and the task that stores them.
+/// The work of [`super::Db::write_grouped`], its outcome held until the group is done.
+pub(super) struct Job<T, F> {
+    work: Arc<F>,
+    outcome: Option<Result<T>>,
+    reply: oneshot::Sender<Option<Result<T>>>,
+}
+
+impl<T, F> Job<T, F> {
+    pub fn new(work: Arc<F>, reply: oneshot::Sender<Option<Result<T>>>) -> Self {
+        Self {
+            work,
+            outcome: None,
+            reply,
+        }
+    }
+}
+
+impl<T, F> GroupJob for Job<T, F>
+where
+    T: Send + 'static,
+    F: for<'t> Fn(&'t mut WriteTx) -> BoxFuture<'t, Result<T>> + Send + Sync + 'static,
+{
+    fn run<'t>(&'t mut self, tx: &'t mut WriteTx) -> BoxFuture<'t, bool> {
+        Box::pin(async move {
+            let outcome = (self.work)(tx).await;
+            let ok = outcome.is_ok();
+            self.outcome = Some(outcome);
+            ok
+        })
+    }
+
+    fn finish(self: Box<Self>, committed: bool) {
+        // Not committed: `None` tells the caller to write alone. A caller gone (its request
+        // cancelled) needs no answer.
+        let _ = self.reply.send(if committed { self.outcome } else { None });
+    }
+}
+
+enum Pending {
+    Steady {
+        report: SteadyReport,
+        reply: oneshot::Sender<Option<Stored>>,
+    },
+    Full(Box<dyn GroupJob>),
+}
+
+/// The queue of reports, and the task that writes them.
 #[derive(Debug, Clone)]
 pub(super) struct SteadyReports {
     queue: mpsc::Sender<Pending>,
 }
 
 impl SteadyReports {
-    /// Start the storing task on the current runtime. It ends when the last `Db` is dropped.
-    pub fn start(write: Writer) -> Self {
+    /// Start the writing task on the current runtime. It ends when the last `Db` is dropped.
+    pub fn start(write: WriteSide) -> Self {
         let (queue, pending) = mpsc::channel(4 * BATCH_MAX);
         tokio::spawn(store_batches(write, pending));
         Self { queue }
     }
 
     /// Store `report` with the others waiting now. `None`: not stored (not steady, not this
-    /// agent's, no such source, or the batch failed): the caller takes the full path.
+    /// agent's, no such source, or the group failed): the caller takes the full path.
     pub async fn store(&self, report: SteadyReport) -> Option<Stored> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send(Pending { report, reply }).await.ok()?;
+        self.queue
+            .send(Pending::Steady { report, reply })
+            .await
+            .ok()?;
         answer.await.ok().flatten()
     }
+
+    /// Queue a full report for the next group. False when the writing task is gone (the `Db`
+    /// is closing): the job was not queued and will never be finished.
+    pub async fn submit(&self, job: Box<dyn GroupJob>) -> bool {
+        self.queue.send(Pending::Full(job)).await.is_ok()
+    }
 }
 
-async fn store_batches(write: Writer, mut pending: mpsc::Receiver<Pending>) {
+async fn store_batches(write: WriteSide, mut pending: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
     while pending.recv_many(&mut batch, BATCH_MAX).await > 0 {
-        if batch.len() < BATCH_MAX {
-            // Let the requests read meanwhile reach the queue before the batch leaves: one more
-            // pass of the scheduler, and bigger batches.
-            tokio::task::yield_now().await;
-            while batch.len() < BATCH_MAX
-                && let Ok(p) = pending.try_recv()
-            {
-                batch.push(p);
+        gather(&mut pending, &mut batch).await;
+        let mut steady = Vec::with_capacity(batch.len());
+        let mut jobs = Vec::new();
+        for p in batch.drain(..) {
+            match p {
+                Pending::Steady { report, reply } => steady.push((report, reply)),
+                Pending::Full(job) => jobs.push(job),
             }
         }
-        let mut stored = match store_batch(&write, &batch).await {
-            Ok(stored) => stored,
+        let outcome = if jobs.is_empty() {
+            store_steady_alone(&write, &steady).await
+        } else {
+            store_group(&write, &steady, &mut jobs).await
+        };
+        let (mut stored, committed) = match outcome {
+            Ok(stored) => (stored, true),
             Err(e) => {
-                tracing::debug!(error = %e, reports = batch.len(), "steady reports not stored together");
-                HashMap::new()
+                tracing::debug!(error = %e, steady = steady.len(), full = jobs.len(), "reports not stored together");
+                (HashMap::new(), false)
             }
         };
-        for p in batch.drain(..) {
+        for (report, reply) in steady {
             // A second report of the same source finds its row taken: the full path decides it.
-            let _ = p.reply.send(stored.remove(&p.report.id));
+            let _ = reply.send(stored.remove(&report.id));
+        }
+        for job in jobs {
+            job.finish(committed);
         }
     }
 }
 
-/// Store one batch; the rows written, by source id. Returns only once the generation has moved.
-async fn store_batch(
-    write: &Writer,
-    batch: &[Pending],
-) -> Result<HashMap<String, Stored>, sqlx::Error> {
+/// Let the requests read meanwhile reach the queue before the group leaves: passes of the
+/// scheduler while more keep arriving, up to [`BATCH_MAX`] reports and [`GATHER`] of waiting.
+/// Alone (nothing else arrives on a pass), a report leaves at once.
+async fn gather(pending: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
+    let started = Instant::now();
+    while batch.len() < BATCH_MAX && started.elapsed() < GATHER {
+        tokio::task::yield_now().await;
+        let before = batch.len();
+        while batch.len() < BATCH_MAX
+            && let Ok(p) = pending.try_recv()
+        {
+            batch.push(p);
+        }
+        if batch.len() == before {
+            break;
+        }
+    }
+}
+
+/// Steady reports only: their one statement is a transaction of its own (no `BEGIN`, no
+/// `COMMIT` to send). Returns only once the generation has moved.
+async fn store_steady_alone(
+    write: &WriteSide,
+    steady: &[(SteadyReport, oneshot::Sender<Option<Stored>>)],
+) -> std::result::Result<HashMap<String, Stored>, sqlx::Error> {
+    let mut conn = write.writer.conn().await?;
+    let stored = store_steady(&mut conn.conn, steady).await?;
+    conn.settle();
+    drop(conn); // the generation moves on before anyone is answered
+    Ok(stored)
+}
+
+/// Steady and full reports in one transaction, each full one in a savepoint. Returns only once
+/// committed and the generation has moved.
+async fn store_group(
+    write: &WriteSide,
+    steady: &[(SteadyReport, oneshot::Sender<Option<Stored>>)],
+    jobs: &mut [Box<dyn GroupJob>],
+) -> std::result::Result<HashMap<String, Stored>, sqlx::Error> {
+    let mut tx = write.begin().await?;
+    let stored = if steady.is_empty() {
+        HashMap::new()
+    } else {
+        store_steady(tx.conn(), steady).await?
+    };
+    for job in jobs.iter_mut() {
+        sqlx::query("SAVEPOINT report").execute(tx.conn()).await?;
+        if !job.run(&mut tx).await {
+            sqlx::query("ROLLBACK TO report").execute(tx.conn()).await?;
+        }
+        sqlx::query("RELEASE report").execute(tx.conn()).await?;
+    }
+    tx.commit().await?; // the generation moves on before anyone is answered
+    Ok(stored)
+}
+
+/// Store the steady reports of a group with one statement; the rows written, by source id.
+async fn store_steady(
+    conn: &mut SqliteConnection,
+    batch: &[(SteadyReport, oneshot::Sender<Option<Stored>>)],
+) -> std::result::Result<HashMap<String, Stored>, sqlx::Error> {
     // One report per source: SQLite would apply only one of two joined rows, unsaid which.
     let mut seen = std::collections::HashSet::with_capacity(batch.len());
     let reports: Vec<&SteadyReport> = batch
         .iter()
-        .map(|p| &p.report)
+        .map(|(r, _)| r)
         .filter(|r| seen.insert(r.id.as_str()))
         .collect();
     // Padded with rows of NULLs (which match no source) to a power of two: a handful of
@@ -164,9 +303,8 @@ async fn store_batch(
         // No one wants the row: read back only which rows were stored.
         query.push("sources.id");
     }
-    let mut conn = write.conn().await?;
     let stored: HashMap<String, Stored> = if wants_rows {
-        let rows: Vec<StoredRow> = query.build_query_as().fetch_all(&mut *conn.conn).await?;
+        let rows: Vec<StoredRow> = query.build_query_as().fetch_all(&mut *conn).await?;
         rows.into_iter()
             .map(|r| {
                 let id = r.row.id.clone();
@@ -182,10 +320,7 @@ async fn store_batch(
             })
             .collect()
     } else {
-        let ids: Vec<String> = query
-            .build_query_scalar()
-            .fetch_all(&mut *conn.conn)
-            .await?;
+        let ids: Vec<String> = query.build_query_scalar().fetch_all(&mut *conn).await?;
         // Whether a source has a transformation is unknown here, and no one asks.
         let stored = |id| {
             (
@@ -198,7 +333,5 @@ async fn store_batch(
         };
         ids.into_iter().map(stored).collect()
     };
-    conn.settle();
-    drop(conn); // the generation moves on before anyone is answered
     Ok(stored)
 }

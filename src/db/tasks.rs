@@ -3,10 +3,13 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::counts::{Order, push_keyset};
 use super::events::{self, kind};
 use super::{Read, WriteTx, conn, parse_col, parse_ts, parse_uuid, ts};
 use crate::domain::model::{Task, TaskKind, TaskState};
-use crate::domain::paging::Page;
+use crate::domain::paging::{Cursor, Paged};
 use crate::error::{AppError, Result};
 
 #[derive(sqlx::FromRow)]
@@ -43,36 +46,59 @@ pub struct TaskFilter {
     pub kind: Option<TaskKind>,
 }
 
-pub async fn list(r: &mut impl Read, filter: &TaskFilter, page: Page) -> Result<(Vec<Task>, u64)> {
+/// A page of tasks, newest first, and the count of all that match. Each filter is its own
+/// statement (an `AND` of equalities), so that SQLite walks `tasks_by_source` or
+/// `tasks_by_state` in `seq` order; the count comes from `row_counts` unless the list is one
+/// workload's, whose index range is short.
+pub async fn list(
+    r: &mut impl Read,
+    filter: &TaskFilter,
+    cursor: Cursor,
+) -> Result<(Paged<Task>, u64)> {
+    #[derive(sqlx::FromRow)]
+    struct Keyed {
+        seq: i64,
+        #[sqlx(flatten)]
+        row: TaskRow,
+    }
     let state = filter.state.map(TaskState::as_str);
     let source = filter.source_id.map(|id| id.to_string());
     let kind = filter.kind.map(TaskKind::as_str);
-    let rows: Vec<TaskRow> = sqlx::query_as(
-        "SELECT id, kind, source_id, message, state, created_at, updated_at, resolved_at FROM tasks
-         WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR source_id = ?2) AND (?3 IS NULL OR kind = ?3)
-         ORDER BY seq DESC LIMIT ?4 OFFSET ?5",
-    )
-    .bind(state)
-    .bind(&source)
-    .bind(kind)
-    .bind(page.limit)
-    .bind(page.offset)
-    .fetch_all(conn(r))
-    .await?;
-    let total: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM tasks
-         WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR source_id = ?2) AND (?3 IS NULL OR kind = ?3)",
-    )
-    .bind(state)
-    .bind(&source)
-    .bind(kind)
-    .fetch_one(conn(r))
-    .await?;
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "SELECT seq, id, kind, source_id, message, state, created_at, updated_at, resolved_at
+         FROM tasks WHERE 1",
+    );
+    if let Some(s) = state {
+        q.push(" AND state = ").push_bind(s);
+    }
+    if let Some(s) = &source {
+        q.push(" AND source_id = ").push_bind(s.clone());
+    }
+    if let Some(k) = kind {
+        q.push(" AND kind = ").push_bind(k);
+    }
+    push_keyset(&mut q, "seq", Order::NewestFirst, cursor);
+    let rows: Vec<Keyed> = q.build_query_as().fetch_all(conn(r)).await?;
+    let total = match &source {
+        Some(s) => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM tasks
+                 WHERE source_id = ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR kind = ?3)",
+            )
+            .bind(s)
+            .bind(state)
+            .bind(kind)
+            .fetch_one(conn(r))
+            .await?;
+            u64::try_from(n).unwrap_or(0)
+        }
+        None => super::counts::tasks(r, state, kind).await?,
+    };
     let tasks = rows
         .into_iter()
-        .map(TaskRow::into_task)
-        .collect::<Result<_>>()?;
-    Ok((tasks, u64::try_from(total).unwrap_or(0)))
+        .map(|k| Ok((k.seq, k.row.into_task()?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((cursor.cut(tasks), total))
 }
 
 pub async fn get(r: &mut impl Read, id: Uuid) -> Result<Task> {

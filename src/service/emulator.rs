@@ -116,6 +116,14 @@ pub async fn reset(state: &AppState, scope: Scope) -> Result<()> {
         Scope::Journal => None,
     };
     let mut uploads = Vec::new();
+    let mut tables = tables;
+    if scope == Scope::All
+        && let Some(dropped) = state.db.replace_with_fresh().await?
+    {
+        // The whole database at once, in a time that does not grow with its rows.
+        uploads = dropped;
+        tables = None;
+    }
     if let Some((tables, with_uploads)) = tables {
         let mut tx = state.db.begin_write().await?;
         reset::clear(&mut tx, tables).await?;

@@ -131,28 +131,55 @@ pub async fn report_driver_state(
     {
         return Ok(stored);
     }
-    let mut tx = db.begin_write().await?;
-    let source = match (by, sources::find_with_token(&mut tx, id).await?) {
-        (ReportedBy::User, Some((source, _))) => source,
-        (ReportedBy::User, None) => {
-            return Err(AppError::NotFound(format!("source {id} not found")));
-        }
-        // Unknown source and wrong token answer alike: a token holder learns nothing else.
-        (ReportedBy::Agent { token_sha256 }, Some((source, stored)))
-            if stored.as_deref() == Some(token_sha256) =>
-        {
-            source
-        }
-        (ReportedBy::Agent { .. }, _) => return Err(AppError::Unauthorized),
+    // Not steady: decided here, in the group transaction shared with the other reports waiting
+    // (its own savepoint: a refused or failed report rolls back alone).
+    let token = match by {
+        ReportedBy::Agent { token_sha256 } => Some(token_sha256.to_owned()),
+        ReportedBy::User => None,
     };
-    let controller = controller.unwrap_or(source.controller_service);
-    let source = record(&mut tx, source, reported, controller, true, now).await?;
-    tx.commit().await?;
+    let source = db
+        .write_grouped(move |tx| {
+            Box::pin(full_report(
+                tx,
+                id,
+                token.clone(),
+                reported,
+                controller,
+                now,
+            ))
+        })
+        .await?;
     Ok(ReportAnswer {
         source: Some(source),
         may_have_workload: true,
         steady: false,
     })
+}
+
+/// A report that is not steady, inside a write transaction: check the token, then [`record`].
+async fn full_report(
+    tx: &mut WriteTx,
+    id: Uuid,
+    token_sha256: Option<String>,
+    reported: DriverState,
+    controller: Option<ControllerService>,
+    now: DateTime<Utc>,
+) -> Result<Source> {
+    let source = match (token_sha256, sources::find_with_token(tx, id).await?) {
+        (None, Some((source, _))) => source,
+        (None, None) => {
+            return Err(AppError::NotFound(format!("source {id} not found")));
+        }
+        // Unknown source and wrong token answer alike: a token holder learns nothing else.
+        (Some(token_sha256), Some((source, stored)))
+            if stored.as_deref() == Some(token_sha256.as_str()) =>
+        {
+            source
+        }
+        (Some(_), _) => return Err(AppError::Unauthorized),
+    };
+    let controller = controller.unwrap_or(source.controller_service);
+    record(tx, source, reported, controller, true, now).await
 }
 
 /// Emulate a reboot of the machine from outside: the installed driver becomes the running one.

@@ -12,10 +12,11 @@ use super::extract::{Json, Path, Query, parse_id, truncate};
 use super::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, SourceList, Unauthorized, UnsupportedMediaType,
 };
-use super::{ApiBase, Paging, cache, list_body};
+use super::{ApiBase, KeysetPaging, cache, keyset_list_body};
 use crate::auth::{self, Admin, Operator};
 use crate::db;
 use crate::domain::model::NewSource;
+use crate::domain::paging::Paged;
 use crate::domain::platform::{OsFamily, Platform};
 use crate::domain::version::DriverVersion;
 use crate::error::{AppError, Result};
@@ -76,7 +77,7 @@ impl Validate for SourceBody {
     operation_id = "listSources",
     tag = "sources",
     security(("basicAuth" = [])),
-    params(Paging),
+    params(KeysetPaging),
     responses(
         (status = 200, description = "A page of sources", body = SourceList),
         (status = 400, response = BadRequest),
@@ -87,21 +88,26 @@ pub async fn list(
     State(state): State<AppState>,
     _: Operator,
     base: ApiBase,
-    Query(paging): Query<Paging>,
+    Query(paging): Query<KeysetPaging>,
 ) -> Result<Response> {
-    let page = paging.page()?;
+    let cursor = paging.cursor()?;
     // The catalog first: a request holds one read connection at a time.
     let latest: HashMap<Platform, DriverVersion> = state.db.catalog().await?.latest_versions();
     let mut r = state.db.reader().await?;
-    let (sources, total) = db::sources::list(&mut r, page).await?;
-    let mut views = Vec::with_capacity(sources.len());
-    for s in sources {
+    let (page, total) = db::sources::list(&mut r, cursor).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for s in page.items {
         let workload = db::replications::workload(&mut r, s.id).await?;
         let l = latest.get(&s.platform).copied();
-        views.push(SourceView::new(&base, s, l, &workload));
+        items.push(SourceView::new(&base, s, l, &workload));
     }
+    let page = Paged {
+        items,
+        next: page.next,
+        prev: page.prev,
+    };
     let href = format!("{}/sources", base.0);
-    Ok(axum::Json(list_body("sources", views, total, page, &href, &[])).into_response())
+    Ok(axum::Json(keyset_list_body("sources", page, total, cursor, &href, &[])).into_response())
 }
 
 /// A source machine: its driver state, status and warnings.

@@ -1,4 +1,5 @@
-//! `?offset=&limit=` paging of lists (SPEC 6): default 50, at most 500.
+//! `?offset=&limit=` paging of lists (SPEC 6): default 50, at most 500; and keyset paging
+//! (`?after=` / `?before=`, issue 21) for the lists that grow to millions of rows.
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 500;
@@ -46,6 +47,113 @@ impl Page {
             offset: self.offset.saturating_sub(self.limit),
             limit: self.limit,
         })
+    }
+}
+
+/// Where a keyset page starts. Keys are the list's order column (`rowid` or `seq`), shown to
+/// clients only inside the `next` and `prev` links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Skip this many rows (what clients already send; cost grows with the offset).
+    Offset(u32),
+    /// The rows that come after the row of this key, in the list's order.
+    After(i64),
+    /// The rows that come before the row of this key, in the list's order.
+    Before(i64),
+}
+
+/// A page of a list paged by key: however deep, a page costs the same (an index seek), and rows
+/// added or removed meanwhile neither repeat nor skip rows on the way through `next` links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub start: Start,
+    pub limit: u32,
+}
+
+/// A page cut from the rows read for a [`Cursor`], with the cursors of its neighbours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paged<T> {
+    /// In the list's order.
+    pub items: Vec<T>,
+    pub next: Option<Cursor>,
+    pub prev: Option<Cursor>,
+}
+
+impl Cursor {
+    /// Check a client's paging parameters: at most one of `offset`, `after` and `before`.
+    pub fn new(
+        offset: Option<u32>,
+        after: Option<i64>,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<Self, String> {
+        let page = Page::new(offset, limit)?;
+        let start = match (offset, after, before) {
+            (_, None, None) => Start::Offset(page.offset),
+            (None, Some(k), None) => Start::After(k),
+            (None, None, Some(k)) => Start::Before(k),
+            _ => return Err("give at most one of offset, after and before".to_owned()),
+        };
+        Ok(Self {
+            start,
+            limit: page.limit,
+        })
+    }
+
+    /// The first page of `limit` rows.
+    pub fn first(limit: u32) -> Self {
+        Self {
+            start: Start::Offset(0),
+            limit,
+        }
+    }
+
+    /// How many rows to read: one more than the page, to learn whether more follow.
+    pub fn fetch(self) -> u32 {
+        self.limit.saturating_add(1)
+    }
+
+    /// Whether the rows are read against the list's order (a `before` page: the rows nearest
+    /// its key first), and must be turned around.
+    pub fn reversed(self) -> bool {
+        matches!(self.start, Start::Before(_))
+    }
+
+    /// Cut the page from `rows` (key, item), as read: at most [`Self::fetch`] of them, in the
+    /// list's order, or against it when [`Self::reversed`].
+    pub fn cut<T>(self, mut rows: Vec<(i64, T)>) -> Paged<T> {
+        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        if self.reversed() {
+            rows.reverse();
+        }
+        let (next_exists, prev_exists) = match self.start {
+            Start::Offset(offset) => (more, offset > 0),
+            // The row of the key came before (or after) this page when its link was made.
+            Start::After(_) => (more, true),
+            Start::Before(_) => (true, more),
+        };
+        let at = |start| Cursor {
+            start,
+            limit: self.limit,
+        };
+        let (next, prev) = match (rows.first(), rows.last()) {
+            (Some((first, _)), Some((last, _))) => (
+                next_exists.then(|| at(Start::After(*last))),
+                prev_exists.then(|| at(Start::Before(*first))),
+            ),
+            // An empty page past either end: its only neighbour is the first page.
+            _ => (
+                None,
+                (self.start != Start::Offset(0)).then(|| Self::first(self.limit)),
+            ),
+        };
+        Paged {
+            items: rows.into_iter().map(|(_, item)| item).collect(),
+            next,
+            prev,
+        }
     }
 }
 
@@ -123,5 +231,98 @@ mod tests {
                 limit: 500
             })
         );
+    }
+
+    fn keys(cursor: Cursor, keys: &[i64]) -> Paged<i64> {
+        cursor.cut(keys.iter().map(|k| (*k, *k)).collect())
+    }
+
+    fn at(start: Start) -> Cursor {
+        Cursor { start, limit: 3 }
+    }
+
+    #[test]
+    fn cursor_parameters() {
+        assert_eq!(Cursor::new(None, None, None, None), Ok(Cursor::first(50)));
+        assert_eq!(
+            Cursor::new(Some(7), None, None, Some(3)),
+            Ok(at(Start::Offset(7)))
+        );
+        assert_eq!(
+            Cursor::new(None, Some(9), None, Some(3)),
+            Ok(at(Start::After(9)))
+        );
+        assert_eq!(
+            Cursor::new(None, None, Some(9), Some(3)),
+            Ok(at(Start::Before(9)))
+        );
+        for (o, a, b) in [
+            (Some(1), Some(2), None),
+            (Some(1), None, Some(2)),
+            (None, Some(1), Some(2)),
+        ] {
+            assert!(
+                Cursor::new(o, a, b, None)
+                    .unwrap_err()
+                    .contains("at most one")
+            );
+        }
+        assert!(Cursor::new(None, Some(1), None, Some(501)).is_err());
+        assert_eq!(at(Start::Offset(0)).fetch(), 4);
+    }
+
+    #[test]
+    fn a_first_page_links_on_when_more_follow() {
+        let p = keys(at(Start::Offset(0)), &[10, 9, 8, 7]);
+        assert_eq!(p.items, vec![10, 9, 8]);
+        assert_eq!(p.next, Some(at(Start::After(8))));
+        assert_eq!(p.prev, None);
+        let p = keys(at(Start::Offset(0)), &[10, 9, 8]);
+        assert_eq!((p.next, p.prev), (None, None));
+    }
+
+    #[test]
+    fn an_offset_page_links_back_by_key() {
+        let p = keys(at(Start::Offset(3)), &[7, 6]);
+        assert_eq!(p.items, vec![7, 6]);
+        assert_eq!(p.next, None);
+        assert_eq!(p.prev, Some(at(Start::Before(7))));
+    }
+
+    #[test]
+    fn an_after_page_links_both_ways() {
+        let p = keys(at(Start::After(8)), &[7, 6, 5, 4]);
+        assert_eq!(p.items, vec![7, 6, 5]);
+        assert_eq!(p.next, Some(at(Start::After(5))));
+        assert_eq!(p.prev, Some(at(Start::Before(7))));
+        let p = keys(at(Start::After(5)), &[4]);
+        assert_eq!((p.next, p.prev), (None, Some(at(Start::Before(4)))));
+    }
+
+    #[test]
+    fn a_before_page_is_read_backwards_and_turned_around() {
+        // Rows nearest the key first, as a reversed read gives them.
+        let p = keys(at(Start::Before(7)), &[8, 9, 10, 11]);
+        assert_eq!(p.items, vec![10, 9, 8]);
+        assert_eq!(p.next, Some(at(Start::After(8))));
+        assert_eq!(p.prev, Some(at(Start::Before(10))));
+        let p = keys(at(Start::Before(9)), &[10, 11]);
+        assert_eq!(p.items, vec![11, 10]);
+        assert_eq!((p.next, p.prev), (Some(at(Start::After(10))), None));
+    }
+
+    #[test]
+    fn an_empty_page_past_an_end_links_to_the_first() {
+        for start in [Start::After(1), Start::Before(99), Start::Offset(40)] {
+            let p = keys(at(start), &[]);
+            assert!(p.items.is_empty());
+            assert_eq!(
+                (p.next, p.prev),
+                (None, Some(at(Start::Offset(0)))),
+                "{start:?}"
+            );
+        }
+        let p = keys(at(Start::Offset(0)), &[]);
+        assert_eq!((p.next, p.prev), (None, None));
     }
 }

@@ -1,0 +1,140 @@
+//! Group commit of agent reports (issue 21): reports waiting at the same moment share one write
+//! transaction, each in a savepoint of its own, and each is answered only after that
+//! transaction committed, with its own outcome.
+
+use crate::common;
+
+use axum::http::{Request, StatusCode};
+use common::{API, AppExt, json_body, send, test_app};
+use psserver::db::events;
+use psserver::error::AppError;
+use serde_json::{Value, json};
+
+async fn register_agent(app: &psserver::App, machine_id: &str) -> (String, String) {
+    let reply = app
+        .post_json(
+            &format!("{API}/sources?operation=Register"),
+            json!({"hostName": machine_id, "osFamily": "windows", "platform": "windows-x64",
+                   "ipAddress": "10.0.0.5", "machineId": machine_id}),
+        )
+        .await;
+    let reg = reply.json();
+    (
+        reg["id"].as_str().unwrap().to_owned(),
+        reg["agentToken"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn report(app: &psserver::App, id: &str, token: &str, body: Value) -> common::Reply {
+    send(
+        app,
+        Request::put(format!("{API}/sources/{id}/driverState"))
+            .header("authorization", format!("Bearer {token}"))
+            .body(json_body(body))
+            .unwrap(),
+    )
+    .await
+}
+
+/// Writes sent at once through `write_grouped`, half of which write and then fail: each caller
+/// gets its own outcome, and only the writes of those that succeeded are stored (a failed one is
+/// rolled back to its savepoint, not with the group).
+#[tokio::test]
+async fn a_write_that_fails_in_a_group_rolls_back_alone() {
+    let (_app, state, _dir) = test_app().await;
+    let outcomes = futures_util::future::join_all((0..24).map(|i| {
+        let db = state.db.clone();
+        async move {
+            db.write_grouped(move |tx| {
+                Box::pin(async move {
+                    let message = format!("group-commit write {i}");
+                    events::insert(tx, "Test", None, &message, chrono::Utc::now()).await?;
+                    if i % 3 == 0 {
+                        return Err(AppError::conflict("Refused", format!("write {i} refused")));
+                    }
+                    Ok(i)
+                })
+            })
+            .await
+        }
+    }))
+    .await;
+    for (i, outcome) in outcomes.iter().enumerate() {
+        match outcome {
+            Ok(n) => {
+                assert_ne!(i % 3, 0, "write {i} should have failed");
+                assert_eq!(*n, i, "write {i} got another's answer");
+            }
+            Err(e) => {
+                assert_eq!(i % 3, 0, "write {i} failed: {e}");
+                assert!(e.to_string().contains(&format!("write {i} refused")), "{e}");
+            }
+        }
+    }
+    let pool = common::own_connection(&state).await;
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT message FROM events WHERE message LIKE 'group-commit write %' ORDER BY seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut expected: Vec<String> = (0..24)
+        .filter(|i| i % 3 != 0)
+        .map(|i| format!("group-commit write {i}"))
+        .collect();
+    let mut got = stored.clone();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected);
+}
+
+/// Reports that change something (the full path), sent at once with refused ones among them:
+/// each is answered as if alone, and what is stored is what was answered.
+#[tokio::test]
+async fn changing_reports_sent_at_once_are_each_answered_and_stored() {
+    let (app, _state, _dir) = test_app().await;
+    let mut agents = Vec::new();
+    for i in 0..10 {
+        agents.push(register_agent(&app, &format!("group-{i}")).await);
+    }
+    let installed = json!({"installedVersion": "8.0.0.11", "runningVersion": null, "controllerService": "running"});
+    let mut sends: Vec<(String, String)> = agents.clone();
+    sends.push((agents[1].0.clone(), agents[2].1.clone())); // another agent's token
+    sends.push((uuid::Uuid::new_v4().to_string(), agents[3].1.clone())); // no such source
+    let replies = futures_util::future::join_all(
+        sends
+            .iter()
+            .map(|(id, token)| report(&app, id, token, installed.clone())),
+    )
+    .await;
+    for (i, reply) in replies.iter().enumerate() {
+        if i >= 10 {
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "report {i}");
+            continue;
+        }
+        assert_eq!(reply.status, StatusCode::OK, "report {i}: {}", reply.text());
+        let answer = reply.json();
+        assert_eq!(answer["id"], json!(agents[i].0));
+        assert_eq!(answer["driver"]["installedVersion"], "8.0.0.11");
+    }
+    for (id, _) in &agents {
+        let stored = app.get_json(&format!("{API}/sources/{id}")).await;
+        assert_eq!(stored["driver"]["installedVersion"], "8.0.0.11", "{stored}");
+        let events = app.get_json(&format!("{API}/events?sourceId={id}")).await;
+        let kinds: Vec<&str> = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "DriverInstalled").count(),
+            1,
+            "{kinds:?}"
+        );
+        let tasks = app
+            .get_json(&format!("{API}/tasks?sourceId={id}&state=active"))
+            .await;
+        assert_eq!(tasks["totalCount"], 1, "a reboot task each: {tasks}");
+    }
+}
