@@ -448,12 +448,18 @@ async fn run(c: &Client, server: &Server) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         c.goto(&workload).await.unwrap();
-        if text_of(c, "#workload-status").await != "Test Cutover" {
+        // Through "Ending Test Cutover" to Idle (replicated, no test running).
+        if text_of(c, "#workload-status").await == "Idle" {
             break;
         }
         assert!(Instant::now() < deadline, "the test cutover did not end");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Pause and resume the schedule.
+    click_button(c, "Pause Schedule").await;
+    wait_text(c, "#schedule", "Paused", Duration::from_secs(10)).await;
+    click_button(c, "Resume Schedule").await;
+    wait_text(c, "#schedule", "Active", Duration::from_secs(10)).await;
     click_button(c, "Run Cutover").await;
     assert_eq!(text_of(c, "h1").await, "Run Cutover");
     assert!(
@@ -604,8 +610,8 @@ async fn click_button(c: &Client, label: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(clicked, "no command {label:?} on the page");
-    if label.starts_with("Mark Test") {
-        // It comes back to the same page; the caller waits for the test cutover to end.
+    if label.starts_with("Mark Test") || label.ends_with(" Schedule") {
+        // It comes back to the same page; the caller waits for what it changes.
         wait_text(c, "h1", "web-01", Duration::from_secs(10)).await;
         return;
     }
