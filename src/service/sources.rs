@@ -234,8 +234,8 @@ pub(super) async fn record(
     if controller != source.controller_service {
         let message = format!(
             "PlateSpin Controller service on {host}: {} → {}",
-            source.controller_service.as_str(),
-            controller.as_str()
+            source.controller_service.words(),
+            controller.words()
         );
         events::insert(
             tx,

@@ -126,6 +126,16 @@ impl ControllerService {
             Self::Running => "running",
         }
     }
+
+    /// In words, for people (events, pages): "not installed", "installed, not running",
+    /// "running".
+    pub const fn words(self) -> &'static str {
+        match self {
+            Self::NotInstalled => "not installed",
+            Self::Installed => "installed, not running",
+            Self::Running => "running",
+        }
+    }
 }
 
 impl FromStr for ControllerService {
