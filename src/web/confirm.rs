@@ -22,6 +22,8 @@ pub struct Confirm {
     pub hidden: Vec<(String, String)>,
     /// Where "Cancel" leads.
     pub back: String,
+    /// The section of the navigation the question belongs to (workloads, tasks).
+    pub nav: &'static str,
 }
 
 #[derive(Template)]
@@ -38,7 +40,7 @@ pub fn confirmed(field: Option<&str>) -> bool {
 
 pub fn page(caller: &Caller, c: Confirm) -> Response {
     Html(ConfirmPage {
-        layout: Layout::new(c.title.clone(), "workloads", caller),
+        layout: Layout::new(c.title.clone(), c.nav, caller),
         c,
     })
     .into_response()

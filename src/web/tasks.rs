@@ -275,6 +275,7 @@ pub async fn dismiss(
                 button: "Dismiss".to_owned(),
                 hidden: vec![("back".to_owned(), back.clone())],
                 back,
+                nav: "tasks",
             },
         ));
     }

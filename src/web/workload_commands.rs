@@ -301,6 +301,7 @@ pub async fn run(
                 button: button.to_owned(),
                 hidden: form.hidden(),
                 back: workload_page.clone(),
+                nav: "workloads",
             },
         ))
     };

@@ -450,6 +450,7 @@ pub async fn bulk(
                 button: "Remove Workloads".to_owned(),
                 hidden,
                 back,
+                nav: "workloads",
             },
         ));
     }
