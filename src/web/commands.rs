@@ -11,7 +11,7 @@ use chrono::Utc;
 
 use super::dashboard::TaskItem;
 use super::view::{Badge, Time, command_name, performed_as, transfer_method};
-use super::workloads::Action;
+use super::workload_actions::Action;
 use super::{Html, Layout, WebResult, WebUser, page_id};
 use crate::db::{pages, replications, sources};
 use crate::domain::model::{Operation, Step, TaskState, WarningCode};

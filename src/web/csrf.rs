@@ -93,6 +93,29 @@ pub fn check(
         .map_err(|_| refused("the form's token is not valid for this user"))
 }
 
+/// A form posted from one of our pages: the token it carries.
+pub trait Posted {
+    fn csrf(&self) -> Option<&str>;
+}
+
+/// A posted form, read and checked: one that cannot be read is a 400 that says why; one without
+/// the user's token, or from another site, is refused as [`check`] says.
+pub fn accept<T: Posted>(
+    tls: bool,
+    headers: &HeaderMap,
+    user: &str,
+    form: Result<axum::Form<T>, axum::extract::rejection::FormRejection>,
+) -> Result<T, AppError> {
+    let axum::Form(form) = form.map_err(|e| {
+        AppError::bad_request(
+            "InvalidForm",
+            format!("the form could not be read: {}", e.body_text()),
+        )
+    })?;
+    check(tls, headers, user, form.csrf())?;
+    Ok(form)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

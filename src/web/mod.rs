@@ -15,6 +15,8 @@ mod events;
 mod packages;
 mod tasks;
 mod view;
+mod workload_actions;
+mod workload_bulk;
 mod workload_commands;
 mod workload_list;
 mod workloads;
@@ -43,7 +45,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/migrate/", get(dashboard::page))
         .route("/migrate/workloads", get(workload_list::list))
-        .route("/migrate/workloads/bulk", post(workload_list::bulk))
+        .route("/migrate/workloads/bulk", post(workload_bulk::bulk))
         .route("/migrate/workloads/{id}", get(workloads::page))
         .route(
             "/migrate/workloads/{id}/operations",

@@ -228,14 +228,7 @@ pub async fn execute(
     headers: HeaderMap,
     form: Result<axum::Form<DismissForm>, FormRejection>,
 ) -> WebResult<Redirect> {
-    let axum::Form(form) =
-        form.map_err(|e| bad(format!("the form could not be read: {}", e.body_text())))?;
-    csrf::check(
-        state.config.serves_tls(),
-        &headers,
-        &caller.user,
-        form.csrf.as_deref(),
-    )?;
+    let form = csrf::accept(state.config.serves_tls(), &headers, &caller.user, form)?;
     let id = page_id(&id, "task")?;
     let op = tasks::execute(&state, &caller, id).await?;
     tracing::info!(task = %id, operation = %op.id, by = %caller.user, "task executed from the Tasks page");
@@ -249,14 +242,7 @@ pub async fn dismiss(
     headers: HeaderMap,
     form: Result<axum::Form<DismissForm>, FormRejection>,
 ) -> WebResult<Response> {
-    let axum::Form(form) =
-        form.map_err(|e| bad(format!("the form could not be read: {}", e.body_text())))?;
-    csrf::check(
-        state.config.serves_tls(),
-        &headers,
-        &caller.user,
-        form.csrf.as_deref(),
-    )?;
+    let form = csrf::accept(state.config.serves_tls(), &headers, &caller.user, form)?;
     let id = page_id(&id, "task")?;
     // An active task asks first; any other goes on to the use case, which says why not.
     let row = pages::task(&mut state.db.reader().await?, id).await?;
@@ -282,4 +268,10 @@ pub async fn dismiss(
     let task = tasks::dismiss(&state.db, &caller, id).await?;
     tracing::info!(task = %task.id, by = %caller.user, "task dismissed from the Tasks page");
     Ok(Redirect::to(&back_to(form.back.as_deref())).into_response())
+}
+
+impl csrf::Posted for DismissForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
 }

@@ -275,14 +275,7 @@ pub async fn run(
     headers: HeaderMap,
     form: Result<axum::Form<RunForm>, FormRejection>,
 ) -> WebResult<Response> {
-    let axum::Form(form) =
-        form.map_err(|e| bad(format!("the form could not be read: {}", e.body_text())))?;
-    csrf::check(
-        state.config.serves_tls(),
-        &headers,
-        &caller.user,
-        form.csrf.as_deref(),
-    )?;
+    let form = csrf::accept(state.config.serves_tls(), &headers, &caller.user, form)?;
     let id = page_id(&id, "workload")?;
     let name = form.operation.clone().unwrap_or_default();
     let workload_page = format!("/migrate/workloads/{id}");
@@ -427,16 +420,21 @@ pub async fn reboot(
     headers: HeaderMap,
     form: Result<axum::Form<CsrfForm>, FormRejection>,
 ) -> WebResult<Redirect> {
-    let axum::Form(form) =
-        form.map_err(|e| bad(format!("the form could not be read: {}", e.body_text())))?;
-    csrf::check(
-        state.config.serves_tls(),
-        &headers,
-        &caller.user,
-        form.csrf.as_deref(),
-    )?;
+    csrf::accept(state.config.serves_tls(), &headers, &caller.user, form)?;
     let id = page_id(&id, "workload")?;
     let source = source_cases::reboot(&state.db, id).await?;
     tracing::info!(workload = %id, host = %source.host_name, by = %caller.user, "reboot emulated from the pages");
     Ok(Redirect::to(&format!("/migrate/workloads/{id}")))
+}
+
+impl csrf::Posted for RunForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
+impl csrf::Posted for CsrfForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
 }
