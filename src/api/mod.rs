@@ -8,7 +8,7 @@ pub mod packages;
 mod platforms;
 mod root;
 pub use root::root;
-mod sources;
+pub(crate) mod sources;
 mod tasks;
 mod transformations;
 
@@ -58,7 +58,7 @@ route_table! {
     "/docs/api-docs.js" => get(openapi::docs_script),
     "/sources" => get(sources::list).post(sources::create),
     "/sources/{id}" => get(sources::get).delete(sources::delete).post(sources::operation),
-    "/sources/{id}/driverState" => put(sources::report_driver_state),
+    sources::DRIVER_STATE => put(sources::report_driver_state),
     "/platforms" => get(platforms::list).post(platforms::add),
     "/platforms/{id}" => get(platforms::get).delete(platforms::delete),
     "/driverPackages" => get(packages::list).post(packages::upload_or_rescan),

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{QueryBuilder, Sqlite};
+use std::sync::Arc;
 use uuid::Uuid;
 
 use super::counts::{Order, push_keyset};
@@ -321,18 +322,21 @@ pub async fn store_steady_report(
     now: DateTime<Utc>,
     wanted: Wanted,
 ) -> Result<Option<ReportAnswer>> {
-    let version = |v: Option<DriverVersion>| v.map(|v| v.to_string());
+    let version = |v: Option<DriverVersion>| v.map(|v| Arc::from(v.to_string()));
     let report = SteadyReport {
-        id: id.to_string(),
+        id: Arc::from(
+            id.hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()) as &str,
+        ),
         token: match by {
-            ReportedBy::Agent { token_sha256 } => Some((*token_sha256).to_owned()),
+            ReportedBy::Agent { token_sha256 } => Some(Arc::from(*token_sha256)),
             ReportedBy::User => None,
         },
         installed: version(reported.installed),
         running: version(reported.running),
         controller: controller.map(ControllerService::as_str),
         // As a read would give it back: stored times keep microseconds.
-        now: ts(now.trunc_subsecs(6)),
+        now: Arc::from(ts(now.trunc_subsecs(6))),
         wants_row: wanted == Wanted::Source,
     };
     let Some(stored) = db.steady.store(report).await else {

@@ -22,11 +22,11 @@
 //! full disk).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::sources::SourceRow;
@@ -40,20 +40,21 @@ const BATCH_MAX: usize = 64;
 /// more arrive on each pass of the scheduler, for at most this long after the first.
 const GATHER: Duration = Duration::from_millis(1);
 
-/// One steady report: the row of the statement's `VALUES` it becomes.
+/// One steady report: the row of the statement's `VALUES` it becomes. Its texts are shared
+/// (`Arc<str>`): binding one to the statement takes no copy.
 #[derive(Debug)]
 pub(super) struct SteadyReport {
-    pub id: String,
+    pub id: Arc<str>,
     /// The agent token's hash, or `None` for a report by a signed-in user.
-    pub token: Option<String>,
-    pub installed: Option<String>,
-    pub running: Option<String>,
+    pub token: Option<Arc<str>>,
+    pub installed: Option<Arc<str>>,
+    pub running: Option<Arc<str>>,
     /// The controller service as reported; `None` = as stored.
     pub controller: Option<&'static str>,
     /// The report's time, as stored.
-    pub now: String,
+    pub now: Arc<str>,
     /// Whether the reporter wants the source back. A batch in which no one does reads back
-    /// only the ids of the rows it updated.
+    /// no rows.
     pub wants_row: bool,
 }
 
@@ -184,7 +185,7 @@ async fn store_batches(write: WriteSide, mut pending: mpsc::Receiver<Pending>) {
         };
         for (report, reply) in steady {
             // A second report of the same source finds its row taken: the full path decides it.
-            let _ = reply.send(stored.remove(&report.id));
+            let _ = reply.send(stored.remove(&*report.id));
         }
         for job in jobs {
             job.finish(committed);
@@ -216,7 +217,7 @@ async fn gather(pending: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>)
 async fn store_steady_alone(
     write: &WriteSide,
     steady: &[(SteadyReport, oneshot::Sender<Option<Stored>>)],
-) -> std::result::Result<HashMap<String, Stored>, sqlx::Error> {
+) -> std::result::Result<HashMap<Arc<str>, Stored>, sqlx::Error> {
     let mut conn = write.writer.conn().await?;
     let stored = store_steady(&mut conn.conn, steady).await?;
     conn.settle();
@@ -230,7 +231,7 @@ async fn store_group(
     write: &WriteSide,
     steady: &[(SteadyReport, oneshot::Sender<Option<Stored>>)],
     jobs: &mut [Box<dyn GroupJob>],
-) -> std::result::Result<HashMap<String, Stored>, sqlx::Error> {
+) -> std::result::Result<HashMap<Arc<str>, Stored>, sqlx::Error> {
     let mut tx = write.begin().await?;
     let stored = if steady.is_empty() {
         HashMap::new()
@@ -252,86 +253,150 @@ async fn store_group(
 async fn store_steady(
     conn: &mut SqliteConnection,
     batch: &[(SteadyReport, oneshot::Sender<Option<Stored>>)],
-) -> std::result::Result<HashMap<String, Stored>, sqlx::Error> {
+) -> std::result::Result<HashMap<Arc<str>, Stored>, sqlx::Error> {
     // One report per source: SQLite would apply only one of two joined rows, unsaid which.
     let mut seen = std::collections::HashSet::with_capacity(batch.len());
     let reports: Vec<&SteadyReport> = batch
         .iter()
         .map(|(r, _)| r)
-        .filter(|r| seen.insert(r.id.as_str()))
+        .filter(|r| seen.insert(&*r.id))
         .collect();
-    // Padded with rows of NULLs (which match no source) to a power of two: a handful of
-    // statement texts, each prepared once on the connection, whatever the batch sizes.
-    let rows = reports.len().next_power_of_two();
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "UPDATE sources SET updated_at = r.now, last_report_at = r.now
-         FROM (SELECT column1 AS id, column2 AS token, column3 AS installed,
-                      column4 AS running, column5 AS controller, column6 AS now
-               FROM (",
-    );
-    query.push_values(0..rows, |mut row, i| match reports.get(i) {
-        Some(r) => {
-            row.push_bind(r.id.as_str())
-                .push_bind(r.token.as_deref())
-                .push_bind(r.installed.as_deref())
-                .push_bind(r.running.as_deref())
-                .push_bind(r.controller)
-                .push_bind(r.now.as_str());
-        }
-        None => {
-            row.push("NULL, NULL, NULL, NULL, NULL, NULL");
-        }
-    });
-    query.push(
-        ")) AS r
-         WHERE sources.id = r.id
-           AND (r.token IS NULL OR sources.agent_token_sha256 = r.token)
-           AND sources.installed_version IS r.installed
-           AND sources.running_version IS r.running
-           AND (r.controller IS NULL OR sources.controller_service = r.controller)
-           AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.source_id = sources.id
-                           AND kind = 'RebootRequired' AND state = 'active')
-         RETURNING ",
-    );
-    let wants_rows = reports.iter().any(|r| r.wants_row);
-    if wants_rows {
-        query.push(concat!(
-            source_columns!(),
-            ", (SELECT id FROM transformations WHERE source_id = sources.id) AS transformation_id"
-        ));
-    } else {
-        // No one wants the row: read back only which rows were stored.
-        query.push("sources.id");
+    if reports.iter().any(|r| r.wants_row) {
+        return store_reading_rows(conn, &reports).await;
     }
-    let stored: HashMap<String, Stored> = if wants_rows {
-        let rows: Vec<StoredRow> = query.build_query_as().fetch_all(&mut *conn).await?;
-        rows.into_iter()
-            .map(|r| {
-                let id = r.row.id.clone();
-                let has_transformation = r.transformation_id.is_some();
-                let row = Some(r.row);
-                (
-                    id,
-                    Stored {
-                        row,
-                        has_transformation,
-                    },
-                )
-            })
-            .collect()
+    // No one wants the row: the statement returns no rows (each would be a message from the
+    // connection's thread, and a wake-up of this one).
+    let stored = steady_statement(Statement::Store, &reports)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    let ids: Vec<Arc<str>> = if usize::try_from(stored).is_ok_and(|n| n == reports.len()) {
+        reports.iter().map(|r| Arc::clone(&r.id)).collect()
     } else {
-        let ids: Vec<String> = query.build_query_scalar().fetch_all(&mut *conn).await?;
-        // Whether a source has a transformation is unknown here, and no one asks.
-        let stored = |id| {
-            (
-                id,
-                Stored {
-                    row: None,
-                    has_transformation: true,
-                },
-            )
-        };
-        ids.into_iter().map(stored).collect()
+        // Some were not stored. Which were: the same conditions, read again. They read none of
+        // the columns the update wrote, and nothing writes in between (this is the write
+        // connection), so they hold for exactly the rows it wrote.
+        steady_statement(Statement::Match, &reports)
+            .try_map(|row: sqlx::sqlite::SqliteRow| sqlx::Row::try_get::<String, _>(&row, 0))
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(Arc::from)
+            .collect()
     };
-    Ok(stored)
+    // Whether a source has a transformation is unknown here, and no one asks.
+    let stored = |id| {
+        let row = None;
+        (
+            id,
+            Stored {
+                row,
+                has_transformation: true,
+            },
+        )
+    };
+    Ok(ids.into_iter().map(stored).collect())
+}
+
+/// Store the steady reports, reading back the rows written (some reporter wants its source).
+async fn store_reading_rows(
+    conn: &mut SqliteConnection,
+    reports: &[&SteadyReport],
+) -> std::result::Result<HashMap<Arc<str>, Stored>, sqlx::Error> {
+    let rows: Vec<StoredRow> = steady_statement(Statement::StoreReturning, reports)
+        .try_map(|row: sqlx::sqlite::SqliteRow| sqlx::FromRow::from_row(&row))
+        .fetch_all(&mut *conn)
+        .await?;
+    let stored = |r: StoredRow| {
+        let id = Arc::from(r.row.id.as_str());
+        let has_transformation = r.transformation_id.is_some();
+        let row = Some(r.row);
+        (
+            id,
+            Stored {
+                row,
+                has_transformation,
+            },
+        )
+    };
+    Ok(rows.into_iter().map(stored).collect())
+}
+
+/// The three statements of steady reports.
+#[derive(Debug, Clone, Copy)]
+enum Statement {
+    /// Store each report's time on the rows whose state is the one reported.
+    Store,
+    /// The same, reading back the rows written.
+    StoreReturning,
+    /// The ids of the rows [`Self::Store`] writes (the same conditions).
+    Match,
+}
+
+impl Statement {
+    const ALL: [Self; 3] = [Self::Store, Self::StoreReturning, Self::Match];
+
+    /// The statement over `rows` reports: the reports as a table `r` of `rows` rows of
+    /// parameters, and the conditions of a steady report.
+    fn text(self, rows: usize) -> String {
+        let head = match self {
+            Self::Store | Self::StoreReturning => {
+                "UPDATE sources SET updated_at = r.now, last_report_at = r.now FROM "
+            }
+            Self::Match => "SELECT sources.id FROM sources, ",
+        };
+        let values = vec!["(?, ?, ?, ?, ?, ?)"; rows].join(", ");
+        let tail = match self {
+            Self::StoreReturning => concat!(
+                " RETURNING ",
+                source_columns!(),
+                ", (SELECT id FROM transformations WHERE source_id = sources.id) AS transformation_id"
+            ),
+            Self::Store | Self::Match => "",
+        };
+        format!(
+            "{head}(SELECT column1 AS id, column2 AS token, column3 AS installed,
+                     column4 AS running, column5 AS controller, column6 AS now
+              FROM (VALUES {values})) AS r
+             WHERE sources.id = r.id
+               AND (r.token IS NULL OR sources.agent_token_sha256 = r.token)
+               AND sources.installed_version IS r.installed
+               AND sources.running_version IS r.running
+               AND (r.controller IS NULL OR sources.controller_service = r.controller)
+               AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.source_id = sources.id
+                               AND kind = 'RebootRequired' AND state = 'active'){tail}"
+        )
+    }
+}
+
+/// The statements' texts, written once: by statement, then for 1, 2, 4 ... [`BATCH_MAX`] rows.
+/// A batch is padded with rows of NULLs (which match no source) to a power of two: a handful of
+/// texts, each prepared once on the connection, whatever the batch sizes.
+static TEXTS: LazyLock<Vec<Vec<String>>> = LazyLock::new(|| {
+    let sizes = || (0..=BATCH_MAX.ilog2()).map(|k| 1 << k);
+    Statement::ALL
+        .iter()
+        .map(|s| sizes().map(|rows| s.text(rows)).collect())
+        .collect()
+});
+
+/// `statement` over `reports`, its parameters bound.
+fn steady_statement(
+    statement: Statement,
+    reports: &[&SteadyReport],
+) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
+    let rows = reports.len().next_power_of_two();
+    let text: &'static str = &TEXTS[statement as usize][rows.ilog2() as usize];
+    let mut query = sqlx::query(text);
+    for i in 0..rows {
+        let r = reports.get(i);
+        query = query
+            .bind(r.map(|r| Arc::clone(&r.id)))
+            .bind(r.and_then(|r| r.token.clone()))
+            .bind(r.and_then(|r| r.installed.clone()))
+            .bind(r.and_then(|r| r.running.clone()))
+            .bind(r.and_then(|r| r.controller))
+            .bind(r.map(|r| Arc::clone(&r.now)));
+    }
+    query
 }

@@ -67,9 +67,13 @@ pub struct GuardedBody {
     limits: BodyLimits,
     started: Instant,
     received: u64,
-    /// Fires at the current deadline; reset after each piece.
-    sleep: Pin<Box<Sleep>>,
+    /// When the next piece must have come, and what it means if it does not.
+    deadline: Instant,
     why: BodyStalled,
+    /// Fires at `deadline`. Made, and moved to the current deadline, only when a read has to
+    /// wait: a body that is there when it is read (a small one, sent at once) never touches the
+    /// runtime's timer.
+    sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl GuardedBody {
@@ -81,8 +85,9 @@ impl GuardedBody {
             limits,
             started,
             received: 0,
-            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            deadline,
             why,
+            sleep: None,
         }
     }
 }
@@ -107,13 +112,20 @@ impl HttpBody for GuardedBody {
                     if why == BodyStalled::TooSlow && deadline <= now {
                         return Poll::Ready(Some(Err(axum::Error::new(BodyStalled::TooSlow))));
                     }
-                    this.sleep.as_mut().reset(deadline);
+                    this.deadline = deadline;
                     this.why = why;
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Pending => {
-                ready!(this.sleep.as_mut().poll(cx));
+                let deadline = this.deadline;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if sleep.deadline() != deadline {
+                    sleep.as_mut().reset(deadline);
+                }
+                ready!(sleep.as_mut().poll(cx));
                 Poll::Ready(Some(Err(axum::Error::new(this.why))))
             }
             other => other,

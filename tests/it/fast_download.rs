@@ -11,9 +11,12 @@ use common::{ADMIN, API, API_ALIAS, AppExt, Reply, admin, json_body, send, test_
 use psserver::http::shortcut::{Base, Download, Route};
 use serde_json::json;
 
-/// A GET with headers, and a fixed request id: the app's answer and the router's carry it.
+/// A GET with headers, and a fixed request id: the app's answer and the router's carry it. With
+/// one `Host`, as over a connection: the app takes no request without.
 fn get(uri: &str, headers: &[(&str, String)]) -> Request<Body> {
-    let mut builder = Request::get(uri).header("x-request-id", "fast-download-test");
+    let mut builder = Request::get(uri)
+        .header("host", "psserver.test")
+        .header("x-request-id", "fast-download-test");
     for (name, value) in headers {
         builder = builder.header(*name, value.as_str());
     }

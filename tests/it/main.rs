@@ -20,6 +20,7 @@ mod docker;
 mod e2e;
 mod emu;
 mod fast_download;
+mod fast_report;
 mod faults;
 mod group_commit;
 mod links;

@@ -27,9 +27,13 @@ use migrate_core::wire::{Registered, SourceBody};
 pub mod report;
 mod view;
 
-pub use report::report_driver_state;
+pub use report::{report_driver_state, report_without_router};
+
 pub use view::SourceView;
 use view::view;
+
+/// The route of an agent's report, under a base. The shortcut of `http::shortcut` takes it too.
+pub const DRIVER_STATE: &str = "/sources/{id}/driverState";
 
 pub(super) fn invalid(field: &str, message: impl std::fmt::Display) -> AppError {
     AppError::bad_request("InvalidField", format!("{field}: {message}"))

@@ -148,3 +148,38 @@ pub async fn report_driver_state(
 /// RFC 7240 §3: which of the client's preferences shaped the answer.
 const PREFERENCE_APPLIED: axum::http::HeaderName =
     axum::http::HeaderName::from_static("preference-applied");
+
+/// The route's answer to a request that did not come through the router (the shortcut of
+/// `http::shortcut`, which cut `id` from the path): the handler's own extractors, in the order
+/// axum runs them for it, so that every refusal is the router's.
+pub async fn report_without_router(
+    state: AppState,
+    id: String,
+    request: axum::extract::Request,
+) -> Response {
+    use axum::extract::FromRequest;
+    let (mut parts, body) = request.into_parts();
+    let reporter = match Reporter::from_request_parts(&mut parts, &state).await {
+        Ok(reporter) => reporter,
+        Err(refused) => return refused.into_response(),
+    };
+    let Ok(base) = ApiBase::from_request_parts(&mut parts, &state).await;
+    let Ok(prefer) = ReturnPreference::from_request_parts(&mut parts, &state).await;
+    let Ok(request_id) = RequestIdHeader::from_request_parts(&mut parts, &state).await;
+    let request = axum::extract::Request::from_parts(parts, body);
+    let body = match Json::<DriverStateBody>::from_request(request, &state).await {
+        Ok(body) => body,
+        Err(refused) => return refused.into_response(),
+    };
+    report_driver_state(
+        State(state),
+        reporter,
+        base,
+        prefer,
+        request_id,
+        Path(id),
+        body,
+    )
+    .await
+    .into_response()
+}

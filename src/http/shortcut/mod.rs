@@ -1,37 +1,43 @@
-//! The package downloads answered before the router: a [`tower::Layer`] in front of it, as
-//! axum's `http-proxy` example steps in front of its router.
+//! What a fleet of agents sends most, answered before the router: package downloads and
+//! driver-state reports. A [`tower::Layer`] in front of the router, as axum's `http-proxy`
+//! example steps in front of its router.
 //!
-//! Why: a download is what a fleet of agents asks for most, and for a small package routing
-//! itself (the lookup, each URL parameter decoded and allocated, the matched path, the route's
-//! clone and its boxed futures) was a large share of the cost (bench/RESULTS.md).
+//! Why: for a small package or a report, routing itself (the lookup, each URL parameter decoded
+//! and allocated, the matched path, the route's clone, its boxed futures and the handler's
+//! extractor machinery) was a large share of the cost (bench/RESULTS.md).
 //!
-//! What it takes: a `GET` of one of the two download routes ([`Route`]) under one of the API's
-//! bases ([`Base`]), whose parameters parse with their own types (`Uuid`, `Platform`,
-//! `DriverVersion`). Anything else (a parameter that does not parse, an escape, a segment more or
-//! less, a `HEAD`, another method) goes to the router unchanged, so every error answer is the
-//! router's. A segment that parses holds no `%`, so the router's percent-decoding would leave it
-//! as it is: both ways see the same value. What it answers gets the same per-request work as the
-//! router's routes ([`per_request`]), counted under the route's template, and the same handler
-//! code. `tests/it/fast_download.rs` holds the two ways to the same answers.
+//! What it takes ([`Taken::of`]): a `GET` of one of the two download routes ([`Download`]) and a
+//! `PUT` of an agent's report with its bearer token ([`Report`]), under one of the API's bases
+//! ([`Base`]), whose parameters parse with their own types (`Uuid`, `Platform`, `DriverVersion`),
+//! over a request with exactly one `Host`. Anything else (a parameter that does not parse, an
+//! escape, a segment more or less, a `HEAD`, another method, other credentials, a framing the
+//! router refuses) goes to the router unchanged. A segment that parses holds no `%`, so the
+//! router's percent-decoding would leave it as it is: both ways see the same value. What it
+//! answers gets the same per-request work as the router's routes ([`per_request`]), counted under
+//! the route's template, and the same handler code with the same extractors in the same order,
+//! so that every refusal is the router's too. `tests/it/fast_download.rs` and
+//! `tests/it/fast_report.rs` hold the two ways to the same answers.
+
+mod download;
+mod report;
 
 use std::convert::Infallible;
 use std::sync::{Arc, LazyLock};
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::http::{Method, Request};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, Request, header};
+use axum::response::Response;
 use futures_util::future::Either;
 use tower::{Layer, Service};
-use uuid::Uuid;
 
 use super::per_request::{content_length_of, per_request};
 use crate::api;
-use crate::domain::platform::Platform;
-use crate::domain::version::DriverVersion;
 use crate::metrics::RouteSeries;
 use crate::state::AppState;
+pub use download::Download;
+pub use report::Report;
 
-/// The API base a download was asked under: its links and metrics keep to it.
+/// The API base a request was made under: its links and metrics keep to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Base {
     /// [`api::BASE`].
@@ -49,67 +55,94 @@ impl Base {
             Self::Alias => api::BASE_ALIAS,
         }
     }
+
+    /// The base `path` is under, and the rest of it.
+    fn split(path: &str) -> Option<(Self, &str)> {
+        Self::ALL
+            .into_iter()
+            .find_map(|base| Some((base, path.strip_prefix(base.path())?)))
+    }
 }
 
-/// Which download route, by its template under a base.
+/// Which route the shortcut answers, by its template under a base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     /// [`api::packages::CONTENT_BY_ID`]: the agent's, the `content` link of a package.
     ById,
     /// [`api::packages::CONTENT_BY_VERSION`].
     ByVersion,
+    /// [`api::sources::DRIVER_STATE`]: an agent's report.
+    Report,
 }
 
 impl Route {
+    const ALL: [Self; 3] = [Self::ById, Self::ByVersion, Self::Report];
+
     pub fn template(self) -> &'static str {
         match self {
             Self::ById => api::packages::CONTENT_BY_ID,
             Self::ByVersion => api::packages::CONTENT_BY_VERSION,
+            Self::Report => api::sources::DRIVER_STATE,
         }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The template's segments, read from the route constants once, so that a request compares
+    /// literals and looks for `/` only in its parameters.
+    fn segments(self) -> &'static [Segment] {
+        static ROUTES: LazyLock<[Vec<Segment>; 3]> =
+            LazyLock::new(|| Route::ALL.map(|route| segments(route.template())));
+        &ROUTES[self.index()]
     }
 }
 
-/// A download, its parameters parsed.
+/// A request the shortcut answers, its parameters parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Download {
-    ById(Uuid),
-    ByVersion(Platform, DriverVersion),
+pub enum Taken {
+    Download(Download),
+    Report(Report),
 }
 
-impl Download {
+impl Taken {
+    /// What the shortcut takes `request` for, and under which base; `None` for a request the
+    /// router answers.
+    pub fn of<B>(request: &Request<B>) -> Option<(Base, Self)> {
+        let (base, rest) = Base::split(request.uri().path())?;
+        if !one_host(request.headers()) {
+            return None;
+        }
+        let taken = match *request.method() {
+            Method::GET => Self::Download(Download::parse_under(rest)?),
+            Method::PUT => Self::Report(Report::parse_under(rest, request.headers())?),
+            _ => return None,
+        };
+        Some((base, taken))
+    }
+
     pub fn route(self) -> Route {
         match self {
-            Self::ById(_) => Route::ById,
-            Self::ByVersion(..) => Route::ByVersion,
+            Self::Download(download) => download.route(),
+            Self::Report(_) => Route::Report,
         }
-    }
-
-    /// The download a path asks for, and under which base; `None` for a path the router answers.
-    pub fn parse(path: &str) -> Option<(Base, Self)> {
-        let (base, rest) = Base::ALL
-            .into_iter()
-            .find_map(|base| Some((base, path.strip_prefix(base.path())?)))?;
-        let download = if let Some([id]) = captures(Route::ById.segments(), rest) {
-            Self::ById(id.parse().ok()?)
-        } else {
-            let [platform, version] = captures(Route::ByVersion.segments(), rest)?;
-            Self::ByVersion(platform.parse().ok()?, version.parse().ok()?)
-        };
-        Some((base, download))
     }
 
     /// The answer, from the same code as the router's route for it.
     async fn answer(self, state: &AppState, request: Request<Body>) -> Response {
-        let (parts, _) = request.into_parts();
-        let (method, headers) = (&parts.method, &parts.headers);
         match self {
-            Self::ById(id) => api::packages::download_by_id(state, id, method, headers).await,
-            Self::ByVersion(platform, version) => {
-                api::packages::download_by_version(state, platform, version, method, headers).await
-            }
+            Self::Download(download) => download.answer(state, request).await,
+            Self::Report(report) => report.answer(state, request).await,
         }
-        .into_response()
     }
+}
+
+/// Exactly one `Host`: what the router's framing check wants of a request that came over a
+/// connection (`server::bad_framing`, which sees the connection only on the router's routes).
+/// Any other count goes to the router, which refuses it.
+fn one_host(headers: &HeaderMap) -> bool {
+    headers.get_all(header::HOST).iter().take(2).count() == 1
 }
 
 /// A segment of a route template: literal text, or a `{name}` parameter.
@@ -128,21 +161,6 @@ fn segments(template: &'static str) -> Vec<Segment> {
             false => Segment::Literal(s),
         })
         .collect()
-}
-
-/// The download routes' templates, as segments: read from the route constants once, so that a
-/// download compares literals and looks for `/` only in its parameters.
-static ROUTES: LazyLock<[Vec<Segment>; 2]> =
-    LazyLock::new(|| [Route::ById, Route::ByVersion].map(|route| segments(route.template())));
-
-impl Route {
-    fn segments(self) -> &'static [Segment] {
-        let [by_id, by_version] = &*ROUTES;
-        match self {
-            Self::ById => by_id,
-            Self::ByVersion => by_version,
-        }
-    }
 }
 
 /// The `N` parameters of `path` if it has the segments of a template, as they are in the path.
@@ -168,57 +186,44 @@ fn captures<'p, const N: usize>(template: &[Segment], path: &'p str) -> Option<[
 }
 
 /// The route template (as the router names it in the metrics) and the metrics series of one
-/// download route under one base.
+/// route under one base.
 struct Counted {
     template: Arc<str>,
     series: RouteSeries,
 }
 
-impl Counted {
-    fn new(base: Base, route: Route) -> Self {
-        Self {
-            template: Arc::from([base.path(), route.template()].concat()),
-            series: RouteSeries::default(),
-        }
-    }
-}
-
 /// What the shortcut needs to answer: the state, and each route's metrics under each base.
-struct Downloads {
+struct Shared {
     state: AppState,
-    current: [Counted; 2],
-    alias: [Counted; 2],
+    /// By base, then by route ([`Route::index`]).
+    counted: [[Counted; 3]; 2],
 }
 
-impl Downloads {
+impl Shared {
     fn new(state: AppState) -> Self {
-        let under = |base| [Route::ById, Route::ByVersion].map(|route| Counted::new(base, route));
         Self {
             state,
-            current: under(Base::Current),
-            alias: under(Base::Alias),
+            counted: Base::ALL.map(|base| {
+                Route::ALL.map(|route| Counted {
+                    template: Arc::from([base.path(), route.template()].concat()),
+                    series: RouteSeries::default(),
+                })
+            }),
         }
     }
 
     fn counted(&self, base: Base, route: Route) -> &Counted {
-        let [by_id, by_version] = match base {
-            Base::Current => &self.current,
-            Base::Alias => &self.alias,
-        };
-        match route {
-            Route::ById => by_id,
-            Route::ByVersion => by_version,
-        }
+        &self.counted[base as usize][route.index()]
     }
 }
 
 /// Puts [`Shortcut`] in front of a service (the router).
 #[derive(Clone)]
-pub struct ShortcutLayer(Arc<Downloads>);
+pub struct ShortcutLayer(Arc<Shared>);
 
 impl ShortcutLayer {
     pub fn new(state: AppState) -> Self {
-        Self(Arc::new(Downloads::new(state)))
+        Self(Arc::new(Shared::new(state)))
     }
 }
 
@@ -227,17 +232,16 @@ impl<S> Layer<S> for ShortcutLayer {
 
     fn layer(&self, inner: S) -> Shortcut<S> {
         Shortcut {
-            downloads: Arc::clone(&self.0),
+            shared: Arc::clone(&self.0),
             inner,
         }
     }
 }
 
-/// Answers the downloads it can parse ([`Download::parse`]), and hands every other request to
-/// `inner`.
+/// Answers the requests it takes ([`Taken::of`]), and hands every other request to `inner`.
 #[derive(Clone)]
 pub struct Shortcut<S> {
-    downloads: Arc<Downloads>,
+    shared: Arc<Shared>,
     inner: S,
 }
 
@@ -268,22 +272,19 @@ where
         &mut self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), Infallible>> {
-        // A download answered here leaves the readiness unused; the router's is always there.
+        // A request answered here leaves the readiness unused; the router's is always there.
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let found = (request.method() == Method::GET)
-            .then(|| Download::parse(request.uri().path()))
-            .flatten();
-        let Some((base, download)) = found else {
+        let Some((base, taken)) = Taken::of(&request) else {
             return Either::Right(self.inner.call(request));
         };
-        let downloads = Arc::clone(&self.downloads);
+        let shared = Arc::clone(&self.shared);
         let request = request.map(Body::new);
         Either::Left(Box::pin(async move {
-            let Counted { template, series } = downloads.counted(base, download.route());
-            let state = &downloads.state;
+            let Counted { template, series } = shared.counted(base, taken.route());
+            let state = &shared.state;
             let response = per_request(
                 state,
                 request,
@@ -291,7 +292,7 @@ where
                 series,
                 // As the router's route sets it on its handler's answer: before a fault rule
                 // that truncates the body, so the length stays the whole one's.
-                |request| async move { content_length_of(download.answer(state, request).await) },
+                |request| async move { content_length_of(taken.answer(state, request).await) },
             )
             .await;
             // And on what the fault rules answered instead, as the router's outer route does.
@@ -316,5 +317,15 @@ mod tests {
         // A count of parameters other than the template's is no match.
         assert_eq!(captures::<1>(t, "/a/1/b/2"), None);
         assert_eq!(captures::<3>(t, "/a/1/b/2"), None);
+    }
+
+    #[test]
+    fn routes_are_indexed_in_the_order_of_all() {
+        for (i, route) in Route::ALL.into_iter().enumerate() {
+            assert_eq!(route.index(), i);
+        }
+        for (i, base) in Base::ALL.into_iter().enumerate() {
+            assert_eq!(base as usize, i);
+        }
     }
 }
