@@ -1,6 +1,7 @@
 //! The status-polling benchmark's baseline (`bench/run`): a bare axum handler that answers every
 //! GET with a fixed JSON body, built in the same release build as `psserver`, so the ratio
-//! measures what the server does per request and not the HTTP stack.
+//! measures what the server does per request and not the HTTP stack. It also answers every PUT
+//! with `204 No Content` once the body is read: the HTTP floor of the agent-report figure.
 //!
 //! `cargo run --release --example bare_handler -- 127.0.0.1:18081 body.json`
 
@@ -19,10 +20,13 @@ async fn main() -> std::io::Result<()> {
         std::process::exit(2);
     };
     let body = axum::body::Bytes::from(std::fs::read(body_file)?);
-    let app = axum::Router::new().fallback(axum::routing::get(move || {
-        let body = body.clone();
-        async move { ([(header::CONTENT_TYPE, "application/json")], body).into_response() }
-    }));
+    let app = axum::Router::new().fallback(
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], body).into_response() }
+        })
+        .put(|_: axum::body::Bytes| async { axum::http::StatusCode::NO_CONTENT }),
+    );
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     axum::serve(listener, app).await
 }
