@@ -51,6 +51,10 @@ pub async fn clear(tx: &mut WriteTx, tables: Tables) -> Result<()> {
         sqlx::query("DELETE FROM sources")
             .execute(tx.conn())
             .await?;
+        // The search index goes with them, at once (no trigger removes its entries).
+        sqlx::query("INSERT INTO sources_search (sources_search) VALUES ('delete-all')")
+            .execute(tx.conn())
+            .await?;
     }
     if tables.events {
         sqlx::query("DELETE FROM events").execute(tx.conn()).await?;

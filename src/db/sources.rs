@@ -227,7 +227,15 @@ pub async fn update_registration(
     Ok(())
 }
 
+/// Delete a source, and its entry in the search index (which no trigger removes: see
+/// `migrations/0007_add_sources_search.sql`).
 pub async fn delete(tx: &mut WriteTx, id: Uuid) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM sources_search WHERE rowid = (SELECT rowid FROM sources WHERE id = ?)",
+    )
+    .bind(id.to_string())
+    .execute(tx.conn())
+    .await?;
     sqlx::query("DELETE FROM sources WHERE id = ?")
         .bind(id.to_string())
         .execute(tx.conn())
@@ -384,30 +392,52 @@ pub struct Search {
     pub descending: bool,
 }
 
-/// A page of the workloads that match `search`, and how many match (capped as the pages' counts
-/// are: `pages::COUNT_CAP`).
-pub async fn search(
-    r: &mut impl Read,
-    search: &Search,
-    page: Page,
-) -> Result<(Vec<Source>, super::pages::Capped)> {
-    fn filter(q: &mut QueryBuilder<Sqlite>, search: &Search) {
-        q.push(" WHERE 1 = 1");
-        if let Some(text) = search.text.as_deref().filter(|t| !t.is_empty()) {
-            // LIKE with our own escape character, so that `%` and `_` in the text are literal.
-            let pattern = format!(
-                "%{}%",
-                text.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            );
-            q.push(" AND (s.host_name LIKE ")
+/// How a search's text picks its rows.
+enum Matching {
+    /// No text: every source.
+    All,
+    /// Through the trigram index (`sources_search`): a phrase of the text, which a row matches
+    /// when the text is a part of its host name or IP address, in any case.
+    Indexed(String),
+    /// A scan with `LIKE`: for texts shorter than a trigram, and for a sort other than by
+    /// addition when many rows match (the scan in the sort's order stops at the page's end).
+    Scanned(String),
+}
+
+impl Matching {
+    /// The text as an FTS5 phrase: quoted, its quotes doubled; everything else in it is literal.
+    fn phrase(text: &str) -> Self {
+        Self::Indexed(format!("\"{}\"", text.replace('"', "\"\"")))
+    }
+
+    /// The text as a `LIKE` pattern with our own escape character: `%` and `_` in it are literal.
+    fn pattern(text: &str) -> Self {
+        Self::Scanned(format!(
+            "%{}%",
+            text.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        ))
+    }
+
+    /// `FROM` and `WHERE` of the sources (as `s`) that match, and pass `show`.
+    fn push_from_where(&self, q: &mut QueryBuilder<Sqlite>, show: Show) {
+        match self {
+            Self::All => q.push(" FROM sources s WHERE 1 = 1"),
+            Self::Indexed(phrase) => q
+                .push(
+                    " FROM sources_search f JOIN sources s ON s.rowid = f.rowid
+                      WHERE f.sources_search MATCH ",
+                )
+                .push_bind(phrase.clone()),
+            Self::Scanned(pattern) => q
+                .push(" FROM sources s WHERE (s.host_name LIKE ")
                 .push_bind(pattern.clone())
                 .push(" ESCAPE '\\' OR s.ip_address LIKE ")
-                .push_bind(pattern)
-                .push(" ESCAPE '\\')");
-        }
-        q.push(match search.show {
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\')"),
+        };
+        q.push(match show {
             Show::All => "",
             Show::Failed => {
                 " AND (SELECT o.status FROM transformations t JOIN operations o
@@ -427,33 +457,81 @@ pub async fn search(
             }
         });
     }
-    let mut q =
-        QueryBuilder::<Sqlite>::new(concat!("SELECT ", source_columns!(), " FROM sources s"));
-    filter(&mut q, search);
-    let direction = if search.descending { "DESC" } else { "ASC" };
-    match search.sort {
-        Sort::Added => q.push(format_args!(" ORDER BY s.rowid {direction}")),
-        Sort::Name => q.push(format_args!(
-            " ORDER BY s.host_name COLLATE NOCASE {direction}, s.rowid"
-        )),
-        Sort::LastReplication => q.push(format_args!(
-            " ORDER BY (SELECT o.completed_at FROM operations o WHERE o.source_id = s.id
-                AND o.operation_type = 'Migrate' ORDER BY o.seq DESC LIMIT 1) IS NULL,
-              (SELECT o.completed_at FROM operations o WHERE o.source_id = s.id
-                AND o.operation_type = 'Migrate' ORDER BY o.seq DESC LIMIT 1) {direction}, s.rowid"
-        )),
-    };
-    q.push(" LIMIT ")
-        .push_bind(page.limit)
-        .push(" OFFSET ")
-        .push_bind(page.offset);
-    let rows: Vec<SourceRow> = q.build_query_as().fetch_all(conn(r)).await?;
-    let mut c = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM (SELECT 1 FROM sources s");
-    filter(&mut c, search);
+}
+
+/// The most matches that a search through the index sorts by name or replication; past it, the
+/// scan in the sort's order is faster (it stops once the page is full, and so many matches fill
+/// it soon).
+const SORTED_MAX: i64 = 2_000;
+
+/// How many sources match, counted up to `COUNT_CAP` and one.
+async fn count_matching(r: &mut impl Read, matching: &Matching, show: Show) -> Result<i64> {
+    let mut c = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM (SELECT 1");
+    matching.push_from_where(&mut c, show);
     c.push(" LIMIT ")
         .push_bind(i64::try_from(super::pages::COUNT_CAP).unwrap_or(i64::MAX) + 1)
         .push(")");
-    let count: i64 = c.build_query_scalar().fetch_one(conn(r)).await?;
+    Ok(c.build_query_scalar().fetch_one(conn(r)).await?)
+}
+
+/// A page of the workloads that match `search`, and how many match (capped as the pages' counts
+/// are: `pages::COUNT_CAP`). A text of three characters or more is looked up in the trigram
+/// index, so that finding one machine among a million takes milliseconds.
+pub async fn search(
+    r: &mut impl Read,
+    search: &Search,
+    page: Page,
+) -> Result<(Vec<Source>, super::pages::Capped)> {
+    let mut matching = match search.text.as_deref().filter(|t| !t.is_empty()) {
+        None => Matching::All,
+        Some(text) if text.chars().count() >= 3 => Matching::phrase(text),
+        Some(text) => Matching::pattern(text),
+    };
+    let count = count_matching(r, &matching, search.show).await?;
+    if let (Some(text), Matching::Indexed(_)) = (search.text.as_deref(), &matching)
+        && search.sort != Sort::Added
+        && count > SORTED_MAX
+    {
+        matching = Matching::pattern(text);
+    }
+    let direction = if search.descending { "DESC" } else { "ASC" };
+    let order = match search.sort {
+        Sort::Added => format!("s.rowid {direction}"),
+        Sort::Name => format!("s.host_name COLLATE NOCASE {direction}, s.rowid"),
+        Sort::LastReplication => format!(
+            "(SELECT o.completed_at FROM operations o WHERE o.source_id = s.id
+                AND o.operation_type = 'Migrate' ORDER BY o.seq DESC LIMIT 1) IS NULL,
+              (SELECT o.completed_at FROM operations o WHERE o.source_id = s.id
+                AND o.operation_type = 'Migrate' ORDER BY o.seq DESC LIMIT 1) {direction}, s.rowid"
+        ),
+    };
+    let mut q =
+        QueryBuilder::<Sqlite>::new(concat!("SELECT ", source_columns!(), " FROM sources s"));
+    if let Matching::Indexed(_) = matching {
+        // The page's rowids through the index (in the index's own rowid order when sorted by
+        // addition, so that the walk stops at the page's end), then their rows: the index's
+        // columns would be ambiguous beside the table's.
+        let inner_order = match search.sort {
+            Sort::Added => format!("f.rowid {direction}"),
+            _ => order.clone(),
+        };
+        q.push(" WHERE s.rowid IN (SELECT f.rowid");
+        matching.push_from_where(&mut q, search.show);
+        q.push(format_args!(" ORDER BY {inner_order} LIMIT "))
+            .push_bind(page.limit)
+            .push(" OFFSET ")
+            .push_bind(page.offset)
+            .push(")");
+        q.push(format_args!(" ORDER BY {order}"));
+    } else {
+        q = QueryBuilder::<Sqlite>::new(concat!("SELECT ", source_columns!()));
+        matching.push_from_where(&mut q, search.show);
+        q.push(format_args!(" ORDER BY {order} LIMIT "))
+            .push_bind(page.limit)
+            .push(" OFFSET ")
+            .push_bind(page.offset);
+    }
+    let rows: Vec<SourceRow> = q.build_query_as().fetch_all(conn(r)).await?;
     let sources = rows
         .into_iter()
         .map(SourceRow::into_source)

@@ -41,6 +41,7 @@ mod replication_runs;
 mod replications;
 mod reset_swap;
 mod schema_agreement;
+mod search;
 mod tls;
 mod transformations;
 mod web;
