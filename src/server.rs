@@ -197,7 +197,8 @@ pub async fn prepare(state: &AppState) -> Result<(), String> {
 }
 
 /// Bounds on what one connection may hold: the time to send a request's headers (hyper's timer
-/// starts when it waits for a request head, so it also closes idle kept-alive connections), and
+/// starts when it waits for a request head, so it also closes idle kept-alive connections; the
+/// timer is coarse, see `http::coarse_timer`), and
 /// the size of the request head. hyper answers 431 beyond the size and closes the connection
 /// after the time (RFC 9110 §15.5.9 would allow a 408; hyper sends nothing). A macro: the two
 /// servers' builders are the same hyper-util type, which this crate does not name.
@@ -206,6 +207,7 @@ macro_rules! limit_connections {
         $server
             .http_builder()
             .http1()
+            .timer(crate::http::coarse_timer::CoarseTimer::new())
             .header_read_timeout($header_timeout)
             .max_buf_size(MAX_REQUEST_HEAD);
     };

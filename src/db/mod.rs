@@ -313,9 +313,17 @@ impl Db {
             catalog_generation,
             packages_written,
         };
+        // The steady reports' own connection, on the file sqlx has just made (a database in
+        // memory has none: its steady reports go through the write pool).
+        let direct = match &file {
+            Some(file) => Some(
+                steady::Direct::open(file).map_err(|e| sqlx::Error::Configuration(Box::new(e)))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             read,
-            steady: steady::SteadyReports::start(write.clone()),
+            steady: steady::SteadyReports::start(write.clone(), direct),
             write,
             catalog: Arc::default(),
             file,

@@ -33,6 +33,13 @@ use super::sources::SourceRow;
 use super::{WriteSide, WriteTx};
 use crate::error::Result;
 
+mod direct;
+pub(super) use direct::Direct;
+
+/// Why a group was not stored together (its reports are then written alone, each to its own
+/// outcome): sqlx's error, or SQLite's through [`Direct`].
+type GroupError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The most reports one group writes. A group is whatever is waiting, up to this.
 const BATCH_MAX: usize = 64;
 
@@ -135,9 +142,11 @@ pub(super) struct SteadyReports {
 
 impl SteadyReports {
     /// Start the writing task on the current runtime. It ends when the last `Db` is dropped.
-    pub fn start(write: WriteSide) -> Self {
+    /// `direct`: the connection that writes batches of steady reports alone (`None`, as for a
+    /// database in memory: they go through the write pool like the rest).
+    pub fn start(write: WriteSide, direct: Option<Direct>) -> Self {
         let (queue, pending) = mpsc::channel(4 * BATCH_MAX);
-        tokio::spawn(store_batches(write, pending));
+        tokio::spawn(store_batches(write, direct, pending));
         Self { queue }
     }
 
@@ -159,7 +168,11 @@ impl SteadyReports {
     }
 }
 
-async fn store_batches(write: WriteSide, mut pending: mpsc::Receiver<Pending>) {
+async fn store_batches(
+    write: WriteSide,
+    mut direct: Option<Direct>,
+    mut pending: mpsc::Receiver<Pending>,
+) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
     while pending.recv_many(&mut batch, BATCH_MAX).await > 0 {
         gather(&mut pending, &mut batch).await;
@@ -172,7 +185,7 @@ async fn store_batches(write: WriteSide, mut pending: mpsc::Receiver<Pending>) {
             }
         }
         let outcome = if jobs.is_empty() {
-            store_steady_alone(&write, &steady).await
+            store_steady_alone(&write, direct.as_mut(), &steady).await
         } else {
             store_group(&write, &steady, &mut jobs).await
         };
@@ -213,16 +226,41 @@ async fn gather(pending: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>)
 }
 
 /// Steady reports only: their one statement is a transaction of its own (no `BEGIN`, no
-/// `COMMIT` to send). Returns only once the generation has moved.
+/// `COMMIT` to send), run by `direct` unless someone wants the row back. Returns only once the
+/// generation has moved.
 async fn store_steady_alone(
     write: &WriteSide,
+    direct: Option<&mut Direct>,
     steady: &[(SteadyReport, oneshot::Sender<Option<Stored>>)],
-) -> std::result::Result<HashMap<Arc<str>, Stored>, sqlx::Error> {
+) -> std::result::Result<HashMap<Arc<str>, Stored>, GroupError> {
+    // Held while `direct` writes too: it is the write lock.
     let mut conn = write.writer.conn().await?;
-    let stored = store_steady(&mut conn.conn, steady).await?;
+    let reports = one_per_source(steady);
+    let stored = match direct {
+        Some(direct) if !reports.iter().any(|r| r.wants_row) => {
+            let written = direct.store(&reports)?;
+            if written.checkpoint_due {
+                checkpoint(&mut conn.conn).await;
+            }
+            stored_without_rows(written.ids)
+        }
+        _ => store_steady(&mut conn.conn, &reports).await?,
+    };
     conn.settle();
     drop(conn); // the generation moves on before anyone is answered
     Ok(stored)
+}
+
+/// Copy the WAL into the database (and so let the next write start it again), on the write
+/// connection held: no write lands meanwhile. A failure is only logged: the batch is committed,
+/// and the next checkpoint catches up.
+async fn checkpoint(conn: &mut SqliteConnection) {
+    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .execute(conn)
+        .await
+    {
+        tracing::warn!(error = %e, "a checkpoint after agents' reports failed; the next one will catch up");
+    }
 }
 
 /// Steady and full reports in one transaction, each full one in a savepoint. Returns only once
@@ -231,12 +269,12 @@ async fn store_group(
     write: &WriteSide,
     steady: &[(SteadyReport, oneshot::Sender<Option<Stored>>)],
     jobs: &mut [Box<dyn GroupJob>],
-) -> std::result::Result<HashMap<Arc<str>, Stored>, sqlx::Error> {
+) -> std::result::Result<HashMap<Arc<str>, Stored>, GroupError> {
     let mut tx = write.begin().await?;
     let stored = if steady.is_empty() {
         HashMap::new()
     } else {
-        store_steady(tx.conn(), steady).await?
+        store_steady(tx.conn(), &one_per_source(steady)).await?
     };
     for job in jobs.iter_mut() {
         sqlx::query("SAVEPOINT report").execute(tx.conn()).await?;
@@ -249,24 +287,28 @@ async fn store_group(
     Ok(stored)
 }
 
-/// Store the steady reports of a group with one statement; the rows written, by source id.
-async fn store_steady(
-    conn: &mut SqliteConnection,
-    batch: &[(SteadyReport, oneshot::Sender<Option<Stored>>)],
-) -> std::result::Result<HashMap<Arc<str>, Stored>, sqlx::Error> {
-    // One report per source: SQLite would apply only one of two joined rows, unsaid which.
+/// The reports of a batch, the first of each source only: SQLite would apply only one of two
+/// joined rows, unsaid which. The others are answered "not stored here" (the full path decides).
+fn one_per_source(batch: &[(SteadyReport, oneshot::Sender<Option<Stored>>)]) -> Vec<&SteadyReport> {
     let mut seen = std::collections::HashSet::with_capacity(batch.len());
-    let reports: Vec<&SteadyReport> = batch
+    batch
         .iter()
         .map(|(r, _)| r)
         .filter(|r| seen.insert(&*r.id))
-        .collect();
+        .collect()
+}
+
+/// Store the steady reports of a group with one statement; the rows written, by source id.
+async fn store_steady(
+    conn: &mut SqliteConnection,
+    reports: &[&SteadyReport],
+) -> std::result::Result<HashMap<Arc<str>, Stored>, sqlx::Error> {
     if reports.iter().any(|r| r.wants_row) {
-        return store_reading_rows(conn, &reports).await;
+        return store_reading_rows(conn, reports).await;
     }
     // No one wants the row: the statement returns no rows (each would be a message from the
     // connection's thread, and a wake-up of this one).
-    let stored = steady_statement(Statement::Store, &reports)
+    let stored = steady_statement(Statement::Store, reports)
         .execute(&mut *conn)
         .await?
         .rows_affected();
@@ -276,7 +318,7 @@ async fn store_steady(
         // Some were not stored. Which were: the same conditions, read again. They read none of
         // the columns the update wrote, and nothing writes in between (this is the write
         // connection), so they hold for exactly the rows it wrote.
-        steady_statement(Statement::Match, &reports)
+        steady_statement(Statement::Match, reports)
             .try_map(|row: sqlx::sqlite::SqliteRow| sqlx::Row::try_get::<String, _>(&row, 0))
             .fetch_all(&mut *conn)
             .await?
@@ -284,7 +326,12 @@ async fn store_steady(
             .map(Arc::from)
             .collect()
     };
-    // Whether a source has a transformation is unknown here, and no one asks.
+    Ok(stored_without_rows(ids))
+}
+
+/// The answers of reports stored without reading their rows back. Whether a source has a
+/// transformation is unknown then, and no one asks.
+fn stored_without_rows(ids: Vec<Arc<str>>) -> HashMap<Arc<str>, Stored> {
     let stored = |id| {
         let row = None;
         (
@@ -295,7 +342,7 @@ async fn store_steady(
             },
         )
     };
-    Ok(ids.into_iter().map(stored).collect())
+    ids.into_iter().map(stored).collect()
 }
 
 /// Store the steady reports, reading back the rows written (some reporter wants its source).
@@ -380,14 +427,19 @@ static TEXTS: LazyLock<Vec<Vec<String>>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The text of `statement` for `reports` reports (padded to the next power of two).
+fn text(statement: Statement, reports: usize) -> &'static str {
+    let rows = reports.next_power_of_two();
+    &TEXTS[statement as usize][rows.ilog2() as usize]
+}
+
 /// `statement` over `reports`, its parameters bound.
 fn steady_statement(
     statement: Statement,
     reports: &[&SteadyReport],
 ) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
     let rows = reports.len().next_power_of_two();
-    let text: &'static str = &TEXTS[statement as usize][rows.ilog2() as usize];
-    let mut query = sqlx::query(text);
+    let mut query = sqlx::query(text(statement, reports.len()));
     for i in 0..rows {
         let r = reports.get(i);
         query = query

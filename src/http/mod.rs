@@ -5,6 +5,7 @@
 
 mod body_guard;
 mod capped;
+pub(crate) mod coarse_timer;
 mod per_request;
 pub mod shortcut;
 

@@ -138,3 +138,43 @@ async fn changing_reports_sent_at_once_are_each_answered_and_stored() {
         assert_eq!(tasks["totalCount"], 1, "a reboot task each: {tasks}");
     }
 }
+
+/// Steady reports (the agent's "nothing changed") are written on a connection of their own,
+/// which leaves checkpoints to a blocking thread (`db::steady::direct`): the WAL is still
+/// checkpointed and started again, and does not grow with every report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steady_reports_keep_the_wal_checkpointed() {
+    let (app, _state, dir) = test_app().await;
+    let (id, token) = register_agent(&app, "wal-steady").await;
+    let steady = json!({"installedVersion": null, "runningVersion": null});
+    let minimal = |body: &Value| {
+        Request::put(format!("{API}/sources/{id}/driverState"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("prefer", "return=minimal")
+            .body(json_body(body.clone()))
+            .unwrap()
+    };
+    // One at a time: each is a batch, a commit, at least one frame of the WAL.
+    let sent = 6000;
+    for _ in 0..sent {
+        send(&app, minimal(&steady))
+            .await
+            .assert_status(StatusCode::NO_CONTENT);
+    }
+    // What the WAL holds now (a passive checkpoint answers the frames in the log): fewer than
+    // the commits, so it was checkpointed and started again on the way.
+    let db = dir.path().join("data").join("psserver.db");
+    let frames: i64 = tokio::task::spawn_blocking(move || {
+        rusqlite::Connection::open(db)
+            .and_then(|c| c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1)))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        (0..sent / 2).contains(&frames),
+        "{frames} frames in the WAL after {sent} steady reports"
+    );
+    let source = app.get_json(&format!("{API}/sources/{id}")).await;
+    assert!(source["lastReportAt"].is_string(), "{source}");
+}
