@@ -104,3 +104,63 @@ async fn a_full_reset_swaps_in_a_fresh_database_and_shrinks_the_file() {
         .unwrap();
     assert_eq!(kept, 1);
 }
+
+/// Agents' steady reports are written on a connection of their own (`db::steady::direct`),
+/// with statements prepared before the reset: after it they store on the fresh database, and
+/// a report for a source the reset removed stores nothing.
+#[tokio::test]
+async fn steady_reports_after_a_full_reset_land_in_the_fresh_database() {
+    let (app, _state, _dir) = test_app().await;
+    let register = |machine: &'static str| {
+        let app = app.clone();
+        async move {
+            let reply = app
+                .post_json(
+                    &format!("{API}/sources?operation=Register"),
+                    json!({"hostName": machine, "osFamily": "windows", "platform": "windows-x64",
+                           "ipAddress": "10.0.0.5", "machineId": machine}),
+                )
+                .await;
+            reply.assert_status(StatusCode::CREATED);
+            let reg = reply.json();
+            (
+                reg["id"].as_str().unwrap().to_owned(),
+                reg["agentToken"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    let steady = |id: &str, token: &str| {
+        axum::http::Request::put(format!("{API}/sources/{id}/driverState"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("prefer", "return=minimal")
+            .body(common::json_body(json!({})))
+            .unwrap()
+    };
+    let (old_id, old_token) = register("before-reset").await;
+    app.send(steady(&old_id, &old_token))
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+
+    app.call("POST", "/_emu/state/reset", None)
+        .await
+        .assert_status(StatusCode::OK);
+    // The removed source: not stored (as for any unknown source, the token is refused).
+    app.send(steady(&old_id, &old_token))
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+
+    let (id, token) = register("after-reset").await;
+    assert!(
+        app.get_json(&format!("{API}/sources/{id}")).await["lastReportAt"].is_null(),
+        "no report yet"
+    );
+    app.send(steady(&id, &token))
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    let source = app.get_json(&format!("{API}/sources/{id}")).await;
+    assert!(source["lastReportAt"].is_string(), "{source}");
+    assert_eq!(
+        app.get_json(&format!("{API}/sources")).await["totalCount"],
+        json!(1)
+    );
+}
