@@ -10,27 +10,13 @@ use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{ADMIN, API, API_ALIAS, AppExt, Reply, admin, json_body, send, test_app};
+use common::{
+    ADMIN, API, API_ALIAS, AppExt, Reply, admin, json_body, register_agent, send, test_app,
+};
 use psserver::http::shortcut::{Base, Report, Taken};
 use serde_json::{Value, json};
 
 const HOST: &str = "psserver.test";
-
-async fn register_agent(app: &psserver::App, machine_id: &str) -> (String, String) {
-    let reply = app
-        .post_json(
-            &format!("{API}/sources?operation=Register"),
-            json!({"hostName": machine_id, "osFamily": "windows", "platform": "windows-x64",
-                   "ipAddress": "10.0.0.5", "machineId": machine_id}),
-        )
-        .await;
-    reply.assert_status(StatusCode::CREATED);
-    let reg = reply.json();
-    (
-        reg["id"].as_str().unwrap().to_owned(),
-        reg["agentToken"].as_str().unwrap().to_owned(),
-    )
-}
 
 /// A report as a client sends it over a connection (one `Host`), with these headers and body.
 fn put(path: &str, headers: &[(&str, &str)], body: &str) -> Request<Body> {

@@ -5,25 +5,10 @@
 use crate::common;
 
 use axum::http::{Request, StatusCode};
-use common::{API, AppExt, json_body, send, test_app};
+use common::{API, AppExt, json_body, register_agent, send, test_app};
 use psserver::db::events;
 use psserver::error::AppError;
 use serde_json::{Value, json};
-
-async fn register_agent(app: &psserver::App, machine_id: &str) -> (String, String) {
-    let reply = app
-        .post_json(
-            &format!("{API}/sources?operation=Register"),
-            json!({"hostName": machine_id, "osFamily": "windows", "platform": "windows-x64",
-                   "ipAddress": "10.0.0.5", "machineId": machine_id}),
-        )
-        .await;
-    let reg = reply.json();
-    (
-        reg["id"].as_str().unwrap().to_owned(),
-        reg["agentToken"].as_str().unwrap().to_owned(),
-    )
-}
 
 async fn report(app: &psserver::App, id: &str, token: &str, body: Value) -> common::Reply {
     send(

@@ -6,7 +6,7 @@
 use crate::common;
 
 use axum::http::StatusCode;
-use common::{API, AppExt, test_app};
+use common::{API, AppExt, register_agent, test_app};
 use serde_json::json;
 
 #[tokio::test]
@@ -111,24 +111,6 @@ async fn a_full_reset_swaps_in_a_fresh_database_and_shrinks_the_file() {
 #[tokio::test]
 async fn steady_reports_after_a_full_reset_land_in_the_fresh_database() {
     let (app, _state, _dir) = test_app().await;
-    let register = |machine: &'static str| {
-        let app = app.clone();
-        async move {
-            let reply = app
-                .post_json(
-                    &format!("{API}/sources?operation=Register"),
-                    json!({"hostName": machine, "osFamily": "windows", "platform": "windows-x64",
-                           "ipAddress": "10.0.0.5", "machineId": machine}),
-                )
-                .await;
-            reply.assert_status(StatusCode::CREATED);
-            let reg = reply.json();
-            (
-                reg["id"].as_str().unwrap().to_owned(),
-                reg["agentToken"].as_str().unwrap().to_owned(),
-            )
-        }
-    };
     let steady = |id: &str, token: &str| {
         axum::http::Request::put(format!("{API}/sources/{id}/driverState"))
             .header("authorization", format!("Bearer {token}"))
@@ -136,7 +118,7 @@ async fn steady_reports_after_a_full_reset_land_in_the_fresh_database() {
             .body(common::json_body(json!({})))
             .unwrap()
     };
-    let (old_id, old_token) = register("before-reset").await;
+    let (old_id, old_token) = register_agent(&app, "before-reset").await;
     app.send(steady(&old_id, &old_token))
         .await
         .assert_status(StatusCode::NO_CONTENT);
@@ -149,7 +131,7 @@ async fn steady_reports_after_a_full_reset_land_in_the_fresh_database() {
         .await
         .assert_status(StatusCode::UNAUTHORIZED);
 
-    let (id, token) = register("after-reset").await;
+    let (id, token) = register_agent(&app, "after-reset").await;
     assert!(
         app.get_json(&format!("{API}/sources/{id}")).await["lastReportAt"].is_null(),
         "no report yet"

@@ -192,6 +192,24 @@ pub async fn test_app() -> (psserver::App, psserver::AppState, tempfile::TempDir
     test_app_with(|_| {}).await
 }
 
+/// Register a Windows machine as its agent does (`machine_id` is also its host name): the new
+/// source's id and the agent's token.
+pub async fn register_agent(app: &psserver::App, machine_id: &str) -> (String, String) {
+    let reply = app
+        .post_json(
+            &format!("{API}/sources?operation=Register"),
+            serde_json::json!({"hostName": machine_id, "osFamily": "windows",
+                   "platform": "windows-x64", "ipAddress": "10.0.0.5", "machineId": machine_id}),
+        )
+        .await;
+    reply.assert_status(axum::http::StatusCode::CREATED);
+    let reg = reply.json();
+    (
+        reg["id"].as_str().unwrap().to_owned(),
+        reg["agentToken"].as_str().unwrap().to_owned(),
+    )
+}
+
 /// `Authorization: Basic ...` for a user and password.
 pub fn basic(user: &str, password: &str) -> String {
     use base64::Engine;
