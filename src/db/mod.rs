@@ -29,6 +29,7 @@ pub mod sources;
 mod steady;
 pub mod tasks;
 pub mod views;
+mod waiting;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -119,6 +120,8 @@ struct Writer {
     generation: Arc<AtomicU64>,
     /// Set when write work may still land after its `WriteTx` or `WriteConn` was dropped.
     in_doubt: Arc<AtomicBool>,
+    /// The writers waiting for the connection, which the steady reports' task gives up to them.
+    waiting: Arc<waiting::Waiting>,
 }
 
 /// What a write transaction starts from: the writer, and the catalog's generation that a write
@@ -135,8 +138,11 @@ struct WriteSide {
 impl WriteSide {
     /// Start a write transaction that holds the write lock from its first statement.
     async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
+        let waits = self.writer.waiting.enter();
+        let tx = self.writer.pool.begin_with("BEGIN IMMEDIATE").await?;
+        drop(waits);
         Ok(WriteTx {
-            tx: self.writer.pool.begin_with("BEGIN IMMEDIATE").await?,
+            tx,
             _moves_on: NextGeneration(Arc::clone(&self.writer.generation)),
             catalog: CatalogWrites {
                 generation: Arc::clone(&self.catalog_generation),
@@ -218,10 +224,25 @@ impl WriteConn {
     fn settle(&mut self) {
         self.in_doubt.settle();
     }
+
+    /// The statements run on it are done and committed, and it stays held for more: the
+    /// generation moves on now, as it would when it is dropped.
+    fn written(&mut self) {
+        self.settle();
+        self._moves_on.0.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 impl Writer {
+    /// The write connection, outside a transaction.
     async fn conn(&self) -> Result<WriteConn, sqlx::Error> {
+        let _waits = self.waiting.enter();
+        self.conn_uncounted().await
+    }
+
+    /// [`Self::conn`] for the steady reports' task, which is not counted as waiting: it is the
+    /// one that gives way.
+    async fn conn_uncounted(&self) -> Result<WriteConn, sqlx::Error> {
         Ok(WriteConn {
             conn: self.pool.acquire().await?,
             _moves_on: NextGeneration(Arc::clone(&self.generation)),
@@ -309,6 +330,7 @@ impl Db {
                 pool: write,
                 generation,
                 in_doubt,
+                waiting: Arc::default(),
             },
             catalog_generation,
             packages_written,
@@ -338,6 +360,7 @@ impl Db {
     }
 
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        let _waits = self.write.writer.waiting.enter();
         MIGRATOR.run(&self.write.writer.pool).await
     }
 
@@ -401,6 +424,8 @@ impl Db {
 
     pub async fn close(&self) {
         self.read.close().await;
+        // The steady reports' task lets go of the connection it keeps.
+        let _waits = self.write.writer.waiting.enter();
         self.write.writer.pool.close().await;
     }
 }

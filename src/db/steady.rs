@@ -30,7 +30,7 @@ use sqlx::{Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::sources::SourceRow;
-use super::{WriteSide, WriteTx};
+use super::{WriteConn, WriteSide, WriteTx};
 use crate::error::Result;
 
 mod direct;
@@ -174,7 +174,10 @@ async fn store_batches(
     mut pending: mpsc::Receiver<Pending>,
 ) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
-    while pending.recv_many(&mut batch, BATCH_MAX).await > 0 {
+    // The write connection, kept from one batch of steady reports to the next while no other
+    // writer waits for it (see `super::waiting`).
+    let mut held: Option<WriteConn> = None;
+    while next_batch(&write, &mut held, &mut pending, &mut batch).await > 0 {
         gather(&mut pending, &mut batch).await;
         let mut steady = Vec::with_capacity(batch.len());
         let mut jobs = Vec::new();
@@ -185,8 +188,9 @@ async fn store_batches(
             }
         }
         let outcome = if jobs.is_empty() {
-            store_steady_alone(&write, direct.as_mut(), &steady).await
+            store_steady_alone(&write, direct.as_mut(), &steady, &mut held).await
         } else {
+            held = None; // the group's transaction takes the connection
             store_group(&write, &steady, &mut jobs).await
         };
         let (mut stored, committed) = match outcome {
@@ -202,6 +206,31 @@ async fn store_batches(
         }
         for job in jobs {
             job.finish(committed);
+        }
+    }
+}
+
+/// Wait for the next reports into `batch`; how many came (0: the queue is closed). The
+/// connection `held` is let go first when another writer waits for it or the pool is closing,
+/// and while waiting as soon as a writer arrives.
+async fn next_batch(
+    write: &WriteSide,
+    held: &mut Option<WriteConn>,
+    pending: &mut mpsc::Receiver<Pending>,
+    batch: &mut Vec<Pending>,
+) -> usize {
+    let writer = &write.writer;
+    loop {
+        if writer.waiting.anyone() || writer.pool.is_closed() {
+            *held = None;
+        }
+        if held.is_none() {
+            return pending.recv_many(batch, BATCH_MAX).await;
+        }
+        tokio::select! {
+            biased;
+            () = writer.waiting.arrived() => *held = None,
+            n = pending.recv_many(batch, BATCH_MAX) => return n,
         }
     }
 }
@@ -227,16 +256,35 @@ async fn gather(pending: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>)
 
 /// Steady reports only: their one statement is a transaction of its own (no `BEGIN`, no
 /// `COMMIT` to send), run by `direct` unless someone wants the row back. Returns only once the
-/// generation has moved.
+/// generation has moved. Writes on the connection `held`, taken first when there is none; it is
+/// dropped when the batch fails.
 async fn store_steady_alone(
     write: &WriteSide,
     direct: Option<&mut Direct>,
     steady: &[(SteadyReport, oneshot::Sender<Option<Stored>>)],
+    held: &mut Option<WriteConn>,
 ) -> std::result::Result<HashMap<Arc<str>, Stored>, GroupError> {
-    // Held while `direct` writes too: it is the write lock.
-    let mut conn = write.writer.conn().await?;
+    let conn = match held {
+        Some(conn) => conn,
+        None => held.insert(write.writer.conn_uncounted().await?),
+    };
+    let outcome = store_steady_on(conn, direct, steady).await;
+    match &outcome {
+        Ok(_) => conn.written(), // the generation moves on before anyone is answered
+        Err(_) => *held = None,  // and here, as it is dropped
+    }
+    outcome
+}
+
+/// [`store_steady_alone`] on the write connection `conn`, held while `direct` writes too: it is
+/// the write lock.
+async fn store_steady_on(
+    conn: &mut WriteConn,
+    direct: Option<&mut Direct>,
+    steady: &[(SteadyReport, oneshot::Sender<Option<Stored>>)],
+) -> std::result::Result<HashMap<Arc<str>, Stored>, GroupError> {
     let reports = one_per_source(steady);
-    let stored = match direct {
+    Ok(match direct {
         Some(direct) if !reports.iter().any(|r| r.wants_row) => {
             let written = direct.store(&reports)?;
             if written.checkpoint_due {
@@ -245,10 +293,7 @@ async fn store_steady_alone(
             stored_without_rows(written.ids)
         }
         _ => store_steady(&mut conn.conn, &reports).await?,
-    };
-    conn.settle();
-    drop(conn); // the generation moves on before anyone is answered
-    Ok(stored)
+    })
 }
 
 /// Copy the WAL into the database (and so let the next write start it again), on the write

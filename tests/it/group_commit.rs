@@ -125,8 +125,8 @@ async fn changing_reports_sent_at_once_are_each_answered_and_stored() {
 }
 
 /// Steady reports (the agent's "nothing changed") are written on a connection of their own,
-/// which leaves checkpoints to a blocking thread (`db::steady::direct`): the WAL is still
-/// checkpointed and started again, and does not grow with every report.
+/// whose commits leave checkpoints to the write connection (`db::steady::direct`): the WAL is
+/// still checkpointed and started again, and does not grow with every report.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steady_reports_keep_the_wal_checkpointed() {
     let (app, _state, dir) = test_app().await;
@@ -162,4 +162,71 @@ async fn steady_reports_keep_the_wal_checkpointed() {
     );
     let source = app.get_json(&format!("{API}/sources/{id}")).await;
     assert!(source["lastReportAt"].is_string(), "{source}");
+}
+
+/// The steady reports' task keeps the write connection between its batches
+/// (`db::waiting`): another writer still gets it, both while reports keep coming and once they
+/// stopped (the task then idle, the connection still kept), and no report is lost meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_writers_get_the_connection_the_steady_reports_keep() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Duration;
+    let (app, _state, _dir) = test_app().await;
+    let mut agents = Vec::new();
+    for i in 0..8 {
+        agents.push(register_agent(&app, &format!("kept-{i}")).await);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let reporters: Vec<_> = agents
+        .iter()
+        .cloned()
+        .map(|(id, token)| {
+            let (app, stop, sent) = (app.clone(), Arc::clone(&stop), Arc::clone(&sent));
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let steady = json!({"installedVersion": null, "runningVersion": null});
+                    let request = Request::put(format!("{API}/sources/{id}/driverState"))
+                        .header("authorization", format!("Bearer {token}"))
+                        .header("prefer", "return=minimal")
+                        .body(json_body(steady))
+                        .unwrap();
+                    send(&app, request)
+                        .await
+                        .assert_status(StatusCode::NO_CONTENT);
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    // Some reports first, so that the task holds the connection.
+    while sent.load(Ordering::Relaxed) < 200 {
+        tokio::task::yield_now().await;
+    }
+    let write = |name: String| {
+        let app = app.clone();
+        async move {
+            let registered = tokio::time::timeout(Duration::from_secs(10), async {
+                register_agent(&app, &name).await
+            })
+            .await;
+            assert!(registered.is_ok(), "{name}: no write in 10 s");
+        }
+    };
+    for i in 0..20 {
+        write(format!("while-reporting-{i}")).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for reporter in reporters {
+        reporter.await.unwrap();
+    }
+    // The reports stopped: the task idles, and lets go when a writer comes.
+    write("after-the-reports".into()).await;
+    let list = app.get_json(&format!("{API}/sources?limit=100")).await;
+    assert_eq!(list["totalCount"], 8 + 21, "{list}");
+    for (id, _) in &agents {
+        let source = app.get_json(&format!("{API}/sources/{id}")).await;
+        assert!(source["lastReportAt"].is_string(), "{source}");
+    }
 }
