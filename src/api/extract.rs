@@ -124,6 +124,11 @@ fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {
 }
 
 fn read_json<T: DeserializeOwned>(body: &[u8]) -> Result<(T, Vec<String>), AppError> {
+    // Most bodies are read at once. Only one that fails is read again with the path of its
+    // failure tracked, for the error to name it (tracking it costs as much as the reading).
+    if let Some(read) = read_json_untracked(body) {
+        return Ok(read);
+    }
     let mut ignored: Vec<String> = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(body);
     let mut note = |path: serde_ignored::Path<'_>| ignored.push(path.to_string());
@@ -136,6 +141,18 @@ fn read_json<T: DeserializeOwned>(body: &[u8]) -> Result<(T, Vec<String>), AppEr
     // Only whitespace may follow the value.
     de.end().map_err(|e| body_error(".", &e))?;
     Ok((value, ignored))
+}
+
+/// [`read_json`] without the path of a failure: `None` when it fails.
+fn read_json_untracked<T: DeserializeOwned>(body: &[u8]) -> Option<(T, Vec<String>)> {
+    let mut ignored: Vec<String> = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut note = |path: serde_ignored::Path<'_>| ignored.push(path.to_string());
+    let value: T =
+        serde::Deserialize::deserialize(serde_ignored::Deserializer::new(&mut de, &mut note))
+            .ok()?;
+    de.end().ok()?;
+    Some((value, ignored))
 }
 
 fn body_error(path: &str, inner: &serde_json::Error) -> AppError {
@@ -302,13 +319,17 @@ impl ReturnPreference {
     }
 }
 
+/// RFC 7240's request header. A name written once: a name given as text is parsed again on each
+/// lookup.
+const PREFER: axum::http::HeaderName = axum::http::HeaderName::from_static("prefer");
+
 impl<S: Send + Sync> FromRequestParts<S> for ReturnPreference {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let fields = parts
             .headers
-            .get_all("prefer")
+            .get_all(PREFER)
             .iter()
             .filter_map(|v| v.to_str().ok());
         Ok(return_preference(fields))
@@ -392,7 +413,9 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestIdHeader {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(RequestIdHeader(parts.headers.get("x-request-id").cloned()))
+        Ok(RequestIdHeader(
+            parts.headers.get(crate::server::REQUEST_ID).cloned(),
+        ))
     }
 }
 

@@ -28,6 +28,7 @@ pub mod settings;
 pub mod sources;
 mod steady;
 pub mod tasks;
+mod time;
 pub mod views;
 mod waiting;
 
@@ -36,7 +37,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -45,6 +45,8 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
 
 use crate::error::{AppError, Result};
+
+pub use time::{parse_ts, ts, ts_shared};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -428,18 +430,6 @@ impl Db {
         let _waits = self.write.writer.waiting.enter();
         self.write.writer.pool.close().await;
     }
-}
-
-/// Times are stored as RFC 3339 UTC text with microseconds, which sorts like the time.
-pub fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-/// Read back a stored time; a bad one is a corrupt row, not a client error.
-pub fn parse_ts(text: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| AppError::internal(format!("corrupt time {text:?} in the database: {e}")))
 }
 
 pub fn parse_uuid(text: &str) -> Result<Uuid> {

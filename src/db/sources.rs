@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::counts::{Order, push_keyset};
 use super::steady::SteadyReport;
-use super::{Db, Read, WriteTx, conn, parse_col, parse_ts, parse_uuid, ts};
+use super::{Db, Read, WriteTx, conn, parse_col, parse_ts, parse_uuid, ts, ts_shared};
 use crate::domain::driver::DriverState;
 use crate::domain::model::{AddedBy, NewSource, Source};
 use crate::domain::paging::{Cursor, Paged};
@@ -333,7 +333,7 @@ pub async fn store_steady_report(
     now: DateTime<Utc>,
     wanted: Wanted,
 ) -> Result<Option<ReportAnswer>> {
-    let version = |v: Option<DriverVersion>| v.map(|v| Arc::from(v.to_string()));
+    let version = |v: Option<DriverVersion>| v.map(|v| Arc::from(&*v.text()));
     let report = SteadyReport {
         id: Arc::from(
             id.hyphenated()
@@ -347,7 +347,7 @@ pub async fn store_steady_report(
         running: version(reported.running),
         controller: controller.map(ControllerService::as_str),
         // As a read would give it back: stored times keep microseconds.
-        now: Arc::from(ts(now.trunc_subsecs(6))),
+        now: ts_shared(now.trunc_subsecs(6)),
         wants_row: wanted == Wanted::Source,
     };
     let Some(stored) = db.steady.store(report).await else {

@@ -137,18 +137,18 @@ pub async fn report_driver_state(
         ReportedBy::Agent { token_sha256 } => Some(token_sha256.to_owned()),
         ReportedBy::User => None,
     };
-    let source = db
-        .write_grouped(move |tx| {
-            Box::pin(full_report(
-                tx,
-                id,
-                token.clone(),
-                reported,
-                controller,
-                now,
-            ))
-        })
-        .await?;
+    // Boxed: the steady reports, most of them, do not carry this future's size along.
+    let source = Box::pin(db.write_grouped(move |tx| {
+        Box::pin(full_report(
+            tx,
+            id,
+            token.clone(),
+            reported,
+            controller,
+            now,
+        ))
+    }))
+    .await?;
     Ok(ReportAnswer {
         source: Some(source),
         may_have_workload: true,

@@ -207,3 +207,35 @@ async fn errors_keep_their_format() {
     assert_eq!(reply.header("content-type"), Some("application/json"));
     assert_eq!(reply.error_code(), "PayloadTooLarge", "{}", reply.text());
 }
+
+/// A body that does not read names the member that failed (the body is read once without
+/// tracking paths, and only a failure is read again with them: `api::extract::read_json`).
+#[tokio::test]
+async fn a_member_of_the_wrong_type_is_named() {
+    let (app, _, _dir) = test_app().await;
+    let reply = app
+        .post_json(
+            &format!("{API}/sources"),
+            json!({"hostName": 5, "osFamily": "windows", "ipAddress": "10.0.0.5"}),
+        )
+        .await;
+    reply.assert_status(StatusCode::BAD_REQUEST);
+    assert_eq!(reply.error_code(), "InvalidBody");
+    let message = reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains(": hostName: invalid type"), "{message}");
+    // An unknown member before the failure changes nothing in what is said.
+    let reply = app
+        .post_json(
+            &format!("{API}/sources"),
+            json!({"extra": 1, "hostName": "web01", "osFamily": ["windows"], "ipAddress": "10.0.0.5"}),
+        )
+        .await;
+    let message = reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains(": osFamily: invalid type"), "{message}");
+}

@@ -138,7 +138,8 @@ pub async fn report_driver_state(
             Ok((StatusCode::NO_CONTENT, [(PREFERENCE_APPLIED, applied)]).into_response())
         }
         (None, Some(source)) => {
-            let view = view_of(&state, &base, source, answer.may_have_workload).await?;
+            // Boxed, as the rarer answer: see `service::sources::report_driver_state`.
+            let view = Box::pin(view_of(&state, &base, source, answer.may_have_workload)).await?;
             Ok(axum::Json(view).into_response())
         }
         (None, None) => Err(AppError::internal("the stored report read back no source")),

@@ -132,7 +132,9 @@ impl Taken {
     /// The answer, from the same code as the router's route for it.
     async fn answer(self, state: &AppState, request: Request<Body>) -> Response {
         match self {
-            Self::Download(download) => download.answer(state, request).await,
+            // Boxed: a download's future is three times a report's, and every future of the
+            // shortcut would otherwise be as large (copied more than once for each request).
+            Self::Download(download) => Box::pin(download.answer(state, request)).await,
             Self::Report(report) => report.answer(state, request).await,
         }
     }

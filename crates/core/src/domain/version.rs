@@ -40,6 +40,23 @@ impl DriverVersion {
         self.0
     }
 
+    /// The version's text, written without an allocation (every report stores its versions as
+    /// text).
+    pub fn text(self) -> VersionText {
+        let mut text = VersionText {
+            bytes: [0; VersionText::MAX],
+            len: 0,
+        };
+        let mut digits = itoa::Buffer::new();
+        for (i, part) in self.0.into_iter().enumerate() {
+            if i > 0 {
+                text.push(b".");
+            }
+            text.push(digits.format(part).as_bytes());
+        }
+        text
+    }
+
     /// A text that sorts like the version (five zero-padded digits a part), for SQL `ORDER BY`.
     pub fn sort_key(self) -> String {
         let [a, b, c, d] = self.0;
@@ -93,17 +110,34 @@ fn parse_part(piece: &str) -> Result<u16, VersionError> {
     })
 }
 
+/// A version's text on the stack ([`DriverVersion::text`]).
+pub struct VersionText {
+    bytes: [u8; VersionText::MAX],
+    len: usize,
+}
+
+impl VersionText {
+    /// Four parts of at most five digits, and three dots.
+    const MAX: usize = 4 * 5 + 3;
+
+    fn push(&mut self, piece: &[u8]) {
+        self.bytes[self.len..self.len + piece.len()].copy_from_slice(piece);
+        self.len += piece.len();
+    }
+}
+
+impl std::ops::Deref for VersionText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).expect("digits and dots are ASCII")
+    }
+}
+
 impl fmt::Display for DriverVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Every report formats its versions: itoa is a fraction of `write!`'s machinery.
-        let mut digits = itoa::Buffer::new();
-        for (i, part) in self.0.into_iter().enumerate() {
-            if i > 0 {
-                f.write_str(".")?;
-            }
-            f.write_str(digits.format(part))?;
-        }
-        Ok(())
+        f.write_str(&self.text())
     }
 }
 

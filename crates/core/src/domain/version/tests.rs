@@ -12,6 +12,7 @@ fn parses_and_prints_valid_versions() {
         let v: DriverVersion = text.parse().unwrap();
         assert_eq!(v.parts(), parts, "{text}");
         assert_eq!(v.to_string(), text);
+        assert_eq!(&*v.text(), text);
     }
 }
 
