@@ -335,6 +335,7 @@ pub async fn store_steady_report(
 ) -> Result<Option<ReportAnswer>> {
     let version = |v: Option<DriverVersion>| v.map(|v| Arc::from(&*v.text()));
     let report = SteadyReport {
+        key: id.as_u128(),
         id: Arc::from(
             id.hyphenated()
                 .encode_lower(&mut uuid::Uuid::encode_buffer()) as &str,

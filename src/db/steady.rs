@@ -22,11 +22,11 @@
 //! full disk).
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::SqliteConnection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::sources::SourceRow;
@@ -34,7 +34,9 @@ use super::{WriteConn, WriteSide, WriteTx};
 use crate::error::Result;
 
 mod direct;
+mod statement;
 pub(super) use direct::Direct;
+use statement::{Statement, steady_statement};
 
 /// Why a group was not stored together (its reports are then written alone, each to its own
 /// outcome): sqlx's error, or SQLite's through [`Direct`].
@@ -52,6 +54,8 @@ const GATHER: Duration = Duration::from_millis(1);
 #[derive(Debug)]
 pub(super) struct SteadyReport {
     pub id: Arc<str>,
+    /// The same id as a number: the batch compares ids by it.
+    pub key: u128,
     /// The agent token's hash, or `None` for a report by a signed-in user.
     pub token: Option<Arc<str>>,
     pub installed: Option<Arc<str>>,
@@ -63,6 +67,38 @@ pub(super) struct SteadyReport {
     /// Whether the reporter wants the source back. A batch in which no one does reads back
     /// no rows.
     pub wants_row: bool,
+}
+
+/// Which reports of a batch were stored.
+pub(super) enum StoredSet {
+    /// All of those written (one per source), their rows not read back: the usual batch.
+    All,
+    /// Those of these sources only, their rows not read back.
+    Only(Vec<Arc<str>>),
+    /// Those whose rows were read back, by source id.
+    Read(HashMap<Arc<str>, Stored>),
+}
+
+impl StoredSet {
+    /// None of them (the batch failed).
+    fn none() -> Self {
+        Self::Only(Vec::new())
+    }
+
+    /// The answer of the report of source `id`, if it was stored.
+    fn take(&mut self, id: &str) -> Option<Stored> {
+        // Whether a source has a transformation is unknown when its row was not read, and no
+        // one asks then.
+        let unread = Stored {
+            row: None,
+            has_transformation: true,
+        };
+        match self {
+            Self::All => Some(unread),
+            Self::Only(ids) => ids.iter().any(|s| &**s == id).then_some(unread),
+            Self::Read(rows) => rows.remove(id),
+        }
+    }
 }
 
 /// What a stored steady report answers: the source as written (when some report of the batch
@@ -187,22 +223,27 @@ async fn store_batches(
                 Pending::Full(job) => jobs.push(job),
             }
         }
+        let firsts = first_of_each_source(&steady);
+        let reports: Vec<&SteadyReport> = (steady.iter().zip(&firsts))
+            .filter_map(|((report, _), first)| first.then_some(report))
+            .collect();
         let outcome = if jobs.is_empty() {
-            store_steady_alone(&write, direct.as_mut(), &steady, &mut held).await
+            store_steady_alone(&write, direct.as_mut(), &reports, &mut held).await
         } else {
             held = None; // the group's transaction takes the connection
-            store_group(&write, &steady, &mut jobs).await
+            store_group(&write, &reports, &mut jobs).await
         };
+        drop(reports);
         let (mut stored, committed) = match outcome {
             Ok(stored) => (stored, true),
             Err(e) => {
                 tracing::debug!(error = %e, steady = steady.len(), full = jobs.len(), "reports not stored together");
-                (HashMap::new(), false)
+                (StoredSet::none(), false)
             }
         };
-        for (report, reply) in steady {
-            // A second report of the same source finds its row taken: the full path decides it.
-            let _ = reply.send(stored.remove(&*report.id));
+        for ((report, reply), first) in steady.into_iter().zip(firsts) {
+            // A second report of the same source was not written: the full path decides it.
+            let _ = reply.send(if first { stored.take(&report.id) } else { None });
         }
         for job in jobs {
             job.finish(committed);
@@ -261,14 +302,14 @@ async fn gather(pending: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>)
 async fn store_steady_alone(
     write: &WriteSide,
     direct: Option<&mut Direct>,
-    steady: &[(SteadyReport, oneshot::Sender<Option<Stored>>)],
+    reports: &[&SteadyReport],
     held: &mut Option<WriteConn>,
-) -> std::result::Result<HashMap<Arc<str>, Stored>, GroupError> {
+) -> std::result::Result<StoredSet, GroupError> {
     let conn = match held {
         Some(conn) => conn,
         None => held.insert(write.writer.conn_uncounted().await?),
     };
-    let outcome = store_steady_on(conn, direct, steady).await;
+    let outcome = store_steady_on(conn, direct, reports).await;
     match &outcome {
         Ok(_) => conn.written(), // the generation moves on before anyone is answered
         Err(_) => *held = None,  // and here, as it is dropped
@@ -281,18 +322,17 @@ async fn store_steady_alone(
 async fn store_steady_on(
     conn: &mut WriteConn,
     direct: Option<&mut Direct>,
-    steady: &[(SteadyReport, oneshot::Sender<Option<Stored>>)],
-) -> std::result::Result<HashMap<Arc<str>, Stored>, GroupError> {
-    let reports = one_per_source(steady);
+    reports: &[&SteadyReport],
+) -> std::result::Result<StoredSet, GroupError> {
     Ok(match direct {
         Some(direct) if !reports.iter().any(|r| r.wants_row) => {
-            let written = direct.store(&reports)?;
+            let written = direct.store(reports)?;
             if written.checkpoint_due {
                 checkpoint(&mut conn.conn).await;
             }
-            stored_without_rows(written.ids)
+            written.stored
         }
-        _ => store_steady(&mut conn.conn, &reports).await?,
+        _ => store_steady(&mut conn.conn, reports).await?,
     })
 }
 
@@ -312,14 +352,14 @@ async fn checkpoint(conn: &mut SqliteConnection) {
 /// committed and the generation has moved.
 async fn store_group(
     write: &WriteSide,
-    steady: &[(SteadyReport, oneshot::Sender<Option<Stored>>)],
+    reports: &[&SteadyReport],
     jobs: &mut [Box<dyn GroupJob>],
-) -> std::result::Result<HashMap<Arc<str>, Stored>, GroupError> {
+) -> std::result::Result<StoredSet, GroupError> {
     let mut tx = write.begin().await?;
-    let stored = if steady.is_empty() {
-        HashMap::new()
+    let stored = if reports.is_empty() {
+        StoredSet::none()
     } else {
-        store_steady(tx.conn(), &one_per_source(steady)).await?
+        store_steady(tx.conn(), reports).await?
     };
     for job in jobs.iter_mut() {
         sqlx::query("SAVEPOINT report").execute(tx.conn()).await?;
@@ -332,22 +372,26 @@ async fn store_group(
     Ok(stored)
 }
 
-/// The reports of a batch, the first of each source only: SQLite would apply only one of two
-/// joined rows, unsaid which. The others are answered "not stored here" (the full path decides).
-fn one_per_source(batch: &[(SteadyReport, oneshot::Sender<Option<Stored>>)]) -> Vec<&SteadyReport> {
-    let mut seen = std::collections::HashSet::with_capacity(batch.len());
-    batch
-        .iter()
-        .map(|(r, _)| r)
-        .filter(|r| seen.insert(&*r.id))
-        .collect()
+/// Whether each report of a batch is the first of its source: only those are written. SQLite
+/// would apply only one of two joined rows, unsaid which. The others are answered "not stored
+/// here" (the full path decides). By sorting the ids as numbers: no hashing of texts.
+fn first_of_each_source(batch: &[(SteadyReport, oneshot::Sender<Option<Stored>>)]) -> Vec<bool> {
+    let mut order: Vec<(u128, usize)> = (batch.iter().enumerate())
+        .map(|(i, (report, _))| (report.key, i))
+        .collect();
+    order.sort_unstable();
+    let mut first = vec![false; batch.len()];
+    for (k, &(key, i)) in order.iter().enumerate() {
+        first[i] = k == 0 || order[k - 1].0 != key;
+    }
+    first
 }
 
 /// Store the steady reports of a group with one statement; the rows written, by source id.
 async fn store_steady(
     conn: &mut SqliteConnection,
     reports: &[&SteadyReport],
-) -> std::result::Result<HashMap<Arc<str>, Stored>, sqlx::Error> {
+) -> std::result::Result<StoredSet, sqlx::Error> {
     if reports.iter().any(|r| r.wants_row) {
         return store_reading_rows(conn, reports).await;
     }
@@ -357,44 +401,27 @@ async fn store_steady(
         .execute(&mut *conn)
         .await?
         .rows_affected();
-    let ids: Vec<Arc<str>> = if usize::try_from(stored).is_ok_and(|n| n == reports.len()) {
-        reports.iter().map(|r| Arc::clone(&r.id)).collect()
-    } else {
-        // Some were not stored. Which were: the same conditions, read again. They read none of
-        // the columns the update wrote, and nothing writes in between (this is the write
-        // connection), so they hold for exactly the rows it wrote.
-        steady_statement(Statement::Match, reports)
-            .try_map(|row: sqlx::sqlite::SqliteRow| sqlx::Row::try_get::<String, _>(&row, 0))
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(Arc::from)
-            .collect()
-    };
-    Ok(stored_without_rows(ids))
-}
-
-/// The answers of reports stored without reading their rows back. Whether a source has a
-/// transformation is unknown then, and no one asks.
-fn stored_without_rows(ids: Vec<Arc<str>>) -> HashMap<Arc<str>, Stored> {
-    let stored = |id| {
-        let row = None;
-        (
-            id,
-            Stored {
-                row,
-                has_transformation: true,
-            },
-        )
-    };
-    ids.into_iter().map(stored).collect()
+    if usize::try_from(stored).is_ok_and(|n| n == reports.len()) {
+        return Ok(StoredSet::All);
+    }
+    // Some were not stored. Which were: the same conditions, read again. They read none of the
+    // columns the update wrote, and nothing writes in between (this is the write connection),
+    // so they hold for exactly the rows it wrote.
+    let ids = steady_statement(Statement::Match, reports)
+        .try_map(|row: sqlx::sqlite::SqliteRow| sqlx::Row::try_get::<String, _>(&row, 0))
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(Arc::from)
+        .collect();
+    Ok(StoredSet::Only(ids))
 }
 
 /// Store the steady reports, reading back the rows written (some reporter wants its source).
 async fn store_reading_rows(
     conn: &mut SqliteConnection,
     reports: &[&SteadyReport],
-) -> std::result::Result<HashMap<Arc<str>, Stored>, sqlx::Error> {
+) -> std::result::Result<StoredSet, sqlx::Error> {
     let rows: Vec<StoredRow> = steady_statement(Statement::StoreReturning, reports)
         .try_map(|row: sqlx::sqlite::SqliteRow| sqlx::FromRow::from_row(&row))
         .fetch_all(&mut *conn)
@@ -411,89 +438,55 @@ async fn store_reading_rows(
             },
         )
     };
-    Ok(rows.into_iter().map(stored).collect())
+    Ok(StoredSet::Read(rows.into_iter().map(stored).collect()))
 }
 
-/// The three statements of steady reports.
-#[derive(Debug, Clone, Copy)]
-enum Statement {
-    /// Store each report's time on the rows whose state is the one reported.
-    Store,
-    /// The same, reading back the rows written.
-    StoreReturning,
-    /// The ids of the rows [`Self::Store`] writes (the same conditions).
-    Match,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Statement {
-    const ALL: [Self; 3] = [Self::Store, Self::StoreReturning, Self::Match];
-
-    /// The statement over `rows` reports: the reports as a table `r` of `rows` rows of
-    /// parameters, and the conditions of a steady report.
-    fn text(self, rows: usize) -> String {
-        let head = match self {
-            Self::Store | Self::StoreReturning => {
-                "UPDATE sources SET updated_at = r.now, last_report_at = r.now FROM "
-            }
-            Self::Match => "SELECT sources.id FROM sources, ",
+    fn report(key: u128) -> (SteadyReport, oneshot::Sender<Option<Stored>>) {
+        let (reply, _) = oneshot::channel();
+        let id: Arc<str> = Arc::from(uuid::Uuid::from_u128(key).to_string());
+        let now = Arc::from("2026-12-05T00:00:00.000000Z");
+        let report = SteadyReport {
+            id,
+            key,
+            token: None,
+            installed: None,
+            running: None,
+            controller: None,
+            now,
+            wants_row: false,
         };
-        let values = vec!["(?, ?, ?, ?, ?, ?)"; rows].join(", ");
-        let tail = match self {
-            Self::StoreReturning => concat!(
-                " RETURNING ",
-                source_columns!(),
-                ", (SELECT id FROM transformations WHERE source_id = sources.id) AS transformation_id"
-            ),
-            Self::Store | Self::Match => "",
-        };
-        format!(
-            "{head}(SELECT column1 AS id, column2 AS token, column3 AS installed,
-                     column4 AS running, column5 AS controller, column6 AS now
-              FROM (VALUES {values})) AS r
-             WHERE sources.id = r.id
-               AND (r.token IS NULL OR sources.agent_token_sha256 = r.token)
-               AND sources.installed_version IS r.installed
-               AND sources.running_version IS r.running
-               AND (r.controller IS NULL OR sources.controller_service = r.controller)
-               AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.source_id = sources.id
-                               AND kind = 'RebootRequired' AND state = 'active'){tail}"
-        )
+        (report, reply)
     }
-}
 
-/// The statements' texts, written once: by statement, then for 1, 2, 4 ... [`BATCH_MAX`] rows.
-/// A batch is padded with rows of NULLs (which match no source) to a power of two: a handful of
-/// texts, each prepared once on the connection, whatever the batch sizes.
-static TEXTS: LazyLock<Vec<Vec<String>>> = LazyLock::new(|| {
-    let sizes = || (0..=BATCH_MAX.ilog2()).map(|k| 1 << k);
-    Statement::ALL
-        .iter()
-        .map(|s| sizes().map(|rows| s.text(rows)).collect())
-        .collect()
-});
-
-/// The text of `statement` for `reports` reports (padded to the next power of two).
-fn text(statement: Statement, reports: usize) -> &'static str {
-    let rows = reports.next_power_of_two();
-    &TEXTS[statement as usize][rows.ilog2() as usize]
-}
-
-/// `statement` over `reports`, its parameters bound.
-fn steady_statement(
-    statement: Statement,
-    reports: &[&SteadyReport],
-) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
-    let rows = reports.len().next_power_of_two();
-    let mut query = sqlx::query(text(statement, reports.len()));
-    for i in 0..rows {
-        let r = reports.get(i);
-        query = query
-            .bind(r.map(|r| Arc::clone(&r.id)))
-            .bind(r.and_then(|r| r.token.clone()))
-            .bind(r.and_then(|r| r.installed.clone()))
-            .bind(r.and_then(|r| r.running.clone()))
-            .bind(r.and_then(|r| r.controller))
-            .bind(r.map(|r| Arc::clone(&r.now)));
+    #[test]
+    fn only_the_first_report_of_each_source_is_written() {
+        let batch: Vec<_> = [7, 3, 7, 9, 3, 3, 1].into_iter().map(report).collect();
+        assert_eq!(
+            first_of_each_source(&batch),
+            [true, true, false, true, false, false, true]
+        );
+        assert!(first_of_each_source(&[]).is_empty());
+        let distinct: Vec<_> = (0..64).rev().map(report).collect();
+        assert!(
+            first_of_each_source(&distinct)
+                .into_iter()
+                .all(|first| first)
+        );
     }
-    query
+
+    #[test]
+    fn a_stored_set_answers_the_reports_it_holds() {
+        let (a, b) = (report(1).0.id, report(2).0.id);
+        assert!(StoredSet::All.take(&a).is_some());
+        let mut only = StoredSet::Only(vec![Arc::clone(&a)]);
+        assert!(only.take(&a).is_some());
+        assert!(only.take(&b).is_none());
+        assert!(StoredSet::none().take(&a).is_none());
+        let mut read = StoredSet::Read(HashMap::new());
+        assert!(read.take(&a).is_none());
+    }
 }

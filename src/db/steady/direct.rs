@@ -22,7 +22,8 @@ use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Statement, SteadyReport};
+use super::statement::Statement;
+use super::{SteadyReport, StoredSet};
 
 /// SQLite's own threshold for its automatic checkpoint (`wal_autocheckpoint`), in frames.
 const CHECKPOINT_FRAMES: i32 = 1000;
@@ -52,8 +53,8 @@ impl std::fmt::Debug for Direct {
 
 /// What [`Direct::store`] wrote.
 pub(in crate::db) struct Written {
-    /// The ids of the sources whose reports were stored.
-    pub ids: Vec<Arc<str>>,
+    /// Which reports were stored.
+    pub stored: StoredSet,
     /// The WAL has grown past SQLite's threshold: the caller checkpoints.
     pub checkpoint_due: bool,
 }
@@ -78,18 +79,20 @@ impl Direct {
         WAL_FRAMES.set(0);
         let stored = statement(&self.conn, Statement::Store, reports)?.execute(params(reports))?;
         let checkpoint_due = WAL_FRAMES.get() >= CHECKPOINT_FRAMES;
-        let ids = if stored == reports.len() {
-            reports.iter().map(|r| Arc::clone(&r.id)).collect()
+        let stored = if stored == reports.len() {
+            StoredSet::All
         } else {
             // Some were not stored; which were: the same conditions, read again (see
             // `steady::store_steady`).
-            statement(&self.conn, Statement::Match, reports)?
-                .query_map(params(reports), |row| row.get::<_, String>(0))?
-                .map(|id| id.map(Arc::from))
-                .collect::<rusqlite::Result<_>>()?
+            StoredSet::Only(
+                statement(&self.conn, Statement::Match, reports)?
+                    .query_map(params(reports), |row| row.get::<_, String>(0))?
+                    .map(|id| id.map(Arc::from))
+                    .collect::<rusqlite::Result<_>>()?,
+            )
         };
         Ok(Written {
-            ids,
+            stored,
             checkpoint_due,
         })
     }
@@ -101,7 +104,7 @@ fn statement<'c>(
     which: Statement,
     reports: &[&SteadyReport],
 ) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
-    conn.prepare_cached(super::text(which, reports.len()))
+    conn.prepare_cached(super::statement::text(which, reports.len()))
 }
 
 /// The statement's parameters: six for each report, then rows of NULLs (which match no source)

@@ -1,0 +1,92 @@
+//! The statements that store batches of steady reports, their texts written once for each
+//! size of batch.
+
+use std::sync::{Arc, LazyLock};
+
+use sqlx::Sqlite;
+
+use super::{BATCH_MAX, SteadyReport};
+
+/// The three statements of steady reports.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Statement {
+    /// Store each report's time on the rows whose state is the one reported.
+    Store,
+    /// The same, reading back the rows written.
+    StoreReturning,
+    /// The ids of the rows [`Self::Store`] writes (the same conditions).
+    Match,
+}
+
+impl Statement {
+    const ALL: [Self; 3] = [Self::Store, Self::StoreReturning, Self::Match];
+
+    /// The statement over `rows` reports: the reports as a table `r` of `rows` rows of
+    /// parameters, and the conditions of a steady report.
+    fn text(self, rows: usize) -> String {
+        let head = match self {
+            Self::Store | Self::StoreReturning => {
+                "UPDATE sources SET updated_at = r.now, last_report_at = r.now FROM "
+            }
+            Self::Match => "SELECT sources.id FROM sources, ",
+        };
+        let values = vec!["(?, ?, ?, ?, ?, ?)"; rows].join(", ");
+        let tail = match self {
+            Self::StoreReturning => concat!(
+                " RETURNING ",
+                source_columns!(),
+                ", (SELECT id FROM transformations WHERE source_id = sources.id) AS transformation_id"
+            ),
+            Self::Store | Self::Match => "",
+        };
+        format!(
+            "{head}(SELECT column1 AS id, column2 AS token, column3 AS installed,
+                     column4 AS running, column5 AS controller, column6 AS now
+              FROM (VALUES {values})) AS r
+             WHERE sources.id = r.id
+               AND (r.token IS NULL OR sources.agent_token_sha256 = r.token)
+               AND sources.installed_version IS r.installed
+               AND sources.running_version IS r.running
+               AND (r.controller IS NULL OR sources.controller_service = r.controller)
+               AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.source_id = sources.id
+                               AND kind = 'RebootRequired' AND state = 'active'){tail}"
+        )
+    }
+}
+
+/// The statements' texts, written once: by statement, then for 1, 2, 4 ... [`BATCH_MAX`] rows.
+/// A batch is padded with rows of NULLs (which match no source) to a power of two: a handful of
+/// texts, each prepared once on the connection, whatever the batch sizes.
+static TEXTS: LazyLock<Vec<Vec<String>>> = LazyLock::new(|| {
+    let sizes = || (0..=BATCH_MAX.ilog2()).map(|k| 1 << k);
+    Statement::ALL
+        .iter()
+        .map(|s| sizes().map(|rows| s.text(rows)).collect())
+        .collect()
+});
+
+/// The text of `statement` for `reports` reports (padded to the next power of two).
+pub(super) fn text(statement: Statement, reports: usize) -> &'static str {
+    let rows = reports.next_power_of_two();
+    &TEXTS[statement as usize][rows.ilog2() as usize]
+}
+
+/// `statement` over `reports`, its parameters bound.
+pub(super) fn steady_statement(
+    statement: Statement,
+    reports: &[&SteadyReport],
+) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
+    let rows = reports.len().next_power_of_two();
+    let mut query = sqlx::query(text(statement, reports.len()));
+    for i in 0..rows {
+        let r = reports.get(i);
+        query = query
+            .bind(r.map(|r| Arc::clone(&r.id)))
+            .bind(r.and_then(|r| r.token.clone()))
+            .bind(r.and_then(|r| r.installed.clone()))
+            .bind(r.and_then(|r| r.running.clone()))
+            .bind(r.and_then(|r| r.controller))
+            .bind(r.map(|r| Arc::clone(&r.now)));
+    }
+    query
+}
