@@ -263,7 +263,7 @@ pub fn token_sha256(token: &str) -> String {
     // 32 bytes are always 64 digits, so the encoding cannot fail.
     let mut text = [0u8; 64];
     let _ = hex::encode_to_slice(Sha256::digest(token.as_bytes()), &mut text);
-    String::from_utf8_lossy(&text).into_owned()
+    String::from(std::str::from_utf8(&text).expect("hex digits are ASCII"))
 }
 
 #[cfg(test)]

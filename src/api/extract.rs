@@ -327,6 +327,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ReturnPreference {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let mut prefer = parts.headers.get_all(PREFER).iter();
+        // What migrate-agent sends with every report, answered without parsing.
+        if let (Some(only), None) = (prefer.next(), prefer.next())
+            && only.as_bytes() == b"return=minimal"
+        {
+            return Ok(ReturnPreference::Minimal);
+        }
         let fields = parts
             .headers
             .get_all(PREFER)
