@@ -9,8 +9,25 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    // On one CPU (a container's share, or `taskset`), one thread runs every task: the
+    // multi-thread scheduler would only add its hand-offs between threads to each request (its
+    // queues, its atomics, the wake-ups of an idle worker). bench/RESULTS.md has the figures.
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut runtime = match one_cpu {
+        true => tokio::runtime::Builder::new_current_thread(),
+        false => tokio::runtime::Builder::new_multi_thread(),
+    };
+    match runtime.enable_all().build() {
+        Ok(runtime) => runtime.block_on(serve(one_cpu)),
+        Err(e) => {
+            eprintln!("psserver: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(one_cpu: bool) -> std::process::ExitCode {
     let config = Config::parse();
     if let Some(tool) = &config.tool {
         return match psserver::tools::run(tool) {
@@ -36,6 +53,9 @@ async fn main() -> std::process::ExitCode {
             .flatten_event(true)
             .with_current_span(true)
             .init(),
+    }
+    if one_cpu {
+        tracing::info!("one CPU: every task runs on one thread");
     }
     match psserver::server::run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -335,3 +335,60 @@ async fn a_poll_after_an_acknowledged_report_shows_it() {
         assert!(poller.await.unwrap() > 0);
     }
 }
+
+/// On one CPU the server runs every task on one thread (`main`): agents' reports, an operator's
+/// writes meanwhile and a clean stop all work there as on more CPUs.
+#[tokio::test]
+async fn serves_on_one_cpu() {
+    let server = Server::start_through(&["taskset", "-c", "0"], &[]);
+    assert!(
+        server
+            .log_text()
+            .contains("one CPU: every task runs on one thread"),
+        "{}",
+        server.log_text()
+    );
+    let c = client();
+    let mut machines = Vec::new();
+    for i in 0..16 {
+        machines.push(register(&c, &server, &format!("one-cpu-{i}")).await);
+    }
+    let reporters: Vec<_> = machines
+        .iter()
+        .cloned()
+        .map(|(id, token)| {
+            let (c, url) = (c.clone(), server.api(&format!("/sources/{id}/driverState")));
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for _ in 0..20 {
+                    let reply = c
+                        .put(&url)
+                        .bearer_auth(&token)
+                        .header("prefer", "return=minimal")
+                        .json(&json!({"installedVersion": null, "runningVersion": null}))
+                        .send()
+                        .await
+                        .expect("report");
+                    statuses.push(reply.status().as_u16());
+                }
+                statuses
+            })
+        })
+        .collect();
+    let (late, _) = register(&c, &server, "one-cpu-late").await;
+    for reporter in reporters {
+        assert!(reporter.await.unwrap().iter().all(|s| *s == 204));
+    }
+    let source = get(&c, server.api(&format!("/sources/{}", machines[0].0))).await;
+    assert!(source["lastReportAt"].is_string(), "{source}");
+    get(&c, server.api(&format!("/sources/{late}"))).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = server
+        .wait_exit(Duration::from_secs(15))
+        .expect("psserver did not stop on SIGTERM");
+    assert!(code.success(), "{code:?}");
+}

@@ -37,8 +37,22 @@ impl Server {
 
     /// Start with an existing data directory (to test restarts).
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        Self::launch(Command::new(env!("CARGO_BIN_EXE_psserver")), dir, extra)
+    }
+
+    /// Start through `launcher` (a program and its arguments, which runs the server's binary
+    /// given last), as `taskset -c 0`.
+    pub fn start_through(launcher: &[&str], extra: &[&str]) -> Server {
+        let mut command = Command::new(launcher[0]);
+        command
+            .args(&launcher[1..])
+            .arg(env!("CARGO_BIN_EXE_psserver"));
+        Self::launch(command, tempfile::tempdir().expect("temp dir"), extra)
+    }
+
+    fn launch(mut command: Command, dir: tempfile::TempDir, extra: &[&str]) -> Server {
         let data = dir.path().join("data");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_psserver"))
+        let mut child = command
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
