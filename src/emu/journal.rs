@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::Instant;
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method};
@@ -210,7 +209,6 @@ fn clip(text: &str) -> String {
 /// A request on its way, to be journalled with its answer (every request but reads of the
 /// journal itself). Taken by `crate::per_request` before the request runs.
 pub struct Pending {
-    started: Instant,
     method: Cow<'static, str>,
     path: String,
     query: Option<String>,
@@ -225,7 +223,6 @@ impl Pending {
             return None;
         }
         Some(Self {
-            started: Instant::now(),
             method: method_text(request.method()),
             path: clip(path),
             query: request.uri().query().map(clip),
@@ -233,7 +230,8 @@ impl Pending {
         })
     }
 
-    pub fn finish(self, journal: &Journal, response: &Response) {
+    /// The request was answered with `response` after `took` (as the metrics counted it).
+    pub fn finish(self, journal: &Journal, response: &Response, took: std::time::Duration) {
         journal.record(Entry {
             seq: 0,
             at: Utc::now(),
@@ -242,7 +240,7 @@ impl Pending {
             path: self.path,
             query: self.query,
             status: response.status().as_u16(),
-            duration_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms: took.as_secs_f64() * 1000.0,
             implemented: response.extensions().get::<Unimplemented>().is_none(),
             ignored_members: Vec::new(),
         });

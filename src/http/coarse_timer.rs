@@ -93,14 +93,17 @@ impl Future for CoarseSleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // No clock read here (hyper polls each request's sleep): the sweep alone decides that a
+        // deadline has passed, and takes the sleep out of the map when it has. So a sleep whose
+        // deadline had passed already also ends at the next sweep.
         let this = self.get_mut();
-        if Instant::now() >= this.deadline {
-            this.leave();
-            return Poll::Ready(());
-        }
         let mut waiting = this.sleepers.waiting();
-        match this.key.and_then(|key| waiting.get_mut(&key)) {
-            Some(waker) => waker.clone_from(cx.waker()),
+        match this.key.map(|key| waiting.get_mut(&key)) {
+            Some(Some(waker)) => waker.clone_from(cx.waker()),
+            Some(None) => {
+                this.key = None;
+                return Poll::Ready(());
+            }
             None => {
                 let key = (
                     this.deadline,

@@ -95,7 +95,7 @@ where
         "finished processing request"
     );
     if let Some(journal) = journal {
-        journal.finish(&state.journal, &response);
+        journal.finish(&state.journal, &response, took);
     }
     response
 }

@@ -37,6 +37,17 @@ where
     let Some(fault) = state.faults.decide(request.method(), path) else {
         return next(request).await;
     };
+    // Boxed: every request's future would otherwise be as large as this path's (its sleep),
+    // and be copied as such.
+    Box::pin(with_fault(state, request, next, fault)).await
+}
+
+/// [`inject`] once `fault` fired.
+async fn with_fault<F, Fut>(state: &AppState, request: Request, next: F, fault: Fault) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     tracing::info!(rule = %fault.rule, action = fault.action.as_str(), "fault injected");
     state.metrics.fault_injected(fault.action);
     if !fault.delay.is_zero() {
