@@ -269,6 +269,11 @@ fn help_lists_every_flag_with_its_environment_variable() {
 #[tokio::test]
 async fn stops_cleanly_on_sigterm() {
     let server = Server::start(&[]);
+    stops_on_sigterm(server);
+}
+
+/// Send SIGTERM to `server`; it must exit, with success, within 15 s.
+fn stops_on_sigterm(server: Server) {
     let pid = server.pid();
     let status = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -382,13 +387,5 @@ async fn serves_on_one_cpu() {
     let source = get(&c, server.api(&format!("/sources/{}", machines[0].0))).await;
     assert!(source["lastReportAt"].is_string(), "{source}");
     get(&c, server.api(&format!("/sources/{late}"))).await;
-    let status = Command::new("kill")
-        .args(["-TERM", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let code = server
-        .wait_exit(Duration::from_secs(15))
-        .expect("psserver did not stop on SIGTERM");
-    assert!(code.success(), "{code:?}");
+    stops_on_sigterm(server);
 }
