@@ -1,6 +1,5 @@
 //! Start-up, serving and shutdown.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, Method, Request};
@@ -196,42 +195,18 @@ pub async fn prepare(state: &AppState) -> Result<(), String> {
     Ok(())
 }
 
-/// Bounds on what one connection may hold: the time to send a request's headers (hyper's timer
-/// starts when it waits for a request head, so it also closes idle kept-alive connections; the
-/// timer is coarse, see `http::coarse_timer`), and
-/// the size of the request head. hyper answers 431 beyond the size and closes the connection
-/// after the time (RFC 9110 §15.5.9 would allow a 408; hyper sends nothing). A macro: the two
-/// servers' builders are the same hyper-util type, which this crate does not name.
-macro_rules! limit_connections {
-    ($server:expr, $header_timeout:expr) => {
-        $server
-            .http_builder()
-            .http1()
-            .timer(crate::http::coarse_timer::CoarseTimer::new())
-            .header_read_timeout($header_timeout)
-            .max_buf_size(MAX_REQUEST_HEAD);
-    };
-}
-
-/// Makes the [`crate::App`] of each connection, knowing where it comes from (the server's
-/// make-service; `tests/it/emu.rs` checks what it makes).
-#[derive(Clone)]
-pub struct Connections(pub crate::App);
-
-impl tower::Service<SocketAddr> for Connections {
-    type Response = crate::App;
-    type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<crate::App, Self::Error>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, remote: SocketAddr) -> Self::Future {
-        std::future::ready(Ok(self.0.connected(remote)))
+/// How the server serves `state`'s app: the bounds on what one connection may hold (the time
+/// to send a request's headers: hyper's timer starts when it waits for a request head, so it
+/// also closes idle kept-alive connections; and the size of the request head: hyper answers 431
+/// beyond it and closes the connection after the time, where RFC 9110 §15.5.9 would allow a 408),
+/// the cap on connections, and TLS when `tls` is set.
+pub fn serving(state: &AppState, tls: Option<&crate::tls::Tls>) -> crate::http::Serving {
+    crate::http::Serving {
+        app: crate::app(state.clone()),
+        tls: tls.map(|tls| tokio_rustls::TlsAcceptor::from(tls.config.get_inner())),
+        max_connections: state.config.max_connections,
+        header_timeout: Duration::from_secs(state.config.header_timeout_secs),
+        max_head: MAX_REQUEST_HEAD,
     }
 }
 
@@ -260,43 +235,12 @@ pub async fn run(config: Config) -> Result<(), String> {
     }
 
     let shutdown = state.shutdown.clone();
-    // Connection info lets the control plane tell loopback callers from others.
-    let app = Connections(crate::app(state.clone()));
-    // One handle for both schemes: on shutdown, stop accepting and let requests in flight finish.
-    let handle = axum_server::Handle::new();
-    tokio::spawn({
-        let handle = handle.clone();
-        let shutdown = shutdown.clone();
-        async move {
-            shutdown.cancelled().await;
-            handle.graceful_shutdown(Some(Duration::from_secs(10)));
-        }
-    });
-    let header_timeout = Duration::from_secs(state.config.header_timeout_secs);
-    // Both schemes count their connections, TLS handshakes included (`http::Capped`).
-    let max_connections = state.config.max_connections;
-    let server = match tls {
-        None => {
-            // axum::serve has no header-read timeout: a client trickling its headers would hold
-            // a connection (and a task) for ever. HTTP/1 only, as axum::serve was: the automatic
-            // HTTP/2 detection reads the first bytes without any timeout.
-            let mut server = axum_server::from_tcp(listener)
-                .map_err(|e| e.to_string())?
-                .http1_only()
-                .handle(handle)
-                .map(|plain| crate::http::Capped::new(plain, max_connections));
-            limit_connections!(server, header_timeout);
-            tokio::spawn(async move { server.serve(app).await.map_err(|e| e.to_string()) })
-        }
-        Some(tls) => {
-            let mut server = axum_server::from_tcp_rustls(listener, tls.config)
-                .map_err(|e| e.to_string())?
-                .handle(handle)
-                .map(|tls| crate::http::Capped::new(tls, max_connections));
-            limit_connections!(server, header_timeout);
-            tokio::spawn(async move { server.serve(app).await.map_err(|e| e.to_string()) })
-        }
-    };
+    // On shutdown: stop accepting, and let the requests in flight finish.
+    let server = tokio::spawn(crate::http::serve(
+        listener,
+        serving(&state, tls.as_ref()),
+        shutdown.clone(),
+    ));
     tokio::spawn({
         let shutdown = shutdown.clone();
         async move {

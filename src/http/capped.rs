@@ -1,17 +1,14 @@
-//! The cap on open connections (`--max-connections`, issue 20 D1): an acceptor around the
-//! server's own (plain or TLS) that counts each connection from its accept (TLS handshake
-//! included) until its stream is dropped, and answers one beyond the cap with a 503 and closes
-//! it, rather than letting it wait in a queue no client can see.
+//! The cap on open connections (`--max-connections`, issue 20 D1): the accept loop
+//! (`super::serve`) counts each connection from its accept (TLS handshake included) until its
+//! task ends, and answers one beyond the cap with a 503 and closes it, rather than letting it
+//! wait in a queue no client can see.
 
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum_server::accept::Accept;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The answer to a connection beyond the cap: written without reading the request (whatever it
 /// is, it is refused), then the connection is closed.
@@ -27,74 +24,54 @@ content-length: 109\r\n\
 /// (closing a socket with unread bytes resets it, and the client may then never see the 503).
 const REFUSAL_TIME: Duration = Duration::from_secs(2);
 
-/// An acceptor counting connections against a cap, around `inner` (the plain or TLS acceptor).
-#[derive(Clone)]
-pub struct Capped<A> {
-    inner: A,
+/// The count of open connections against the cap.
+pub(super) struct Cap {
     open: Arc<AtomicU64>,
     max: u64,
 }
 
-impl<A> Capped<A> {
-    pub fn new(inner: A, max: u64) -> Self {
+impl Cap {
+    pub fn new(max: u64) -> Self {
         Self {
-            inner,
             open: Arc::default(),
             max,
         }
     }
-}
 
-/// One connection's place under the cap, given back when the connection's stream is dropped
-/// (hyper drops it when the connection ends, however it ends).
-struct Place(Arc<AtomicU64>);
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+    /// A place for a connection just accepted: counted before any handshake, since handshakes
+    /// in progress hold resources too. The place is taken first and checked after, so two
+    /// accepts racing for the last place cannot both get it.
+    pub fn take(&self) -> Place {
+        let over = self.open.fetch_add(1, Ordering::Relaxed) >= self.max;
+        Place {
+            open: Arc::clone(&self.open),
+            over,
+        }
     }
 }
 
-impl<A, I, S> Accept<I, S> for Capped<A>
-where
-    A: Accept<I, S> + Clone + Send + Sync + 'static,
-    A::Stream: AsyncRead + AsyncWrite + Unpin + Send,
-    A::Future: Send,
-    A::Service: Send,
-    I: Send + 'static,
-    S: Send + 'static,
-{
-    type Stream = Counted<A::Stream>;
-    type Service = A::Service;
-    type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>>;
+/// One connection's place under the cap, given back when its task drops it (the connection
+/// ended, however it ended).
+pub(super) struct Place {
+    open: Arc<AtomicU64>,
+    over: bool,
+}
 
-    fn accept(&self, stream: I, service: S) -> Self::Future {
-        // Counted before the handshake: handshakes in progress hold resources too. The place
-        // is taken first and checked after, so two accepts racing for the last place cannot
-        // both get it.
-        let place = Place(Arc::clone(&self.open));
-        let over = self.open.fetch_add(1, Ordering::Relaxed) >= self.max;
-        let inner = self.inner.clone();
-        Box::pin(async move {
-            let (stream, service) = inner.accept(stream, service).await?;
-            if over {
-                refuse(stream).await;
-                drop(place);
-                return Err(io::Error::other("over --max-connections; answered 503"));
-            }
-            Ok((
-                Counted {
-                    stream,
-                    _place: place,
-                },
-                service,
-            ))
-        })
+impl Place {
+    /// Whether the connection is one beyond the cap, to be refused.
+    pub fn over(&self) -> bool {
+        self.over
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 /// Answer 503 and close, in [`REFUSAL_TIME`] at most.
-async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(mut stream: T) {
+pub(super) async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(mut stream: T) {
     let _ = tokio::time::timeout(REFUSAL_TIME, async {
         stream.write_all(REFUSAL).await?;
         stream.shutdown().await?;
@@ -104,52 +81,6 @@ async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(mut stream: T) {
         io::Result::Ok(())
     })
     .await;
-}
-
-/// A connection's stream holding its place under the cap.
-pub struct Counted<T> {
-    stream: T,
-    _place: Place,
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod body_guard;
 mod capped;
 pub(crate) mod coarse_timer;
 mod per_request;
+mod serve;
 pub mod shortcut;
 
 use std::convert::Infallible;
@@ -24,8 +25,8 @@ use crate::auth::ntlm;
 use crate::error::AppError;
 use crate::state::AppState;
 pub use body_guard::BodyStalled;
-pub use capped::Capped;
 use per_request::PerRequestLayer;
+pub use serve::{Serving, serve};
 use shortcut::{Shortcut, ShortcutLayer};
 
 /// The HTTP surface: the router behind the download shortcut.

@@ -429,10 +429,7 @@ async fn loopback_only_refuses_other_addresses() {
     let (app, _, _dir) =
         test_app_with(|c| c.control_plane = psserver::config::ControlPlane::LoopbackOnly).await;
     // The app as the server makes it for a connection from elsewhere.
-    let mut connections = psserver::server::Connections(app.clone());
-    let remote = tower::Service::call(&mut connections, SocketAddr::from(([192, 0, 2, 10], 40000)))
-        .await
-        .unwrap();
+    let remote = app.connected(SocketAddr::from(([192, 0, 2, 10], 40000)));
     let reply = send(&remote, with_host("/_emu/info")).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert!(
@@ -446,9 +443,7 @@ async fn loopback_only_refuses_other_addresses() {
     assert_eq!(reply.status, StatusCode::OK);
     let reply = send(&remote, with_host(&format!("{API}/sources"))).await;
     assert_eq!(reply.status, StatusCode::OK);
-    let local = tower::Service::call(&mut connections, SocketAddr::from(([127, 0, 0, 1], 40000)))
-        .await
-        .unwrap();
+    let local = app.connected(SocketAddr::from(([127, 0, 0, 1], 40000)));
     let reply = send(&local, with_host("/_emu/info")).await;
     assert_eq!(reply.status, StatusCode::OK);
 }

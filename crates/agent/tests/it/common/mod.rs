@@ -105,22 +105,13 @@ async fn serve(config: psserver::Config) -> Result<(String, String, psserver::Ap
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let app = psserver::server::Connections(psserver::app(state.clone()));
-    let scheme = match tls {
-        None => {
-            let server = axum_server::from_tcp(listener)
-                .map_err(|e| e.to_string())?
-                .http1_only();
-            tokio::spawn(server.serve(app));
-            "http"
-        }
-        Some(tls) => {
-            let server =
-                axum_server::from_tcp_rustls(listener, tls.config).map_err(|e| e.to_string())?;
-            tokio::spawn(server.serve(app));
-            "https"
-        }
-    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let serving = psserver::server::serving(&state, tls.as_ref());
+    tokio::spawn(psserver::http::serve(
+        listener,
+        serving,
+        state.shutdown.clone(),
+    ));
     psserver::server::prepare(&state).await?;
     Ok((scheme.to_owned(), addr.to_string(), state))
 }
