@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, Method, Request};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use tracing::Span;
 
@@ -203,7 +203,7 @@ pub async fn prepare(state: &AppState) -> Result<(), String> {
 pub fn serving(state: &AppState, tls: Option<&crate::tls::Tls>) -> crate::http::Serving {
     crate::http::Serving {
         app: crate::app(state.clone()),
-        tls: tls.map(|tls| tokio_rustls::TlsAcceptor::from(tls.config.get_inner())),
+        tls: tls.map(|tls| tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config))),
         max_connections: state.config.max_connections,
         header_timeout: Duration::from_secs(state.config.header_timeout_secs),
         max_head: MAX_REQUEST_HEAD,

@@ -2,14 +2,18 @@
 //! self-signed certificate made at start for the listen host. rustls only, no OpenSSL.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use axum_server::tls_rustls::RustlsConfig;
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::Config;
 
 /// The server's TLS setup, and where a self-signed certificate was written for clients to trust.
 pub struct Tls {
-    pub config: RustlsConfig,
+    /// rustls's server configuration, offering HTTP/2 and HTTP/1.1 (ALPN).
+    pub config: Arc<ServerConfig>,
     pub self_signed_cert: Option<PathBuf>,
     /// The self-signed certificate's SHA-256 fingerprint (hex, colon-separated), for clients
     /// that check what they trust.
@@ -18,12 +22,25 @@ pub struct Tls {
 
 /// Build the TLS configuration the flags ask for, if any.
 pub async fn setup(config: &Config) -> Result<Option<Tls>, String> {
-    // reqwest and axum-server both bring rustls on ring; make it the process default explicitly
-    // so that no other provider can make rustls ambiguous. Installing twice is harmless.
+    // The server and reqwest both use rustls on ring; make it the process default explicitly so
+    // that no other provider can make rustls ambiguous. Installing twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match (&config.tls_cert, &config.tls_key, config.tls_self_signed) {
         (Some(cert), Some(key), false) => {
-            let rustls = RustlsConfig::from_pem_file(cert, key).await.map_err(|e| {
+            let (cert_pem, key_pem) =
+                match (tokio::fs::read(cert).await, tokio::fs::read(key).await) {
+                    (Ok(c), Ok(k)) => (c, k),
+                    (Err(e), _) => {
+                        return Err(format!(
+                            "cannot read the TLS certificate {}: {e}",
+                            cert.display()
+                        ));
+                    }
+                    (_, Err(e)) => {
+                        return Err(format!("cannot read the TLS key {}: {e}", key.display()));
+                    }
+                };
+            let rustls = server_config(&cert_pem, &key_pem).map_err(|e| {
                 format!(
                     "cannot use the TLS certificate {} and key {}: {e}",
                     cert.display(),
@@ -80,14 +97,32 @@ async fn self_signed(config: &Config) -> Result<Tls, String> {
         }
     };
     let fingerprint = fingerprint(&cert_pem)?;
-    let rustls = RustlsConfig::from_pem(cert_pem, key_pem)
-        .await
+    let rustls = server_config(&cert_pem, &key_pem)
         .map_err(|e| format!("cannot use the self-signed certificate: {e}"))?;
     Ok(Tls {
         config: rustls,
         self_signed_cert: Some(cert_path),
         fingerprint: Some(fingerprint),
     })
+}
+
+/// rustls's server configuration from a PEM certificate chain and its PEM private key (PKCS#8,
+/// PKCS#1 or SEC1), offering HTTP/2 before HTTP/1.1 to clients that ask (ALPN).
+fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>, String> {
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the certificate is not PEM: {e}"))?;
+    if chain.is_empty() {
+        return Err("the certificate file holds no certificate".to_owned());
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| format!("the key is not a PEM private key: {e}"))?;
+    let mut config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| e.to_string())?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// Write the certificate (for clients to trust), its key (readable by the server's user only)
@@ -147,4 +182,35 @@ fn fingerprint(cert_pem: &[u8]) -> Result<String, String> {
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn made() -> (String, String) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        (made.cert.pem(), made.signing_key.serialize_pem())
+    }
+
+    #[test]
+    fn a_certificate_and_its_key_offer_http2_then_http1() {
+        let (cert, key) = made();
+        let config = server_config(cert.as_bytes(), key.as_bytes()).unwrap();
+        assert_eq!(config.alpn_protocols, [&b"h2"[..], &b"http/1.1"[..]]);
+    }
+
+    #[test]
+    fn files_that_are_not_what_they_should_be_are_named_in_the_error() {
+        let (cert, key) = made();
+        let no_cert = server_config(b"not pem", key.as_bytes()).unwrap_err();
+        assert!(no_cert.contains("no certificate"), "{no_cert}");
+        let no_key = server_config(cert.as_bytes(), cert.as_bytes()).unwrap_err();
+        assert!(no_key.contains("not a PEM private key"), "{no_key}");
+        // A key that is not the certificate's.
+        let (_, other_key) = made();
+        let mismatch = server_config(cert.as_bytes(), other_key.as_bytes());
+        assert!(mismatch.is_err());
+    }
 }

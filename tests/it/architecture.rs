@@ -84,7 +84,7 @@ const SERVER_CRATES: [&str; 8] = [
     "hyper",
     "tower",
     "tower-http",
-    "axum-server",
+    "tokio-rustls",
 ];
 
 #[test]
