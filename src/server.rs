@@ -236,11 +236,9 @@ pub async fn run(config: Config) -> Result<(), String> {
 
     let shutdown = state.shutdown.clone();
     // On shutdown: stop accepting, and let the requests in flight finish.
-    let server = tokio::spawn(crate::http::serve(
-        listener,
-        serving(&state, tls.as_ref()),
-        shutdown.clone(),
-    ));
+    let server = crate::http::serve(listener, serving(&state, tls.as_ref()), shutdown.clone())
+        .map_err(|e| format!("cannot serve on {addr}: {e}"))?;
+    let server = tokio::spawn(server);
     tokio::spawn({
         let shutdown = shutdown.clone();
         async move {
@@ -258,8 +256,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     shutdown.cancelled().await;
     tracing::info!("shutting down: finishing requests in flight (10 s at most)");
     match tokio::time::timeout(Duration::from_secs(10), server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => return Err(format!("server error: {e}")),
+        Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(format!("server task failed: {e}")),
         Err(_) => tracing::warn!("requests still in flight after 10 s; stopping anyway"),
     }

@@ -78,13 +78,20 @@ struct Served {
 }
 
 /// Serve connections from `listener` until `shutdown`, then wait for the open ones to finish
-/// (the caller bounds that wait).
-pub async fn serve(
+/// (the caller bounds that wait). The listener is taken over here, before anything is spawned,
+/// so that a listener the runtime cannot use fails the start rather than a server that seems
+/// ready and accepts nothing.
+pub fn serve(
     listener: std::net::TcpListener,
     serving: Serving,
     shutdown: CancellationToken,
-) -> io::Result<()> {
+) -> io::Result<impl Future<Output = ()> + Send + 'static> {
     let listener = TcpListener::from_std(listener)?;
+    Ok(accept_loop(listener, serving, shutdown))
+}
+
+/// [`serve`]'s loop.
+async fn accept_loop(listener: TcpListener, serving: Serving, shutdown: CancellationToken) {
     let builder = serving.builder(serving.tls.is_some());
     let serving = Arc::new(Served { serving, builder });
     let cap = Cap::new(serving.serving.max_connections);
@@ -115,7 +122,6 @@ pub async fn serve(
     drop(listener);
     connections.close();
     connections.wait().await;
-    Ok(())
 }
 
 /// An accept that failed: the client's own failure (it reset the connection before it was

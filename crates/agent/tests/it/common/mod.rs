@@ -107,11 +107,9 @@ async fn serve(config: psserver::Config) -> Result<(String, String, psserver::Ap
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let serving = psserver::server::serving(&state, tls.as_ref());
-    tokio::spawn(psserver::http::serve(
-        listener,
-        serving,
-        state.shutdown.clone(),
-    ));
+    let server = psserver::http::serve(listener, serving, state.shutdown.clone())
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(server);
     psserver::server::prepare(&state).await?;
     Ok((scheme.to_owned(), addr.to_string(), state))
 }
