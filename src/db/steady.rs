@@ -6,8 +6,9 @@
 //! reports waiting at that moment (waiting at most [`GATHER`] for more) in one transaction:
 //!
 //! - Most reports say that nothing changed: the state reported is the one stored, no reboot is
-//!   pending and no reboot task is active. Such a *steady* report only stores its time, and all
-//!   of them are stored by a single `UPDATE … FROM (VALUES …)`. A report that is not steady after
+//!   pending and no reboot task is active. Such a *steady* report only stores its time: a batch
+//!   of them alone is one transaction of a one-row `UPDATE` each (`direct`), and those that
+//!   join full reports are one `UPDATE … FROM (VALUES …)` in the group's transaction. A report that is not steady after
 //!   all (a wrong token, an unknown source, a changed state, a second report of the same source
 //!   in one batch) is not stored by it: its caller is told "not stored here" and sends it again
 //!   as a full report.

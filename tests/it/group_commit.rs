@@ -124,6 +124,65 @@ async fn changing_reports_sent_at_once_are_each_answered_and_stored() {
     }
 }
 
+/// Steady reports sent at once (the agent's "nothing changed", `Prefer: return=minimal`), with
+/// one carrying another agent's token and one that changes its state among them: the batch
+/// stores the steady ones, and each of the two others is answered as if alone (401; the change
+/// stored), its source's report time left as that answer says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steady_reports_sent_at_once_with_others_among_them_are_each_answered() {
+    let (app, _state, _dir) = test_app().await;
+    let steady = json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "running"});
+    let mut agents = Vec::new();
+    for i in 0..12 {
+        let agent = register_agent(&app, &format!("steady-{i}")).await;
+        report(&app, &agent.0, &agent.1, steady.clone())
+            .await
+            .assert_status(StatusCode::OK);
+        agents.push(agent);
+    }
+    let reported_at = |source: &Value| source["lastReportAt"].as_str().unwrap().to_owned();
+    let mut before = Vec::new();
+    for (id, _) in &agents {
+        before.push(reported_at(
+            &app.get_json(&format!("{API}/sources/{id}")).await,
+        ));
+    }
+    // A change the steady statement sees (no reboot pending, which would skip it).
+    let changed = json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "installed"});
+    let minimal = |i: usize, token: &str, body: &Value| {
+        Request::put(format!("{API}/sources/{}/driverState", agents[i].0))
+            .header("authorization", format!("Bearer {token}"))
+            .header("prefer", "return=minimal")
+            .body(json_body(body.clone()))
+            .unwrap()
+    };
+    let requests = (0..12).map(|i| match i {
+        10 => minimal(i, &agents[2].1, &steady), // another agent's token
+        11 => minimal(i, &agents[i].1, &changed),
+        _ => minimal(i, &agents[i].1, &steady),
+    });
+    let replies = futures_util::future::join_all(requests.map(|request| send(&app, request))).await;
+    for (i, reply) in replies.iter().enumerate() {
+        let expected = if i == 10 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::NO_CONTENT
+        };
+        assert_eq!(reply.status, expected, "report {i}: {}", reply.text());
+    }
+    for (i, (id, _)) in agents.iter().enumerate() {
+        let source = app.get_json(&format!("{API}/sources/{id}")).await;
+        let (now, then) = (reported_at(&source), &before[i]);
+        if i == 10 {
+            assert_eq!(&now, then, "a refused report stored its time: {source}");
+        } else {
+            assert!(now > *then, "report {i} not stored: {now} after {then}");
+        }
+        let controller = if i == 11 { "installed" } else { "running" };
+        assert_eq!(source["controllerService"], controller, "{source}");
+    }
+}
+
 /// Steady reports (the agent's "nothing changed") are written on a connection of their own,
 /// whose commits leave checkpoints to the write connection (`db::steady::direct`): the WAL is
 /// still checkpointed and started again, and does not grow with every report.

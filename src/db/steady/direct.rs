@@ -4,7 +4,11 @@
 //! Through sqlx every statement is a message to the write connection's thread and an answer
 //! back, with a thread switch each way: on a loaded server those hand-offs, not SQLite, were
 //! the largest part of a steady report's cost in the database. A batch of steady reports is one
-//! short `UPDATE` (tens of microseconds for a full batch), so it runs here, synchronously.
+//! short transaction (tens of microseconds for a full batch), so it runs here, synchronously:
+//! a one-row `UPDATE` for each report, whose count of changes says whether it was stored.
+//! (One `UPDATE … FROM (VALUES …)` for the batch cost more: SQLite copies its rows into a table
+//! of their own, then the rows to write into another, and the batch was padded to a size whose
+//! statement was prepared.)
 //!
 //! Invariants:
 //! - It only ever writes while its caller holds the write pool's one connection outside a
@@ -22,7 +26,7 @@ use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::statement::Statement;
+use super::statement::STORE_ONE;
 use super::{SteadyReport, StoredSet};
 
 /// SQLite's own threshold for its automatic checkpoint (`wal_autocheckpoint`), in frames.
@@ -74,54 +78,54 @@ impl Direct {
         Ok(Self { conn })
     }
 
-    /// Store `reports` (one per source) with one statement.
+    /// Store `reports` (one per source) in one transaction, a statement each. A failed
+    /// statement rolls the whole batch back.
     pub fn store(&mut self, reports: &[&SteadyReport]) -> rusqlite::Result<Written> {
         WAL_FRAMES.set(0);
-        let stored = statement(&self.conn, Statement::Store, reports)?.execute(params(reports))?;
-        let checkpoint_due = WAL_FRAMES.get() >= CHECKPOINT_FRAMES;
-        let stored = if stored == reports.len() {
-            StoredSet::All
-        } else {
-            // Some were not stored; which were: the same conditions, read again (see
-            // `steady::store_steady`).
-            StoredSet::Only(
-                statement(&self.conn, Statement::Match, reports)?
-                    .query_map(params(reports), |row| row.get::<_, String>(0))?
-                    .map(|id| id.map(Arc::from))
-                    .collect::<rusqlite::Result<_>>()?,
-            )
-        };
+        if !self.conn.is_autocommit() {
+            // A transaction left open by a rollback that failed: undone before this one.
+            self.conn.execute_batch("ROLLBACK")?;
+        }
+        self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        let stored = self.store_each(reports).and_then(|stored| {
+            self.conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(stored)
+        });
+        if stored.is_err() && !self.conn.is_autocommit() {
+            // What the batch wrote is undone. A rollback that fails too is tried again before
+            // the next batch.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
         Ok(Written {
-            stored,
-            checkpoint_due,
+            stored: stored?,
+            checkpoint_due: WAL_FRAMES.get() >= CHECKPOINT_FRAMES,
         })
     }
-}
 
-/// `which` over as many rows as `reports` is padded to, prepared once per text.
-fn statement<'c>(
-    conn: &'c rusqlite::Connection,
-    which: Statement,
-    reports: &[&SteadyReport],
-) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
-    conn.prepare_cached(super::statement::text(which, reports.len()))
-}
-
-/// The statement's parameters: six for each report, then rows of NULLs (which match no source)
-/// up to the padded size.
-fn params<'r>(reports: &'r [&SteadyReport]) -> rusqlite::ParamsFromIter<Vec<Option<&'r str>>> {
-    let rows = reports.len().next_power_of_two();
-    let mut values = Vec::with_capacity(rows * 6);
-    for r in reports {
-        values.extend([
-            Some(&*r.id),
-            r.token.as_deref(),
-            r.installed.as_deref(),
-            r.running.as_deref(),
-            r.controller,
-            Some(&*r.now),
-        ]);
+    /// Each report's statement, inside the batch's transaction: which were stored.
+    fn store_each(&self, reports: &[&SteadyReport]) -> rusqlite::Result<StoredSet> {
+        let mut statement = self.conn.prepare_cached(&STORE_ONE)?;
+        let mut unstored = Vec::new();
+        for (i, r) in reports.iter().enumerate() {
+            let params = (
+                &*r.id,
+                r.token.as_deref(),
+                r.installed.as_deref(),
+                r.running.as_deref(),
+                r.controller,
+                &*r.now,
+            );
+            if statement.execute(params)? == 0 {
+                unstored.push(i);
+            }
+        }
+        Ok(if unstored.is_empty() {
+            StoredSet::All
+        } else {
+            let stored = (reports.iter().enumerate())
+                .filter(|(i, _)| !unstored.contains(i))
+                .map(|(_, r)| Arc::clone(&r.id));
+            StoredSet::Only(stored.collect())
+        })
     }
-    values.resize(rows * 6, None);
-    rusqlite::params_from_iter(values)
 }

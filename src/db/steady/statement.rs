@@ -43,15 +43,44 @@ impl Statement {
             "{head}(SELECT column1 AS id, column2 AS token, column3 AS installed,
                      column4 AS running, column5 AS controller, column6 AS now
               FROM (VALUES {values})) AS r
-             WHERE sources.id = r.id
-               AND (r.token IS NULL OR sources.agent_token_sha256 = r.token)
-               AND sources.installed_version IS r.installed
-               AND sources.running_version IS r.running
-               AND (r.controller IS NULL OR sources.controller_service = r.controller)
-               AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.source_id = sources.id
-                               AND kind = 'RebootRequired' AND state = 'active'){tail}"
+             WHERE {}{tail}",
+            conditions([
+                "r.id",
+                "r.token",
+                "r.installed",
+                "r.running",
+                "r.controller"
+            ])
         )
     }
+}
+
+/// One steady report's statement, for a batch written one row at a time inside its own
+/// transaction (`super::direct`): [`conditions`] over parameters 1-5 (id, token hash,
+/// installed, running, controller), the time in 6. A unique id makes it a one-pass update (no
+/// table of the rows to write, no second lookup), and each execution's count of changes tells
+/// whether that report was stored.
+pub(super) static STORE_ONE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE sources SET updated_at = ?6, last_report_at = ?6 WHERE {}",
+        conditions(["?1", "?2", "?3", "?4", "?5"])
+    )
+});
+
+/// What makes a report steady, on the row of `sources` it names: the values of the report's
+/// id, token hash (NULL: a signed-in user's report), installed and running versions, and
+/// controller service (NULL: as stored), in that order. The same agent's token, the same state,
+/// and no active reboot task (which only a full report may close).
+fn conditions([id, token, installed, running, controller]: [&str; 5]) -> String {
+    format!(
+        "sources.id = {id}
+           AND ({token} IS NULL OR sources.agent_token_sha256 = {token})
+           AND sources.installed_version IS {installed}
+           AND sources.running_version IS {running}
+           AND ({controller} IS NULL OR sources.controller_service = {controller})
+           AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.source_id = sources.id
+                           AND kind = 'RebootRequired' AND state = 'active')"
+    )
 }
 
 /// The statements' texts, written once: by statement, then for 1, 2, 4 ... [`BATCH_MAX`] rows.
