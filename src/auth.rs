@@ -258,12 +258,36 @@ pub fn new_agent_token() -> String {
     )
 }
 
-pub fn token_sha256(token: &str) -> String {
+/// The SHA-256 of an agent token in lower-case hex: what is stored of it.
+pub fn token_sha256(token: &str) -> TokenSha256 {
     // Into a buffer (`hex::encode` collects one char at a time; this runs on every report).
     // 32 bytes are always 64 digits, so the encoding cannot fail.
     let mut text = [0u8; 64];
     let _ = hex::encode_to_slice(Sha256::digest(token.as_bytes()), &mut text);
-    String::from(std::str::from_utf8(&text).expect("hex digits are ASCII"))
+    TokenSha256(text)
+}
+
+/// A token's hash as [`token_sha256`] writes it: 64 hex digits, held in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenSha256([u8; 64]);
+
+impl TokenSha256 {
+    /// The hash written as `text`, when it is one (64 hex digits).
+    pub fn parse(text: &str) -> Option<Self> {
+        let digits: [u8; 64] = text.as_bytes().try_into().ok()?;
+        digits
+            .iter()
+            .all(u8::is_ascii_hexdigit)
+            .then_some(Self(digits))
+    }
+}
+
+impl std::ops::Deref for TokenSha256 {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
 }
 
 #[cfg(test)]
@@ -300,9 +324,13 @@ mod tests {
         assert_eq!(a.len(), 4 + 64);
         assert_eq!(token_sha256(&a).len(), 64);
         // Stored hashes from before must still match: the SHA-256 of "abc", in lower-case hex.
+        let abc = token_sha256("abc");
         assert_eq!(
-            token_sha256("abc"),
+            &*abc,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+        assert_eq!(TokenSha256::parse(&abc), Some(abc));
+        assert_eq!(TokenSha256::parse(&abc[1..]), None);
+        assert_eq!(TokenSha256::parse(&abc.replace('b', "g")), None);
     }
 }

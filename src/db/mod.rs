@@ -46,7 +46,7 @@ use uuid::Uuid;
 
 use crate::error::{AppError, Result};
 
-pub use time::{parse_ts, ts, ts_shared};
+pub use time::{TsText, parse_ts, ts, ts_text};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -3,12 +3,12 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{QueryBuilder, Sqlite};
-use std::sync::Arc;
 use uuid::Uuid;
 
 use super::counts::{Order, push_keyset};
 use super::steady::SteadyReport;
-use super::{Db, Read, WriteTx, conn, parse_col, parse_ts, parse_uuid, ts, ts_shared};
+use super::{Db, Read, WriteTx, conn, parse_col, parse_ts, parse_uuid, ts, ts_text};
+use crate::auth::TokenSha256;
 use crate::domain::driver::DriverState;
 use crate::domain::model::{AddedBy, NewSource, Source};
 use crate::domain::paging::{Cursor, Paged};
@@ -333,22 +333,22 @@ pub async fn store_steady_report(
     now: DateTime<Utc>,
     wanted: Wanted,
 ) -> Result<Option<ReportAnswer>> {
-    let version = |v: Option<DriverVersion>| v.map(|v| Arc::from(&*v.text()));
-    let report = SteadyReport {
-        key: id.as_u128(),
-        id: Arc::from(
-            id.hyphenated()
-                .encode_lower(&mut uuid::Uuid::encode_buffer()) as &str,
-        ),
-        token: match by {
-            ReportedBy::Agent { token_sha256 } => Some(Arc::from(*token_sha256)),
-            ReportedBy::User => None,
+    let token = match by {
+        // Not a hash as the server writes them: no stored one matches (the full path says so).
+        ReportedBy::Agent { token_sha256 } => match TokenSha256::parse(token_sha256) {
+            Some(hash) => Some(hash),
+            None => return Ok(None),
         },
-        installed: version(reported.installed),
-        running: version(reported.running),
+        ReportedBy::User => None,
+    };
+    let report = SteadyReport {
+        id,
+        token,
+        installed: reported.installed,
+        running: reported.running,
         controller: controller.map(ControllerService::as_str),
         // As a read would give it back: stored times keep microseconds.
-        now: ts_shared(now.trunc_subsecs(6)),
+        now: ts_text(now.trunc_subsecs(6)),
         wants_row: wanted == Wanted::Source,
     };
     let Some(stored) = db.steady.store(report).await else {

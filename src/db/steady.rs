@@ -26,12 +26,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use migrate_core::domain::version::{DriverVersion, VersionText};
+use uuid::Uuid;
+
 use futures_util::future::BoxFuture;
 use sqlx::SqliteConnection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::sources::SourceRow;
-use super::{WriteConn, WriteSide, WriteTx};
+use super::{TsText, WriteConn, WriteSide, WriteTx};
+use crate::auth::TokenSha256;
 use crate::error::Result;
 
 mod direct;
@@ -50,24 +54,45 @@ const BATCH_MAX: usize = 64;
 /// more arrive on each pass of the scheduler, for at most this long after the first.
 const GATHER: Duration = Duration::from_millis(1);
 
-/// One steady report: the row of the statement's `VALUES` it becomes. Its texts are shared
-/// (`Arc<str>`): binding one to the statement takes no copy.
+/// One steady report: a row of its batch's statement. Held in place (no allocation): its texts
+/// are written where they are bound.
 #[derive(Debug)]
 pub(super) struct SteadyReport {
-    pub id: Arc<str>,
-    /// The same id as a number: the batch compares ids by it.
-    pub key: u128,
+    pub id: Uuid,
     /// The agent token's hash, or `None` for a report by a signed-in user.
-    pub token: Option<Arc<str>>,
-    pub installed: Option<Arc<str>>,
-    pub running: Option<Arc<str>>,
+    pub token: Option<TokenSha256>,
+    pub installed: Option<DriverVersion>,
+    pub running: Option<DriverVersion>,
     /// The controller service as reported; `None` = as stored.
     pub controller: Option<&'static str>,
     /// The report's time, as stored.
-    pub now: Arc<str>,
+    pub now: TsText,
     /// Whether the reporter wants the source back. A batch in which no one does reads back
     /// no rows.
     pub wants_row: bool,
+}
+
+/// A report's values as its statement binds them, in order (see `statement::conditions`).
+pub(super) struct Bound {
+    id: [u8; uuid::fmt::Hyphenated::LENGTH],
+    installed: Option<VersionText>,
+    running: Option<VersionText>,
+}
+
+impl Bound {
+    fn of(report: &SteadyReport) -> Self {
+        let mut id = [0; uuid::fmt::Hyphenated::LENGTH];
+        report.id.hyphenated().encode_lower(&mut id);
+        Self {
+            id,
+            installed: report.installed.map(DriverVersion::text),
+            running: report.running.map(DriverVersion::text),
+        }
+    }
+
+    fn id(&self) -> &str {
+        std::str::from_utf8(&self.id).expect("a UUID's text is ASCII")
+    }
 }
 
 /// Which reports of a batch were stored.
@@ -75,9 +100,9 @@ pub(super) enum StoredSet {
     /// All of those written (one per source), their rows not read back: the usual batch.
     All,
     /// Those of these sources only, their rows not read back.
-    Only(Vec<Arc<str>>),
+    Only(Vec<Uuid>),
     /// Those whose rows were read back, by source id.
-    Read(HashMap<Arc<str>, Stored>),
+    Read(HashMap<Uuid, Stored>),
 }
 
 impl StoredSet {
@@ -87,7 +112,7 @@ impl StoredSet {
     }
 
     /// The answer of the report of source `id`, if it was stored.
-    fn take(&mut self, id: &str) -> Option<Stored> {
+    fn take(&mut self, id: Uuid) -> Option<Stored> {
         // Whether a source has a transformation is unknown when its row was not read, and no
         // one asks then.
         let unread = Stored {
@@ -96,8 +121,8 @@ impl StoredSet {
         };
         match self {
             Self::All => Some(unread),
-            Self::Only(ids) => ids.iter().any(|s| &**s == id).then_some(unread),
-            Self::Read(rows) => rows.remove(id),
+            Self::Only(ids) => ids.contains(&id).then_some(unread),
+            Self::Read(rows) => rows.remove(&id),
         }
     }
 }
@@ -244,7 +269,7 @@ async fn store_batches(
         };
         for ((report, reply), first) in steady.into_iter().zip(firsts) {
             // A second report of the same source was not written: the full path decides it.
-            let _ = reply.send(if first { stored.take(&report.id) } else { None });
+            let _ = reply.send(if first { stored.take(report.id) } else { None });
         }
         for job in jobs {
             job.finish(committed);
@@ -378,7 +403,7 @@ async fn store_group(
 /// here" (the full path decides). By sorting the ids as numbers: no hashing of texts.
 fn first_of_each_source(batch: &[(SteadyReport, oneshot::Sender<Option<Stored>>)]) -> Vec<bool> {
     let mut order: Vec<(u128, usize)> = (batch.iter().enumerate())
-        .map(|(i, (report, _))| (report.key, i))
+        .map(|(i, (report, _))| (report.id.as_u128(), i))
         .collect();
     order.sort_unstable();
     let mut first = vec![false; batch.len()];
@@ -412,8 +437,8 @@ async fn store_steady(
         .try_map(|row: sqlx::sqlite::SqliteRow| sqlx::Row::try_get::<String, _>(&row, 0))
         .fetch_all(&mut *conn)
         .await?
-        .into_iter()
-        .map(Arc::from)
+        .iter()
+        .filter_map(|id| Uuid::parse_str(id).ok())
         .collect();
     Ok(StoredSet::Only(ids))
 }
@@ -427,19 +452,22 @@ async fn store_reading_rows(
         .try_map(|row: sqlx::sqlite::SqliteRow| sqlx::FromRow::from_row(&row))
         .fetch_all(&mut *conn)
         .await?;
+    // The rows matched the reports' ids, each a UUID's text.
     let stored = |r: StoredRow| {
-        let id = Arc::from(r.row.id.as_str());
+        let id = Uuid::parse_str(&r.row.id).ok()?;
         let has_transformation = r.transformation_id.is_some();
         let row = Some(r.row);
-        (
+        Some((
             id,
             Stored {
                 row,
                 has_transformation,
             },
-        )
+        ))
     };
-    Ok(StoredSet::Read(rows.into_iter().map(stored).collect()))
+    Ok(StoredSet::Read(
+        rows.into_iter().filter_map(stored).collect(),
+    ))
 }
 
 #[cfg(test)]
@@ -448,16 +476,14 @@ mod tests {
 
     fn report(key: u128) -> (SteadyReport, oneshot::Sender<Option<Stored>>) {
         let (reply, _) = oneshot::channel();
-        let id: Arc<str> = Arc::from(uuid::Uuid::from_u128(key).to_string());
-        let now = Arc::from("2026-12-05T00:00:00.000000Z");
+        let now = chrono::DateTime::from_timestamp(1_780_000_000, 0).expect("a time");
         let report = SteadyReport {
-            id,
-            key,
+            id: Uuid::from_u128(key),
             token: None,
             installed: None,
             running: None,
             controller: None,
-            now,
+            now: super::super::ts_text(now),
             wants_row: false,
         };
         (report, reply)
@@ -480,14 +506,25 @@ mod tests {
     }
 
     #[test]
+    fn a_report_binds_the_texts_the_database_stores() {
+        let (mut r, _) = report(0x0b9e_6a4e_4a86_4c1b_9d0a_3c0e_1f2a_3b4c);
+        r.installed = Some("8.0.0.11".parse().expect("a version"));
+        let bound = Bound::of(&r);
+        assert_eq!(bound.id(), "0b9e6a4e-4a86-4c1b-9d0a-3c0e1f2a3b4c");
+        assert_eq!(bound.installed.as_deref(), Some("8.0.0.11"));
+        assert!(bound.running.is_none());
+        assert_eq!(&*r.now, "2026-05-28T20:26:40.000000Z");
+    }
+
+    #[test]
     fn a_stored_set_answers_the_reports_it_holds() {
         let (a, b) = (report(1).0.id, report(2).0.id);
-        assert!(StoredSet::All.take(&a).is_some());
-        let mut only = StoredSet::Only(vec![Arc::clone(&a)]);
-        assert!(only.take(&a).is_some());
-        assert!(only.take(&b).is_none());
-        assert!(StoredSet::none().take(&a).is_none());
+        assert!(StoredSet::All.take(a).is_some());
+        let mut only = StoredSet::Only(vec![a]);
+        assert!(only.take(a).is_some());
+        assert!(only.take(b).is_none());
+        assert!(StoredSet::none().take(a).is_none());
         let mut read = StoredSet::Read(HashMap::new());
-        assert!(read.take(&a).is_none());
+        assert!(read.take(a).is_none());
     }
 }

@@ -1,8 +1,6 @@
 //! Times as the database stores them: RFC 3339 UTC text with microseconds
 //! (`2026-12-05T08:05:02.123456Z`), which sorts like the time.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 
 use crate::error::{AppError, Result};
@@ -15,11 +13,32 @@ pub fn ts(t: DateTime<Utc>) -> String {
     }
 }
 
-/// [`ts`], shared: no `String` on the way (every agent's report stores its time).
-pub fn ts_shared(t: DateTime<Utc>) -> Arc<str> {
-    match Stored::of(t) {
-        Some(text) => Arc::from(text.as_str()),
-        None => Arc::from(ts(t)),
+/// [`ts`] with no allocation for the years 0 to 9999 (every agent's report stores its time).
+pub fn ts_text(t: DateTime<Utc>) -> TsText {
+    TsText(match Stored::of(t) {
+        Some(text) => Text::InPlace(text),
+        None => Text::Formatted(ts(t)),
+    })
+}
+
+/// The stored text of a time, from [`ts_text`].
+#[derive(Debug, Clone)]
+pub struct TsText(Text);
+
+#[derive(Debug, Clone)]
+enum Text {
+    InPlace(Stored),
+    Formatted(String),
+}
+
+impl std::ops::Deref for TsText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match &self.0 {
+            Text::InPlace(text) => text.as_str(),
+            Text::Formatted(text) => text,
+        }
     }
 }
 
@@ -32,6 +51,7 @@ pub fn parse_ts(text: &str) -> Result<DateTime<Utc>> {
 
 /// The text of a time written digit by digit, as chrono writes it (its general formatting costs
 /// several times more). Only for the years 0 to 9999 and no leap second: chrono writes the others.
+#[derive(Debug, Clone, Copy)]
 struct Stored([u8; Stored::LEN]);
 
 impl Stored {
@@ -85,7 +105,7 @@ mod tests {
         let mut checked = 0;
         while t <= last {
             assert_eq!(ts(t), chrono_text(t));
-            assert_eq!(&*ts_shared(t), chrono_text(t));
+            assert_eq!(&*ts_text(t), chrono_text(t));
             t += step;
             checked += 1;
         }
@@ -101,6 +121,7 @@ mod tests {
             Utc.with_ymd_and_hms(-1, 6, 15, 12, 30, 0).unwrap(),
         ] {
             assert_eq!(ts(t), chrono_text(t));
+            assert_eq!(&*ts_text(t), chrono_text(t));
         }
     }
 

@@ -136,6 +136,52 @@ async fn operation_options_follow_the_same_rule() {
     }
 }
 
+/// An agent's report (answered before the router, its body read straight when it holds only
+/// the members of its type) follows the same rule: a member the emulator does not know is
+/// ignored and journalled, or refused under `--strict-bodies`; one of the wrong type is named.
+#[tokio::test]
+async fn an_agents_report_follows_the_same_rule() {
+    for strict in [false, true] {
+        let (app, _, _dir) = test_app_with(|c| c.strict_bodies = strict).await;
+        let (id, token) = common::register_agent(&app, "bodies-report").await;
+        let path = format!("{API}/sources/{id}/driverState");
+        let put = |body: Value| {
+            axum::http::Request::put(&path)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(common::json_body(body))
+                .unwrap()
+        };
+        let known = json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "running"});
+        let reply = common::send(&app, put(known.clone())).await;
+        reply.assert_status(StatusCode::OK);
+        assert_eq!(reply.json()["driver"]["runningVersion"], "8.0.0.11");
+        let entry = journal_entry(&app, "PUT", &path).await;
+        assert!(entry.get("ignoredMembers").is_none(), "{entry}");
+
+        let mut extra = known.clone();
+        extra["rebootPending"] = json!(false);
+        let reply = common::send(&app, put(extra)).await;
+        if strict {
+            reply.assert_status(StatusCode::BAD_REQUEST);
+            assert_eq!(reply.error_code(), "UnknownMember");
+            assert!(reply.text().contains("rebootPending"), "{}", reply.text());
+        } else {
+            reply.assert_status(StatusCode::OK);
+            let entry = journal_entry(&app, "PUT", &path).await;
+            assert_eq!(entry["ignoredMembers"], json!(["rebootPending"]), "{entry}");
+        }
+
+        let reply = common::send(&app, put(json!({"installedVersion": 8}))).await;
+        reply.assert_status(StatusCode::BAD_REQUEST);
+        assert!(
+            reply.text().contains("installedVersion"),
+            "{}",
+            reply.text()
+        );
+    }
+}
+
 /// Issue 20 D4: a host name made to look like another, or blank, is refused by name.
 #[tokio::test]
 async fn host_names_with_invisible_characters_are_refused() {

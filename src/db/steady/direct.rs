@@ -24,10 +24,9 @@
 
 use std::cell::Cell;
 use std::path::Path;
-use std::sync::Arc;
 
 use super::statement::STORE_ONE;
-use super::{SteadyReport, StoredSet};
+use super::{Bound, SteadyReport, StoredSet};
 
 /// SQLite's own threshold for its automatic checkpoint (`wal_autocheckpoint`), in frames.
 const CHECKPOINT_FRAMES: i32 = 1000;
@@ -107,11 +106,12 @@ impl Direct {
         let mut statement = self.conn.prepare_cached(&STORE_ONE)?;
         let mut unstored = Vec::new();
         for (i, r) in reports.iter().enumerate() {
+            let bound = Bound::of(r);
             let params = (
-                &*r.id,
+                bound.id(),
                 r.token.as_deref(),
-                r.installed.as_deref(),
-                r.running.as_deref(),
+                bound.installed.as_deref(),
+                bound.running.as_deref(),
                 r.controller,
                 &*r.now,
             );
@@ -124,7 +124,7 @@ impl Direct {
         } else {
             let stored = (reports.iter().enumerate())
                 .filter(|(i, _)| !unstored.contains(i))
-                .map(|(_, r)| Arc::clone(&r.id));
+                .map(|(_, r)| r.id);
             StoredSet::Only(stored.collect())
         })
     }

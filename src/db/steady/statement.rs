@@ -1,11 +1,13 @@
 //! The statements that store batches of steady reports, their texts written once for each
 //! size of batch.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use sqlx::Sqlite;
 
-use super::{BATCH_MAX, SteadyReport};
+use migrate_core::domain::version::VersionText;
+
+use super::{BATCH_MAX, Bound, SteadyReport};
 
 /// The three statements of steady reports.
 #[derive(Debug, Clone, Copy)]
@@ -109,13 +111,15 @@ pub(super) fn steady_statement(
     let mut query = sqlx::query(text(statement, reports.len()));
     for i in 0..rows {
         let r = reports.get(i);
+        let bound = r.map(|r| Bound::of(r));
+        let text = |v: Option<&VersionText>| v.map(|v| v.to_string());
         query = query
-            .bind(r.map(|r| Arc::clone(&r.id)))
-            .bind(r.and_then(|r| r.token.clone()))
-            .bind(r.and_then(|r| r.installed.clone()))
-            .bind(r.and_then(|r| r.running.clone()))
+            .bind(bound.as_ref().map(|b| b.id().to_owned()))
+            .bind(r.and_then(|r| r.token.map(|t| t.to_string())))
+            .bind(bound.as_ref().and_then(|b| text(b.installed.as_ref())))
+            .bind(bound.as_ref().and_then(|b| text(b.running.as_ref())))
             .bind(r.and_then(|r| r.controller))
-            .bind(r.map(|r| Arc::clone(&r.now)));
+            .bind(r.map(|r| r.now.to_string()));
     }
     query
 }
