@@ -164,11 +164,20 @@ impl ApiBase {
     /// Build the base for a request: `path` is the API base it came in on, `tls` whether the
     /// server speaks HTTPS (it serves one scheme on all its connections).
     pub fn from_parts(parts: &Parts, path: &'static str, tls: bool) -> Self {
-        let host = parts
-            .headers
-            .get(axum::http::header::HOST)
+        let host = parts.headers.get(axum::http::header::HOST);
+        Self::from_host(host, parts.uri.authority(), path, tls)
+    }
+
+    /// [`Self::from_parts`] from the request's `Host` and its URI's authority.
+    fn from_host(
+        host: Option<&axum::http::HeaderValue>,
+        authority: Option<&axum::http::uri::Authority>,
+        path: &'static str,
+        tls: bool,
+    ) -> Self {
+        let host = host
             .and_then(|h| h.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .or_else(|| authority.map(|a| a.as_str()))
             .filter(|h| is_plain_host(h));
         let Some(host) = host else {
             return ApiBase(path.into());
@@ -193,19 +202,62 @@ fn is_plain_host(host: &str) -> bool {
         })
 }
 
+/// An [`ApiBase`] made only if an answer needs its links (an agent's report answered `204` has
+/// none): what it is made from, shared rather than copied until then.
+pub struct LazyApiBase {
+    host: Option<axum::http::HeaderValue>,
+    authority: Option<axum::http::uri::Authority>,
+    path: &'static str,
+    tls: bool,
+}
+
+impl LazyApiBase {
+    pub fn get(&self) -> ApiBase {
+        ApiBase::from_host(
+            self.host.as_ref(),
+            self.authority.as_ref(),
+            self.path,
+            self.tls,
+        )
+    }
+}
+
+impl FromRequestParts<AppState> for LazyApiBase {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(LazyApiBase {
+            host: parts.headers.get(axum::http::header::HOST).cloned(),
+            authority: parts.uri.authority().cloned(),
+            path: base_of(parts),
+            tls: state.config.serves_tls(),
+        })
+    }
+}
+
+/// The API base a request came in on. The API's routes are not nested: the URI is the one
+/// requested.
+fn base_of(parts: &Parts) -> &'static str {
+    if parts.uri.path().starts_with(BASE_ALIAS) {
+        BASE_ALIAS
+    } else {
+        BASE
+    }
+}
+
 impl FromRequestParts<AppState> for ApiBase {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        // The API's routes are not nested: the URI is the one requested.
-        let path = if parts.uri.path().starts_with(BASE_ALIAS) {
-            BASE_ALIAS
-        } else {
-            BASE
-        };
-        Ok(ApiBase::from_parts(parts, path, state.config.serves_tls()))
+        Ok(ApiBase::from_parts(
+            parts,
+            base_of(parts),
+            state.config.serves_tls(),
+        ))
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method};
+use axum::http::{HeaderValue, Method, Uri};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -109,11 +109,31 @@ impl Journal {
         inner.ignored.push((request_id.to_owned(), members));
     }
 
-    pub fn record(&self, mut entry: Entry) {
+    pub fn record(&self, entry: Entry) {
+        if self.capacity == 0 {
+            return;
+        }
+        self.insert(&mut self.lock(), entry);
+    }
+
+    /// Record an entry that `fill` writes over one the journal gives up: the oldest when it is
+    /// full, whose texts' memory is written again rather than freed and allocated anew (every
+    /// request is journalled).
+    fn record_with(&self, fill: impl FnOnce(&mut Entry)) {
         if self.capacity == 0 {
             return;
         }
         let mut inner = self.lock();
+        let mut entry = match inner.entries.len() >= self.capacity {
+            true => inner.entries.pop_front(),
+            false => None,
+        }
+        .unwrap_or_else(Entry::blank);
+        fill(&mut entry);
+        self.insert(&mut inner, entry);
+    }
+
+    fn insert(&self, inner: &mut Inner, mut entry: Entry) {
         // Almost always empty: no cost for requests whose bodies were fully understood.
         if !inner.ignored.is_empty()
             && let Some(id) = entry.request_id.as_deref()
@@ -196,53 +216,85 @@ fn method_text(method: &Method) -> Cow<'static, str> {
 }
 
 fn clip(text: &str) -> String {
+    let mut clipped = String::new();
+    clip_into(&mut clipped, text);
+    clipped
+}
+
+/// `text`, cut at [`MAX_TEXT`] bytes (and marked so), written over `into`.
+fn clip_into(into: &mut String, text: &str) {
+    into.clear();
     if text.len() <= MAX_TEXT {
-        return text.to_owned();
+        return into.push_str(text);
     }
     let mut end = MAX_TEXT;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &text[..end])
+    into.push_str(&text[..end]);
+    into.push('…');
+}
+
+/// `value` written over `into`, keeping the memory `into` holds.
+fn set_text(into: &mut Option<String>, value: Option<&str>) {
+    match (into.as_mut(), value) {
+        (Some(text), Some(value)) => clip_into(text, value),
+        (None, Some(value)) => *into = Some(clip(value)),
+        (_, None) => *into = None,
+    }
+}
+
+impl Entry {
+    fn blank() -> Self {
+        Self {
+            seq: 0,
+            at: DateTime::UNIX_EPOCH,
+            request_id: None,
+            method: Cow::Borrowed(""),
+            path: String::new(),
+            query: None,
+            status: 0,
+            duration_ms: 0.0,
+            implemented: true,
+            ignored_members: Vec::new(),
+        }
+    }
 }
 
 /// A request on its way, to be journalled with its answer (every request but reads of the
-/// journal itself). Taken by `crate::per_request` before the request runs.
+/// journal itself). Taken by `crate::per_request` before the request runs. Its parts are
+/// shared, not copied: the entry's texts are written once, when it is recorded.
 pub struct Pending {
     method: Cow<'static, str>,
-    path: String,
-    query: Option<String>,
-    request_id: Option<String>,
+    uri: Uri,
+    request_id: HeaderValue,
 }
 
 impl Pending {
     /// `request_id` is the one the answer will carry.
     pub fn begin(request: &Request, request_id: &HeaderValue) -> Option<Self> {
-        let path = request.uri().path();
-        if path.starts_with("/_emu/requests") {
+        if request.uri().path().starts_with("/_emu/requests") {
             return None;
         }
         Some(Self {
             method: method_text(request.method()),
-            path: clip(path),
-            query: request.uri().query().map(clip),
-            request_id: request_id.to_str().ok().map(str::to_owned),
+            uri: request.uri().clone(),
+            request_id: request_id.clone(),
         })
     }
 
     /// The request was answered with `response` after `took` (as the metrics counted it).
     pub fn finish(self, journal: &Journal, response: &Response, took: std::time::Duration) {
-        journal.record(Entry {
-            seq: 0,
-            at: Utc::now(),
-            request_id: self.request_id,
-            method: self.method,
-            path: self.path,
-            query: self.query,
-            status: response.status().as_u16(),
-            duration_ms: took.as_secs_f64() * 1000.0,
-            implemented: response.extensions().get::<Unimplemented>().is_none(),
-            ignored_members: Vec::new(),
+        journal.record_with(|entry| {
+            entry.at = Utc::now();
+            set_text(&mut entry.request_id, self.request_id.to_str().ok());
+            entry.method = self.method;
+            clip_into(&mut entry.path, self.uri.path());
+            set_text(&mut entry.query, self.uri.query());
+            entry.status = response.status().as_u16();
+            entry.duration_ms = took.as_secs_f64() * 1000.0;
+            entry.implemented = response.extensions().get::<Unimplemented>().is_none();
+            entry.ignored_members.clear();
         });
     }
 }
@@ -292,6 +344,52 @@ mod tests {
         assert_eq!(some.len(), 1);
         j.clear();
         assert!(j.is_empty());
+    }
+
+    #[test]
+    fn recycled_entries_hold_only_their_own_request() {
+        let j = Journal::new(2);
+        let answer = |status: u16| {
+            let mut response = Response::new(axum::body::Body::empty());
+            *response.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+            response
+        };
+        let sent = [
+            ("PUT", "/a?x=1", "id-1", 204),
+            ("GET", "/b", "id-2", 200),
+            ("POST", "/c?y=2", "id-3", 201),
+            ("GET", "/d", "id-4", 404),
+        ];
+        for (method, uri, id, status) in sent {
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let pending = Pending::begin(&request, &HeaderValue::from_static(id)).unwrap();
+            pending.finish(&j, &answer(status), std::time::Duration::from_millis(3));
+        }
+        let (all, _) = j.list(&Filter::default(), false);
+        let seen: Vec<_> = (all.iter())
+            .map(|e| {
+                let id = e.request_id.as_deref().unwrap();
+                (
+                    &*e.method,
+                    e.path.as_str(),
+                    e.query.as_deref(),
+                    id,
+                    e.status,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("GET", "/d", None, "id-4", 404),
+                ("POST", "/c", Some("y=2"), "id-3", 201),
+            ]
+        );
+        assert!(all.iter().all(|e| e.duration_ms == 3.0 && e.implemented));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
-use super::super::ApiBase;
+use super::super::LazyApiBase;
 use super::super::extract::{Path, RequestIdHeader, ReturnPreference, parse_id, truncate};
 use super::super::openapi::{
     BadRequest, NotFound, Unauthorized, Unprocessable, UnsupportedMediaType,
@@ -124,7 +124,7 @@ impl FromRequestParts<AppState> for Reporter {
 pub async fn report_driver_state(
     State(state): State<AppState>,
     reporter: Reporter,
-    base: ApiBase,
+    base: LazyApiBase,
     prefer: ReturnPreference,
     request_id: RequestIdHeader,
     Path(id): Path<String>,
@@ -181,7 +181,13 @@ pub async fn report_driver_state(
         }
         (None, Some(source)) => {
             // Boxed, as the rarer answer: see `service::sources::report_driver_state`.
-            let view = Box::pin(view_of(&state, &base, source, answer.may_have_workload)).await?;
+            let view = Box::pin(view_of(
+                &state,
+                &base.get(),
+                source,
+                answer.may_have_workload,
+            ))
+            .await?;
             Ok(axum::Json(view).into_response())
         }
         (None, None) => Err(AppError::internal("the stored report read back no source")),
@@ -206,7 +212,7 @@ pub async fn report_without_router(
         Ok(reporter) => reporter,
         Err(refused) => return refused.into_response(),
     };
-    let Ok(base) = ApiBase::from_request_parts(&mut parts, &state).await;
+    let Ok(base) = LazyApiBase::from_request_parts(&mut parts, &state).await;
     let Ok(prefer) = ReturnPreference::from_request_parts(&mut parts, &state).await;
     let Ok(request_id) = RequestIdHeader::from_request_parts(&mut parts, &state).await;
     let request = axum::extract::Request::from_parts(parts, body);
