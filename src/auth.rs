@@ -329,8 +329,5 @@ mod tests {
             &*abc,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert_eq!(TokenSha256::parse(&abc), Some(abc));
-        assert_eq!(TokenSha256::parse(&abc[1..]), None);
-        assert_eq!(TokenSha256::parse(&abc.replace('b', "g")), None);
     }
 }

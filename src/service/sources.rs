@@ -134,7 +134,7 @@ pub async fn report_driver_state(
     // Not steady: decided here, in the group transaction shared with the other reports waiting
     // (its own savepoint: a refused or failed report rolls back alone).
     let token = match by {
-        ReportedBy::Agent { token_sha256 } => Some(token_sha256.to_owned()),
+        ReportedBy::Agent { token_sha256 } => Some(token_sha256.to_string()),
         ReportedBy::User => None,
     };
     // Boxed: the steady reports, most of them, do not carry this future's size along.
