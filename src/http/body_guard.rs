@@ -62,32 +62,34 @@ impl BodyLimits {
 
 /// A request body read under [`BodyLimits`]: past its deadline, its next read fails with
 /// [`BodyStalled`] and the handler answers 408.
+///
+/// The clock starts at the first read that has to wait: a body that is there whenever it is
+/// read (a small one, sent at once) never reads the clock nor touches the runtime's timer, and
+/// what it received before that wait came within the same instant.
 pub struct GuardedBody {
     inner: Body,
     limits: BodyLimits,
-    started: Instant,
     received: u64,
+    /// From the first wait on.
+    clock: Option<Clock>,
+}
+
+struct Clock {
+    started: Instant,
     /// When the next piece must have come, and what it means if it does not.
     deadline: Instant,
     why: BodyStalled,
-    /// Fires at `deadline`. Made, and moved to the current deadline, only when a read has to
-    /// wait: a body that is there when it is read (a small one, sent at once) never touches the
-    /// runtime's timer.
-    sleep: Option<Pin<Box<Sleep>>>,
+    /// Fires at `deadline`, moved to it before each wait.
+    sleep: Pin<Box<Sleep>>,
 }
 
 impl GuardedBody {
     pub fn new(inner: Body, limits: BodyLimits) -> Self {
-        let started = Instant::now();
-        let (deadline, why) = limits.deadline(started, 0, started);
         Self {
             inner,
             limits,
-            started,
             received: 0,
-            deadline,
-            why,
-            sleep: None,
+            clock: None,
         }
     }
 }
@@ -105,28 +107,38 @@ impl HttpBody for GuardedBody {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.received = this.received.saturating_add(data.len() as u64);
-                    let now = Instant::now();
-                    let (deadline, why) = this.limits.deadline(this.started, this.received, now);
-                    // Checked here too: a piece that comes after the rate deadline (the timer
-                    // not yet polled) does not save a body that fell behind.
-                    if why == BodyStalled::TooSlow && deadline <= now {
-                        return Poll::Ready(Some(Err(axum::Error::new(BodyStalled::TooSlow))));
+                    if let Some(clock) = &mut this.clock {
+                        let now = Instant::now();
+                        let (deadline, why) =
+                            this.limits.deadline(clock.started, this.received, now);
+                        // Checked here too: a piece that comes after the rate deadline (the
+                        // timer not yet polled) does not save a body that fell behind.
+                        if why == BodyStalled::TooSlow && deadline <= now {
+                            return Poll::Ready(Some(Err(axum::Error::new(BodyStalled::TooSlow))));
+                        }
+                        clock.deadline = deadline;
+                        clock.why = why;
                     }
-                    this.deadline = deadline;
-                    this.why = why;
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Pending => {
-                let deadline = this.deadline;
-                let sleep = this
-                    .sleep
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-                if sleep.deadline() != deadline {
-                    sleep.as_mut().reset(deadline);
+                let (limits, received) = (this.limits, this.received);
+                let clock = this.clock.get_or_insert_with(|| {
+                    let now = Instant::now();
+                    let (deadline, why) = limits.deadline(now, received, now);
+                    Clock {
+                        started: now,
+                        deadline,
+                        why,
+                        sleep: Box::pin(tokio::time::sleep_until(deadline)),
+                    }
+                });
+                if clock.sleep.deadline() != clock.deadline {
+                    clock.sleep.as_mut().reset(clock.deadline);
                 }
-                ready!(sleep.as_mut().poll(cx));
-                Poll::Ready(Some(Err(axum::Error::new(this.why))))
+                ready!(clock.sleep.as_mut().poll(cx));
+                Poll::Ready(Some(Err(axum::Error::new(clock.why))))
             }
             other => other,
         }
