@@ -63,6 +63,15 @@ impl App {
         app
     }
 
+    /// [`Shortcut::answer_taken`], by reference.
+    fn answer_taken<B>(&self, request: Request<B>) -> shortcut::Passing<B>
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        self.0.answer_taken(request)
+    }
+
     /// The router alone, without the shortcut: for tests that compare the two.
     #[doc(hidden)]
     pub fn router_only(&self) -> Router {

@@ -13,6 +13,7 @@
 //! - After shutdown no connection is accepted, every open one is told to finish the request in
 //!   flight and close, and [`serve`] returns once all of them have.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -21,16 +22,22 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use axum::http::Request;
+use axum::response::Response;
+use futures_util::future::Either;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+use tower::util::Oneshot;
 
 use super::capped::{Cap, refuse};
 use super::coarse_timer::CoarseTimer;
+use super::shortcut::{Answered, Passing};
 use crate::App;
 
 /// The longest a TLS handshake may take before its connection is closed.
@@ -173,7 +180,7 @@ async fn http<S>(stream: S, remote: SocketAddr, served: &Served, shutdown: Cance
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = TowerToHyperService::new(served.serving.app.connected(remote));
+    let service = ByReference(served.serving.app.connected(remote));
     let conn = served
         .builder
         .serve_connection(TokioIo::new(stream), service);
@@ -183,7 +190,26 @@ where
     }
 }
 
-type Connection<'b, S> = auto::Connection<'b, TokioIo<S>, TowerToHyperService<App>, TokioExecutor>;
+type Connection<'b, S> = auto::Connection<'b, TokioIo<S>, ByReference, TokioExecutor>;
+
+/// The app as hyper calls it, by reference: what the shortcut takes (an agent's report, a
+/// download) is answered without a clone of the app, whose clone and drop on every request
+/// (tower's `Service::call` takes `&mut self`) cost as much as a small part of a report. Any
+/// other request is answered by a clone, as tower's adapter would.
+struct ByReference(App);
+
+impl hyper::service::Service<Request<Incoming>> for ByReference {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Answered, Oneshot<App, Request<Incoming>>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        match self.0.answer_taken(request) {
+            Passing::Answered(answered) => Either::Left(answered),
+            Passing::On(request) => Either::Right(self.0.clone().oneshot(request)),
+        }
+    }
+}
 
 /// A connection served until it closes; on shutdown, told to finish the request in flight and
 /// close.

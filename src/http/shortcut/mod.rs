@@ -257,7 +257,18 @@ impl<S> Shortcut<S> {
     }
 }
 
-type Answered =
+/// What [`Shortcut::answer_taken`] did with a request: answered it, or passed it on.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the request passes on by value, as tower's `call` takes it: boxed, it would cost \
+              every request the router answers an allocation"
+)]
+pub enum Passing<B> {
+    Answered(Answered),
+    On(Request<B>),
+}
+
+pub type Answered =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Infallible>> + Send>>;
 
 impl<S, B> Service<Request<B>> for Shortcut<S>
@@ -279,12 +290,28 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        match self.answer_taken(request) {
+            Passing::Answered(answered) => Either::Left(answered),
+            Passing::On(request) => Either::Right(self.inner.call(request)),
+        }
+    }
+}
+
+impl<S> Shortcut<S> {
+    /// The answer to `request` when the shortcut takes it; else the request, for `inner`.
+    /// Needs only `&self`: a connection answers what the shortcut takes without a clone of the
+    /// service for each request (`super::serve`).
+    pub fn answer_taken<B>(&self, request: Request<B>) -> Passing<B>
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
         let Some((base, taken)) = Taken::of(&request) else {
-            return Either::Right(self.inner.call(request));
+            return Passing::On(request);
         };
         let shared = Arc::clone(&self.shared);
         let request = request.map(Body::new);
-        Either::Left(Box::pin(async move {
+        Passing::Answered(Box::pin(async move {
             let Counted { template, series } = shared.counted(base, taken.route());
             let state = &shared.state;
             let response = per_request(
