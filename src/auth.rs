@@ -271,17 +271,6 @@ pub fn token_sha256(token: &str) -> TokenSha256 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenSha256([u8; 64]);
 
-impl TokenSha256 {
-    /// The hash written as `text`, when it is one (64 hex digits).
-    pub fn parse(text: &str) -> Option<Self> {
-        let digits: [u8; 64] = text.as_bytes().try_into().ok()?;
-        digits
-            .iter()
-            .all(u8::is_ascii_hexdigit)
-            .then_some(Self(digits))
-    }
-}
-
 impl std::ops::Deref for TokenSha256 {
     type Target = str;
 

@@ -39,16 +39,7 @@ pub async fn read_body<T>(
             "send the body as JSON with Content-Type: application/json".into(),
         ));
     }
-    // A declared length beyond the limit is refused before a byte of the body is read, so the
-    // client gets its 413 instead of a connection closed while it still sends.
-    let declared = req
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > JSON_LIMIT) {
-        return Err(too_large());
-    }
+    refuse_declared_too_large(&req)?;
     let request_id = req.headers().get(crate::server::REQUEST_ID).cloned();
     let body = axum::body::Bytes::from_request(req, state)
         .await
@@ -218,18 +209,25 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
-        let declared = req
-            .headers()
-            .get(axum::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > JSON_LIMIT) {
-            return Err(too_large());
-        }
+        refuse_declared_too_large(&req)?;
         axum::body::Bytes::from_request(req, state)
             .await
             .map(RawBody)
             .map_err(bytes_rejection)
+    }
+}
+
+/// A declared length beyond the limit is refused before a byte of the body is read, so the
+/// client gets its 413 instead of a connection closed while it still sends.
+fn refuse_declared_too_large(req: &Request) -> Result<(), AppError> {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared.is_some_and(|len| len > JSON_LIMIT) {
+        true => Err(too_large()),
+        false => Ok(()),
     }
 }
 

@@ -8,10 +8,10 @@
 //! - Most reports say that nothing changed: the state reported is the one stored, no reboot is
 //!   pending and no reboot task is active. Such a *steady* report only stores its time: a batch
 //!   of them alone is one transaction of a one-row `UPDATE` each (`direct`), and those that
-//!   join full reports are one `UPDATE … FROM (VALUES …)` in the group's transaction. A report that is not steady after
-//!   all (a wrong token, an unknown source, a changed state, a second report of the same source
-//!   in one batch) is not stored by it: its caller is told "not stored here" and sends it again
-//!   as a full report.
+//!   join full reports are one `UPDATE … FROM (VALUES …)` in the group's transaction. A report
+//!   that is not steady after all (a wrong token, an unknown source, a changed state, a second
+//!   report of the same source in one batch) is not stored by it: its caller is told "not
+//!   stored here" and sends it again as a full report.
 //! - A *full* report (a [`GroupJob`], decided by `crate::service::sources`) runs inside a
 //!   savepoint of its own: one that fails is rolled back to its savepoint and answers its own
 //!   error, and the others of the group are committed all the same.
@@ -26,12 +26,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use migrate_core::domain::version::{DriverVersion, VersionText};
-use uuid::Uuid;
-
 use futures_util::future::BoxFuture;
+use migrate_core::domain::version::{DriverVersion, VersionText};
 use sqlx::SqliteConnection;
 use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
 use super::sources::SourceRow;
 use super::{TsText, WriteConn, WriteSide, WriteTx};

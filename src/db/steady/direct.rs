@@ -104,8 +104,8 @@ impl Direct {
     /// Each report's statement, inside the batch's transaction: which were stored.
     fn store_each(&self, reports: &[&SteadyReport]) -> rusqlite::Result<StoredSet> {
         let mut statement = self.conn.prepare_cached(&STORE_ONE)?;
-        let mut unstored = Vec::new();
-        for (i, r) in reports.iter().enumerate() {
+        let mut stored = Vec::with_capacity(reports.len());
+        for r in reports {
             let bound = Bound::of(r);
             let params = (
                 bound.id(),
@@ -115,17 +115,13 @@ impl Direct {
                 r.controller,
                 &*r.now,
             );
-            if statement.execute(params)? == 0 {
-                unstored.push(i);
+            if statement.execute(params)? > 0 {
+                stored.push(r.id);
             }
         }
-        Ok(if unstored.is_empty() {
-            StoredSet::All
-        } else {
-            let stored = (reports.iter().enumerate())
-                .filter(|(i, _)| !unstored.contains(i))
-                .map(|(_, r)| r.id);
-            StoredSet::Only(stored.collect())
+        Ok(match stored.len() == reports.len() {
+            true => StoredSet::All,
+            false => StoredSet::Only(stored),
         })
     }
 }
