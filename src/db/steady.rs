@@ -38,6 +38,7 @@ use crate::auth::TokenSha256;
 use crate::error::Result;
 
 mod direct;
+mod known;
 mod statement;
 pub(super) use direct::Direct;
 use statement::{Statement, steady_statement};

@@ -289,3 +289,68 @@ async fn other_writers_get_the_connection_the_steady_reports_keep() {
         assert!(source["lastReportAt"].is_string(), "{source}");
     }
 }
+
+/// A steady report whose source was verified before writes by rowid (`db::steady::known`), but
+/// only while no one else has written: after the agent registers again (a new token) and after
+/// a user changes its state, the same report is checked again. The old token is refused, and
+/// the state the agent reports is stored as a change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steady_report_is_checked_again_once_someone_else_wrote() {
+    let (app, _state, _dir) = test_app().await;
+    let (id, old_token) = register_agent(&app, "known-steady").await;
+    let steady = json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "running"});
+    let minimal = |token: &str, body: &Value| {
+        Request::put(format!("{API}/sources/{id}/driverState"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("prefer", "return=minimal")
+            .body(json_body(body.clone()))
+            .unwrap()
+    };
+    // The first stores the state; the next two are steady: verified, then written by rowid.
+    for _ in 0..3 {
+        send(&app, minimal(&old_token, &steady))
+            .await
+            .assert_status(StatusCode::NO_CONTENT);
+    }
+
+    let again = app
+        .post_json(
+            &format!("{API}/sources?operation=Register"),
+            json!({"hostName": "known-steady", "osFamily": "windows", "platform": "windows-x64",
+                   "ipAddress": "10.0.0.5", "machineId": "known-steady"}),
+        )
+        .await;
+    again.assert_status(StatusCode::OK);
+    let again = again.json();
+    assert_eq!(
+        again["id"],
+        id.as_str(),
+        "registering again keeps the source"
+    );
+    let new_token = again["agentToken"].as_str().unwrap().to_owned();
+    assert_ne!(new_token, old_token);
+    send(&app, minimal(&old_token, &steady))
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+    for _ in 0..2 {
+        send(&app, minimal(&new_token, &steady))
+            .await
+            .assert_status(StatusCode::NO_CONTENT);
+    }
+
+    let by_user = Request::put(format!("{API}/sources/{id}/driverState"))
+        .header("authorization", common::basic("administrator", "platespin"))
+        .body(json_body(json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "installed"})))
+        .unwrap();
+    send(&app, by_user).await.assert_status(StatusCode::OK);
+    let source = app.get_json(&format!("{API}/sources/{id}")).await;
+    assert_eq!(source["controllerService"], "installed", "{source}");
+    send(&app, minimal(&new_token, &steady))
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    let source = app.get_json(&format!("{API}/sources/{id}")).await;
+    assert_eq!(
+        source["controllerService"], "running",
+        "the agent's report was not stored as a change: {source}"
+    );
+}

@@ -146,3 +146,47 @@ async fn steady_reports_after_a_full_reset_land_in_the_fresh_database() {
         json!(1)
     );
 }
+
+/// The steady reports' own connection knows the rowids of sources it verified
+/// (`db::steady::known`); after a full reset those rowids belong to other sources. An old
+/// agent's steady report is then checked again (its source is gone), and writes nothing on the
+/// new source that took its rowid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steady_report_from_before_a_reset_writes_nothing_after_it() {
+    let (app, _state, _dir) = test_app().await;
+    let steady = json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "running"});
+    let minimal = |id: &str, token: &str| {
+        axum::http::Request::put(format!("{API}/sources/{id}/driverState"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("prefer", "return=minimal")
+            .body(common::json_body(steady.clone()))
+            .unwrap()
+    };
+    let (old_id, old_token) = register_agent(&app, "before-reset").await;
+    for _ in 0..3 {
+        common::send(&app, minimal(&old_id, &old_token))
+            .await
+            .assert_status(StatusCode::NO_CONTENT);
+    }
+    app.call("POST", "/_emu/state/reset", None)
+        .await
+        .assert_status(StatusCode::OK);
+    let (new_id, new_token) = register_agent(&app, "after-reset").await;
+    common::send(&app, minimal(&new_id, &new_token))
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    let reported = app.get_json(&format!("{API}/sources/{new_id}")).await["lastReportAt"].clone();
+
+    let stale = common::send(&app, minimal(&old_id, &old_token)).await;
+    assert!(
+        stale.status.is_client_error(),
+        "a report for a source gone with the reset: {} {}",
+        stale.status,
+        stale.text()
+    );
+    let source = app.get_json(&format!("{API}/sources/{new_id}")).await;
+    assert_eq!(
+        source["lastReportAt"], reported,
+        "the old report wrote on another source: {source}"
+    );
+}

@@ -60,14 +60,19 @@ impl Statement {
 /// One steady report's statement, for a batch written one row at a time inside its own
 /// transaction (`super::direct`): [`conditions`] over parameters 1-5 (id, token hash,
 /// installed, running, controller), the time in 6. A unique id makes it a one-pass update (no
-/// table of the rows to write, no second lookup), and each execution's count of changes tells
-/// whether that report was stored.
+/// table of the rows to write, no second lookup); the row written answers its rowid, and none
+/// means that report was not stored.
 pub(super) static STORE_ONE: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE sources SET updated_at = ?6, last_report_at = ?6 WHERE {}",
+        "UPDATE sources SET updated_at = ?6, last_report_at = ?6 WHERE {} RETURNING rowid",
         conditions(["?1", "?2", "?3", "?4", "?5"])
     )
 });
+
+/// A steady report whose source's row was verified by [`STORE_ONE`] since anyone else wrote
+/// (`super::known`): its time (2) on the row of rowid 1.
+pub(super) const STORE_KNOWN: &str =
+    "UPDATE sources SET updated_at = ?2, last_report_at = ?2 WHERE rowid = ?1";
 
 /// What makes a report steady, on the row of `sources` it names: the values of the report's
 /// id, token hash (NULL: a signed-in user's report), installed and running versions, and
