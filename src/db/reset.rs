@@ -48,6 +48,9 @@ pub async fn clear(tx: &mut WriteTx, tables: Tables) -> Result<()> {
         sqlx::query("DELETE FROM tasks").execute(tx.conn()).await?;
     }
     if tables.sources {
+        sqlx::query("DELETE FROM source_reports")
+            .execute(tx.conn())
+            .await?;
         sqlx::query("DELETE FROM sources")
             .execute(tx.conn())
             .await?;

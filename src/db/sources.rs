@@ -17,12 +17,36 @@ use crate::domain::version::DriverVersion;
 use crate::error::{AppError, Result};
 
 /// The columns of a [`SourceRow`], in one place for every query that reads one (a macro, so
-/// that `concat!` keeps the SQL a static string).
+/// that `concat!` keeps the SQL a static string), from the table `sources` or the alias given.
+/// The times of a change and of a report are the later of the row's own and of its latest
+/// steady report's (`migrations/0008_add_source_reports.sql`); times sort as their texts.
 macro_rules! source_columns {
     () => {
-        "id, machine_id, host_name, os_family, platform, ip_address, added_by, controller_service,
-         installed_version, running_version, server_sync_required, created_at, updated_at,
-         last_report_at, agent_token_sha256"
+        source_columns!("sources")
+    };
+    ($t:literal) => {
+        concat!(
+            "id, machine_id, host_name, os_family, platform, ip_address, added_by,
+             controller_service, installed_version, running_version, server_sync_required,
+             created_at, max(updated_at, ",
+            steady_reported_at!($t),
+            ") AS updated_at, nullif(max(coalesce(last_report_at, ''), ",
+            steady_reported_at!($t),
+            "), '') AS last_report_at, agent_token_sha256"
+        )
+    };
+}
+
+/// The time of the latest steady report of the source in the table or alias `$t`, or `''`.
+macro_rules! steady_reported_at {
+    ($t:literal) => {
+        concat!(
+            "coalesce((SELECT sr.reported_at FROM source_reports sr WHERE sr.source_rowid = ",
+            $t,
+            ".rowid AND sr.source_id = ",
+            $t,
+            ".id), '')"
+        )
     };
 }
 
@@ -230,11 +254,18 @@ pub async fn update_registration(
     Ok(())
 }
 
-/// Delete a source, and its entry in the search index (which no trigger removes: see
-/// `migrations/0007_add_sources_search.sql`).
+/// Delete a source, its entry in the search index and its latest steady report's time (which
+/// no trigger removes: see `migrations/0007_add_sources_search.sql` and
+/// `migrations/0008_add_source_reports.sql`).
 pub async fn delete(tx: &mut WriteTx, id: Uuid) -> Result<()> {
     sqlx::query(
         "DELETE FROM sources_search WHERE rowid = (SELECT rowid FROM sources WHERE id = ?)",
+    )
+    .bind(id.to_string())
+    .execute(tx.conn())
+    .await?;
+    sqlx::query(
+        "DELETE FROM source_reports WHERE source_rowid = (SELECT rowid FROM sources WHERE id = ?)",
     )
     .bind(id.to_string())
     .execute(tx.conn())

@@ -86,7 +86,7 @@ async fn info_tells_versions_and_hides_secrets() {
     );
     let info = reply.json();
     assert_eq!(info["emulatedApiVersion"], "2019.8");
-    assert_eq!(info["database"]["schemaVersion"], 7);
+    assert_eq!(info["database"]["schemaVersion"], 8);
     assert_eq!(info["config"]["adminPassword"], "***");
     assert_eq!(info["config"]["operatorPassword"], "***");
     let text = String::from_utf8_lossy(&reply.body);

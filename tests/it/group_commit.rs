@@ -354,3 +354,119 @@ async fn a_steady_report_is_checked_again_once_someone_else_wrote() {
         "the agent's report was not stored as a change: {source}"
     );
 }
+
+/// A steady report's time is kept apart from its source's row
+/// (`migrations/0008_add_source_reports.sql`), and shows wherever the source is read: its own
+/// answer, the list, the Workloads search, each with the search index's path and without. A
+/// report that changes something later shows its own time, and a deleted source leaves no time
+/// behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steady_reports_time_shows_wherever_its_source_is_read() {
+    use psserver::db::sources::{Search, search};
+    use psserver::domain::paging::Page;
+
+    let (app, state, _dir) = test_app().await;
+    let (id, token) = register_agent(&app, "steady-times").await;
+    let steady = json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "running"});
+    let minimal = |body: &Value| {
+        Request::put(format!("{API}/sources/{id}/driverState"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("prefer", "return=minimal")
+            .body(json_body(body.clone()))
+            .unwrap()
+    };
+    let times = |source: &Value| {
+        let time = |name: &str| {
+            source[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: {source}"))
+                .to_owned()
+        };
+        (time("updatedAt"), time("lastReportAt"))
+    };
+    send(&app, minimal(&steady))
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    let (_, changed_at) = times(&app.get_json(&format!("{API}/sources/{id}")).await);
+    for _ in 0..3 {
+        send(&app, minimal(&steady))
+            .await
+            .assert_status(StatusCode::NO_CONTENT);
+    }
+    let source = app.get_json(&format!("{API}/sources/{id}")).await;
+    let (updated, reported) = times(&source);
+    assert!(
+        reported > changed_at,
+        "the steady reports' time: {reported} after {changed_at}"
+    );
+    assert_eq!(
+        updated, reported,
+        "a steady report updates the source: {source}"
+    );
+
+    let list = app.get_json(&format!("{API}/sources")).await;
+    let listed = list["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(times(listed), (updated.clone(), reported.clone()), "{list}");
+    let mut r = state.db.reader().await.unwrap();
+    for text in [None, Some("steady-t"), Some("st")] {
+        let query = Search {
+            text: text.map(str::to_owned),
+            ..Search::default()
+        };
+        let (found, _) = search(
+            &mut r,
+            &query,
+            Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+        let found = found.iter().find(|s| s.id.to_string() == id).unwrap();
+        assert_eq!(
+            psserver::db::ts(found.updated_at),
+            updated,
+            "search {text:?}"
+        );
+        assert_eq!(
+            found.last_report_at.map(psserver::db::ts),
+            Some(reported.clone()),
+            "search {text:?}"
+        );
+    }
+    drop(r);
+
+    let change = json!({"installedVersion": "8.0.0.11", "runningVersion": "8.0.0.11", "controllerService": "installed"});
+    send(&app, minimal(&change))
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    let (updated_after, reported_after) =
+        times(&app.get_json(&format!("{API}/sources/{id}")).await);
+    assert!(
+        reported_after > reported && updated_after > updated,
+        "the change's time shows"
+    );
+
+    let pool = common::own_connection(&state).await;
+    let kept = "SELECT COUNT(*) FROM source_reports WHERE source_id = ?";
+    let count = || {
+        sqlx::query_scalar::<_, i64>(kept)
+            .bind(&id)
+            .fetch_one(&pool)
+    };
+    assert_eq!(count().await.unwrap(), 1, "the steady time is kept apart");
+    app.call("DELETE", &format!("{API}/sources/{id}"), None)
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    assert_eq!(
+        count().await.unwrap(),
+        0,
+        "a deleted source left its time behind"
+    );
+}

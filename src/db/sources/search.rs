@@ -160,7 +160,7 @@ pub async fn search(
         ),
     };
     let mut q =
-        QueryBuilder::<Sqlite>::new(concat!("SELECT ", source_columns!(), " FROM sources s"));
+        QueryBuilder::<Sqlite>::new(concat!("SELECT ", source_columns!("s"), " FROM sources s"));
     if let Matching::Indexed(_) = matching {
         // The page's rowids through the index (in the index's own rowid order when sorted by
         // addition, so that the walk stops at the page's end), then their rows: the index's
@@ -178,7 +178,7 @@ pub async fn search(
             .push(")");
         q.push(format_args!(" ORDER BY {order}"));
     } else {
-        q = QueryBuilder::<Sqlite>::new(concat!("SELECT ", source_columns!()));
+        q = QueryBuilder::<Sqlite>::new(concat!("SELECT ", source_columns!("s")));
         matching.push_from_where(&mut q, search.show);
         q.push(format_args!(" ORDER BY {order} LIMIT "))
             .push_bind(page.limit)

@@ -30,7 +30,7 @@ use std::path::Path;
 use rusqlite::OptionalExtension;
 
 use super::known::Known;
-use super::statement::{STORE_KNOWN, STORE_ONE};
+use super::statement::{INSERT_FIRST, REFRESH, STORE_KNOWN, VERIFY_ONE};
 use super::{Bound, SteadyReport, StoredSet};
 
 /// SQLite's own threshold for its automatic checkpoint (`wal_autocheckpoint`), in frames.
@@ -118,12 +118,11 @@ impl Direct {
         })
     }
 
-    /// Each report's statement, inside the batch's transaction: which were stored. A report
-    /// that says what a verified one said of its source writes by rowid; any other is verified
-    /// (and so becomes known).
+    /// Each report's statements, inside the batch's transaction: which were stored. A report
+    /// that says what a verified one said of its source writes its time by rowid; any other is
+    /// verified first (and so becomes known).
     fn store_each(&mut self, reports: &[&SteadyReport]) -> rusqlite::Result<StoredSet> {
         let Self { conn, known } = self;
-        let mut verify = conn.prepare_cached(&STORE_ONE)?;
         let mut by_rowid = conn.prepare_cached(STORE_KNOWN)?;
         let mut stored = Vec::with_capacity(reports.len());
         for r in reports {
@@ -136,22 +135,13 @@ impl Direct {
                     }
                     written
                 }
-                None => {
-                    let bound = Bound::of(r);
-                    let params = (
-                        bound.id(),
-                        r.token.as_deref(),
-                        bound.installed.as_deref(),
-                        bound.running.as_deref(),
-                        r.controller,
-                        &*r.now,
-                    );
-                    let rowid = verify.query_row(params, |row| row.get(0)).optional()?;
-                    if let Some(rowid) = rowid {
+                None => match verify(conn, r)? {
+                    Some(rowid) => {
                         known.remember(r, rowid);
+                        true
                     }
-                    rowid.is_some()
-                }
+                    None => false,
+                },
             };
             if written {
                 stored.push(r.id);
@@ -162,4 +152,27 @@ impl Direct {
             false => StoredSet::Only(stored),
         })
     }
+}
+
+/// Store `report` if it is steady: its source's rowid, or `None` (not stored).
+fn verify(conn: &rusqlite::Connection, report: &SteadyReport) -> rusqlite::Result<Option<i64>> {
+    let bound = Bound::of(report);
+    let said = (
+        bound.id(),
+        report.token.as_deref(),
+        bound.installed.as_deref(),
+        bound.running.as_deref(),
+        report.controller,
+    );
+    let rowid = conn
+        .prepare_cached(&VERIFY_ONE)?
+        .query_row(said, |row| row.get(0))
+        .optional()?;
+    if let Some(rowid) = rowid {
+        let time = (rowid, bound.id(), &*report.now);
+        if conn.prepare_cached(REFRESH)?.execute(time)? == 0 {
+            conn.prepare_cached(INSERT_FIRST)?.execute(time)?;
+        }
+    }
+    Ok(rowid)
 }

@@ -57,22 +57,31 @@ impl Statement {
     }
 }
 
-/// One steady report's statement, for a batch written one row at a time inside its own
+/// Whether one steady report is steady, for a batch written one report at a time inside its own
 /// transaction (`super::direct`): [`conditions`] over parameters 1-5 (id, token hash,
-/// installed, running, controller), the time in 6. A unique id makes it a one-pass update (no
-/// table of the rows to write, no second lookup); the row written answers its rowid, and none
-/// means that report was not stored.
-pub(super) static STORE_ONE: LazyLock<String> = LazyLock::new(|| {
+/// installed, running, controller) on the source's row. A unique id makes it one lookup; the
+/// source's rowid comes back when the report is steady, nothing when it is not.
+pub(super) static VERIFY_ONE: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE sources SET updated_at = ?6, last_report_at = ?6 WHERE {} RETURNING rowid",
+        "SELECT rowid FROM sources WHERE {}",
         conditions(["?1", "?2", "?3", "?4", "?5"])
     )
 });
 
-/// A steady report whose source's row was verified by [`STORE_ONE`] since anyone else wrote
-/// (`super::known`): its time (2) on the row of rowid 1.
+/// A steady report's time (3) beside its source of rowid 1 and id 2
+/// (`migrations/0008_add_source_reports.sql`), where a time is kept already. An `UPDATE` and,
+/// the first time, an `INSERT` cost far less than one `INSERT … ON CONFLICT`.
+pub(super) const REFRESH: &str =
+    "UPDATE source_reports SET source_id = ?2, reported_at = ?3 WHERE source_rowid = ?1";
+
+/// [`REFRESH`], the source's first.
+pub(super) const INSERT_FIRST: &str =
+    "INSERT INTO source_reports (source_rowid, source_id, reported_at) VALUES (?1, ?2, ?3)";
+
+/// A steady report whose source was verified by [`VERIFY_ONE`] since anyone else wrote
+/// (`super::known`): its time (2) beside the source of rowid 1.
 pub(super) const STORE_KNOWN: &str =
-    "UPDATE sources SET updated_at = ?2, last_report_at = ?2 WHERE rowid = ?1";
+    "UPDATE source_reports SET reported_at = ?2 WHERE source_rowid = ?1";
 
 /// What makes a report steady, on the row of `sources` it names: the values of the report's
 /// id, token hash (NULL: a signed-in user's report), installed and running versions, and
