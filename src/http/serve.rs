@@ -19,6 +19,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -214,26 +215,67 @@ impl hyper::service::Service<Request<Incoming>> for ByReference {
 /// A connection served until it closes; on shutdown, told to finish the request in flight and
 /// close.
 ///
-/// The shutdown signal is polled only when the task's waker is not the one it holds: the waker a
-/// spawned task is polled with does not change, and polling the signal costs a lock each time,
-/// on every wake of the connection (each request). Once the signal holds the task's waker, a
-/// cancellation wakes the task, and a look at the token (an atomic read) tells it so.
+/// The shutdown signal is polled only when it has woken the task, or when the task's waker is
+/// not the one it was given: polling the signal (or asking the token) takes the token's lock,
+/// and the connection is polled on every wake (twice for each agent's report). The signal holds
+/// a waker of ours ([`SignalWake`]) that marks the wake as the signal's before it passes it on,
+/// so a wake by the connection's own I/O costs an atomic read.
 struct UntilShutdown<'b, S> {
     conn: Pin<Box<Connection<'b, S>>>,
-    token: CancellationToken,
     cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
-    /// The waker the signal was last polled with; `None` once the connection was told to close.
-    registered: Option<Option<Waker>>,
+    /// The waker the signal holds; `None` before the first poll and once the connection was
+    /// told to close (then `registered` is false).
+    signal: Option<Arc<SignalWake>>,
+    registered: bool,
+}
+
+/// The task's waker, as the shutdown signal holds it: a wake through it says the signal fired.
+struct SignalWake {
+    fired: AtomicBool,
+    task: Waker,
+}
+
+impl std::task::Wake for SignalWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fired.store(true, Ordering::Release);
+        self.task.wake_by_ref();
+    }
 }
 
 impl<'b, S> UntilShutdown<'b, S> {
     fn new(conn: Connection<'b, S>, token: CancellationToken) -> Self {
         Self {
             conn: Box::pin(conn),
-            cancelled: Box::pin(token.clone().cancelled_owned()),
-            token,
-            registered: Some(None),
+            cancelled: Box::pin(token.cancelled_owned()),
+            signal: None,
+            registered: true,
         }
+    }
+
+    /// Poll the signal when it may have fired or holds a stale waker: true once it fired.
+    fn shutdown_signalled(&mut self, task: &Waker) -> bool {
+        let stale = self.signal.as_ref().is_none_or(|s| !s.task.will_wake(task));
+        let fired = self
+            .signal
+            .as_ref()
+            .is_some_and(|s| s.fired.load(Ordering::Acquire));
+        if !stale && !fired {
+            return false;
+        }
+        let signal = Arc::new(SignalWake {
+            fired: AtomicBool::new(false),
+            task: task.clone(),
+        });
+        let waker = Waker::from(Arc::clone(&signal));
+        self.signal = Some(signal);
+        self.cancelled
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_ready()
     }
 }
 
@@ -245,16 +287,10 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        if let Some(registered) = &mut this.registered {
-            let stale = registered.as_ref().is_none_or(|w| !w.will_wake(cx.waker()));
-            if stale || this.token.is_cancelled() {
-                if this.cancelled.as_mut().poll(cx).is_ready() {
-                    this.registered = None;
-                    this.conn.as_mut().graceful_shutdown();
-                } else {
-                    *registered = Some(cx.waker().clone());
-                }
-            }
+        if this.registered && this.shutdown_signalled(cx.waker()) {
+            this.registered = false;
+            this.signal = None;
+            this.conn.as_mut().graceful_shutdown();
         }
         this.conn.as_mut().poll(cx)
     }

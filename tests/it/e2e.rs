@@ -272,6 +272,49 @@ async fn stops_cleanly_on_sigterm() {
     stops_on_sigterm(server);
 }
 
+/// A kept-alive connection that sits idle when the server is told to stop is closed at once
+/// (`http::serve`: the shutdown signal wakes the connection), not left to the 10 s the server
+/// gives requests in flight.
+#[test]
+fn closes_idle_kept_alive_connections_on_sigterm() {
+    use std::io::{Read, Write};
+    let server = Server::start(&[]);
+    let mut idle = std::net::TcpStream::connect(&server.addr).unwrap();
+    idle.write_all(b"GET /_emu/health HTTP/1.1\r\nHost: p\r\n\r\n")
+        .unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = [0u8; 1024];
+    let n = idle.read(&mut answer).unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    let started = std::time::Instant::now();
+    let pid = server.pid();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let code = server
+        .wait_exit(Duration::from_secs(15))
+        .expect("psserver did not stop on SIGTERM");
+    assert!(code.success(), "{code:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopping took {:?}: the idle connection was waited for",
+        started.elapsed()
+    );
+    assert!(
+        matches!(idle.read(&mut answer), Ok(0) | Err(_)),
+        "the idle connection is closed"
+    );
+}
+
 /// Send SIGTERM to `server`; it must exit, with success, within 15 s.
 fn stops_on_sigterm(server: Server) {
     let pid = server.pid();
