@@ -1,16 +1,17 @@
 //! The sources whose steady report was stored since anyone else last wrote the database, with
 //! what that report said: the next report that says the same of the same source is steady too,
-//! and only its time is written, by rowid, with no conditions to check.
+//! and only its time is written (beside the source, `migrations/0008_add_source_reports.sql`),
+//! by rowid, with no conditions to check.
 //!
 //! Invariants:
-//! - Every entry was verified by the full steady statement (`statement::STORE_ONE`) on the
+//! - Every entry was verified by the steady conditions (`statement::VERIFY_ONE`) on the
 //!   steady reports' own connection, and the set is kept only while SQLite's `data_version` on
 //!   that connection stays as it was: it moves on whenever another connection commits (a full
 //!   report, a registration, a reboot task, a deletion, a reset's copy). So while an entry is
 //!   kept, no row its verification read has changed: the source, its token, its state, its
 //!   rowid, and its tasks are as they were.
-//! - The steady reports' own connection writes nothing but report times, which no condition
-//!   reads.
+//! - The steady reports' own connection writes nothing but report times (`source_reports`),
+//!   which no condition reads.
 //! - At most [`KNOWN_MAX`] sources are kept (a few MB); past that the set starts again.
 
 use std::collections::HashMap;
