@@ -93,8 +93,11 @@ pub struct Metrics {
     operations: Family<StatusLabel, Gauge>,
     tasks: Family<StateLabel, Gauge>,
     faults: Family<ActionLabel, Counter>,
-    polls: Family<ResultLabel, Counter>,
-    reports: Family<StoredLabel, Counter>,
+    /// The two series of `poll_answers` (hit, miss), found once: every status poll counts.
+    polls_by_result: [Counter; 2],
+    /// The two series of `driver_state_reports` (together, alone), found once: every report
+    /// counts.
+    reports_by_way: [Counter; 2],
 }
 
 impl Default for Metrics {
@@ -181,21 +184,23 @@ impl Metrics {
             operations,
             tasks,
             faults,
-            polls,
-            reports,
+            polls_by_result: ["hit", "miss"]
+                .map(|result| polls.get_or_create(&ResultLabel { result }).clone()),
+            reports_by_way: ["together", "alone"]
+                .map(|stored| reports.get_or_create(&StoredLabel { stored }).clone()),
         }
     }
 
     /// A driver-state report stored, together with others (a steady one) or alone.
     pub fn report_stored(&self, together: bool) {
-        let stored = if together { "together" } else { "alone" };
-        self.reports.get_or_create(&StoredLabel { stored }).inc();
+        let [with_others, alone] = &self.reports_by_way;
+        if together { with_others } else { alone }.inc();
     }
 
     /// A status poll answered from memory (`hit`) or read from the database (`miss`).
     pub fn poll_answered(&self, from_memory: bool) {
-        let result = if from_memory { "hit" } else { "miss" };
-        self.polls.get_or_create(&ResultLabel { result }).inc();
+        let [hit, miss] = &self.polls_by_result;
+        if from_memory { hit } else { miss }.inc();
     }
 
     fn observe(&self, method: &'static str, route: &str, status: u16, seconds: f64) {

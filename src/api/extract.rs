@@ -3,7 +3,6 @@
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -41,9 +40,7 @@ pub async fn read_body<T>(
     }
     refuse_declared_too_large(&req)?;
     let request_id = req.headers().get(crate::server::REQUEST_ID).cloned();
-    let body = axum::body::Bytes::from_request(req, state)
-        .await
-        .map_err(bytes_rejection)?;
+    let body = whole_body(req).await?;
     // Every JSON body of the API is an object: serde would take an array for a struct too.
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(match body.iter().all(u8::is_ascii_whitespace) {
@@ -66,6 +63,10 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
     let Some(value) = headers.get(axum::http::header::CONTENT_TYPE) else {
         return true;
     };
+    // What nearly every client sends, agents on every report: no parsing for it.
+    if value.as_bytes() == b"application/json" {
+        return true;
+    }
     let Ok(value) = value.to_str() else {
         return false;
     };
@@ -208,13 +209,53 @@ pub struct RawBody(pub axum::body::Bytes);
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = AppError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, AppError> {
         refuse_declared_too_large(&req)?;
-        axum::body::Bytes::from_request(req, state)
-            .await
-            .map(RawBody)
-            .map_err(bytes_rejection)
+        whole_body(req).await.map(RawBody)
     }
+}
+
+/// The request's whole body, at most [`JSON_LIMIT`] bytes (413 past it). What axum's `Bytes`
+/// extractor reads, with the same refusals, but without boxing the body in a limit and its
+/// chunks in a list: a small body (an agent's report) comes in one frame, kept as it is.
+async fn whole_body(req: Request) -> Result<axum::body::Bytes, AppError> {
+    use axum::body::HttpBody;
+    use bytes::BufMut;
+    let mut body = std::pin::pin!(req.into_body());
+    let mut whole = axum::body::Bytes::new();
+    // Only once a second frame comes: the frames so far, copied together.
+    let mut joined: Option<bytes::BytesMut> = None;
+    while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        let Ok(data) = frame.map_err(body_refused)?.into_data() else {
+            continue; // trailers: not part of the body
+        };
+        let so_far = joined.as_ref().map_or(whole.len(), bytes::BytesMut::len);
+        if u64::try_from(so_far + data.len()).map_or(true, |n| n > JSON_LIMIT) {
+            return Err(too_large());
+        }
+        match (&mut joined, whole.is_empty()) {
+            (Some(joined), _) => joined.put(data),
+            (None, true) => whole = data,
+            (None, false) => {
+                let mut both = bytes::BytesMut::with_capacity(whole.len() + data.len());
+                both.put(std::mem::take(&mut whole));
+                both.put(data);
+                joined = Some(both);
+            }
+        }
+    }
+    Ok(joined.map_or(whole, bytes::BytesMut::freeze))
+}
+
+/// A body whose read failed: a stalled one (408), or one cut short.
+fn body_refused(error: axum::Error) -> AppError {
+    if let Some(why) = crate::error::body_stalled(&error) {
+        return crate::error::body_timeout(why);
+    }
+    AppError::bad_request(
+        "InvalidBody",
+        format!("Failed to buffer the request body: {error}"),
+    )
 }
 
 /// A declared length beyond the limit is refused before a byte of the body is read, so the
@@ -228,16 +269,6 @@ fn refuse_declared_too_large(req: &Request) -> Result<(), AppError> {
     match declared.is_some_and(|len| len > JSON_LIMIT) {
         true => Err(too_large()),
         false => Ok(()),
-    }
-}
-
-fn bytes_rejection(rejection: axum::extract::rejection::BytesRejection) -> AppError {
-    if let Some(why) = crate::error::body_stalled(&rejection) {
-        return crate::error::body_timeout(why);
-    }
-    match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-        _ => AppError::bad_request("InvalidBody", rejection.body_text()),
     }
 }
 
@@ -319,9 +350,11 @@ pub enum ReturnPreference {
 
 impl ReturnPreference {
     /// The `Preference-Applied` value to send back, when the preference changed the answer.
-    pub fn applied(self) -> Option<&'static str> {
+    pub fn applied(self) -> Option<axum::http::HeaderValue> {
         match self {
-            ReturnPreference::Minimal => Some("return=minimal"),
+            ReturnPreference::Minimal => {
+                Some(axum::http::HeaderValue::from_static("return=minimal"))
+            }
             ReturnPreference::Representation => None,
         }
     }
@@ -436,8 +469,71 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestIdHeader {
 
 #[cfg(test)]
 mod tests {
-    use super::{ReturnPreference, return_preference};
+    use super::{JSON_LIMIT, ReturnPreference, is_json, return_preference, whole_body};
     use ReturnPreference::{Minimal, Representation};
+
+    /// A request whose body comes in `frames`, with no declared length (as a chunked upload).
+    fn streamed(frames: Vec<Vec<u8>>) -> axum::extract::Request {
+        let frames = frames.into_iter().map(Ok::<_, std::io::Error>);
+        let body = axum::body::Body::from_stream(futures_util::stream::iter(frames));
+        axum::extract::Request::new(body)
+    }
+
+    #[tokio::test]
+    async fn a_body_in_several_frames_is_read_whole_and_in_order() {
+        let read =
+            |frames: Vec<&str>| whole_body(streamed(frames.into_iter().map(Vec::from).collect()));
+        assert_eq!(&read(vec![]).await.unwrap()[..], b"");
+        assert_eq!(&read(vec!["{}"]).await.unwrap()[..], b"{}");
+        assert_eq!(
+            &read(vec!["", "{\"a\"", ":", "", "1}"]).await.unwrap()[..],
+            b"{\"a\":1}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_past_the_limit_is_refused_whichever_frame_crosses_it() {
+        let limit = usize::try_from(JSON_LIMIT).unwrap();
+        let exactly = whole_body(streamed(vec![vec![b' '; limit - 1], vec![b' ']])).await;
+        assert_eq!(exactly.unwrap().len(), limit);
+        for frames in [
+            vec![vec![b' '; limit + 1]],
+            vec![vec![b' '; limit], vec![b' ']],
+            vec![vec![b' '; 10], vec![b' '; limit - 10], vec![b' ']],
+        ] {
+            let refused = whole_body(streamed(frames)).await.unwrap_err();
+            assert_eq!(refused.code(), "PayloadTooLarge");
+        }
+    }
+
+    #[test]
+    fn json_is_what_the_content_type_says_or_none() {
+        let with = |value: Option<&str>| {
+            let mut headers = axum::http::HeaderMap::new();
+            if let Some(value) = value {
+                headers.insert("content-type", value.parse().unwrap());
+            }
+            is_json(&headers)
+        };
+        for json in [
+            None,
+            Some("application/json"),
+            Some("Application/JSON; charset=utf-8"),
+            Some(" application/json "),
+            Some("application/problem+json"),
+        ] {
+            assert!(with(json), "{json:?}");
+        }
+        for other in [
+            Some("text/plain"),
+            Some("application/jsonx"),
+            Some("application/+json"),
+            Some("json"),
+            Some(""),
+        ] {
+            assert!(!with(other), "{other:?}");
+        }
+    }
 
     #[test]
     fn the_return_preference_is_read_as_rfc_7240_says() {

@@ -47,10 +47,47 @@ pub struct Journal {
 
 struct Inner {
     next: u64,
-    entries: VecDeque<Entry>,
+    entries: Ring,
     unimplemented: VecDeque<Entry>,
     /// Ignored body members by request id, until the request's entry is recorded.
     ignored: Vec<(String, Vec<String>)>,
+}
+
+/// The newest entries, at most the journal's capacity: once full, a new entry is written over
+/// the oldest in place (its texts' memory reused, nothing moved), as every request is journalled.
+#[derive(Default)]
+struct Ring {
+    slots: Vec<Entry>,
+    /// Once full, the oldest entry's slot (the next one written); 0 until then. The entries,
+    /// oldest first, are `slots[oldest..]` then `slots[..oldest]`.
+    oldest: usize,
+}
+
+impl Ring {
+    /// The slot of a new entry: a blank one while there is room, else the oldest entry's.
+    fn slot(&mut self, capacity: usize) -> &mut Entry {
+        if self.slots.len() < capacity {
+            self.slots.push(Entry::blank());
+            return self.slots.last_mut().expect("an entry was just pushed");
+        }
+        let at = self.oldest;
+        self.oldest = (at + 1) % self.slots.len();
+        &mut self.slots[at]
+    }
+
+    fn newest_first(&self) -> impl Iterator<Item = &Entry> {
+        let (newer, older) = self.slots.split_at(self.oldest);
+        newer.iter().rev().chain(older.iter().rev())
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.oldest = 0;
+    }
 }
 
 /// Requests whose ignored members wait for their entry at once: a bound, not a tuning knob.
@@ -80,7 +117,7 @@ impl Journal {
             capacity,
             inner: Mutex::new(Inner {
                 next: 1,
-                entries: VecDeque::with_capacity(capacity.min(4096)),
+                entries: Ring::default(),
                 unimplemented: VecDeque::new(),
                 ignored: Vec::new(),
             }),
@@ -110,30 +147,18 @@ impl Journal {
     }
 
     pub fn record(&self, entry: Entry) {
-        if self.capacity == 0 {
-            return;
-        }
-        self.insert(&mut self.lock(), entry);
+        self.record_with(|slot| *slot = entry);
     }
 
-    /// Record an entry that `fill` writes over one the journal gives up: the oldest when it is
-    /// full, whose texts' memory is written again rather than freed and allocated anew (every
-    /// request is journalled).
+    /// Record an entry that `fill` writes over the slot the journal gives it: once the journal
+    /// is full, the oldest entry's, whose texts `fill` writes again rather than allocate anew.
     fn record_with(&self, fill: impl FnOnce(&mut Entry)) {
         if self.capacity == 0 {
             return;
         }
-        let mut inner = self.lock();
-        let mut entry = match inner.entries.len() >= self.capacity {
-            true => inner.entries.pop_front(),
-            false => None,
-        }
-        .unwrap_or_else(Entry::blank);
-        fill(&mut entry);
-        self.insert(&mut inner, entry);
-    }
-
-    fn insert(&self, inner: &mut Inner, mut entry: Entry) {
+        let inner = &mut *self.lock();
+        let entry = inner.entries.slot(self.capacity);
+        fill(entry);
         // Almost always empty: no cost for requests whose bodies were fully understood.
         if !inner.ignored.is_empty()
             && let Some(id) = entry.request_id.as_deref()
@@ -149,21 +174,20 @@ impl Journal {
             }
             inner.unimplemented.push_back(entry.clone());
         }
-        if inner.entries.len() >= self.capacity {
-            inner.entries.pop_front();
-        }
-        inner.entries.push_back(entry);
     }
 
     /// Newest first, filtered.
     pub fn list(&self, filter: &Filter, unimplemented_only: bool) -> (Vec<Entry>, usize) {
         let inner = self.lock();
-        let source = if unimplemented_only {
-            &inner.unimplemented
-        } else {
-            &inner.entries
+        let (newest_first, total): (Box<dyn Iterator<Item = &Entry>>, _) = match unimplemented_only
+        {
+            true => (
+                Box::new(inner.unimplemented.iter().rev()),
+                inner.unimplemented.len(),
+            ),
+            false => (Box::new(inner.entries.newest_first()), inner.entries.len()),
         };
-        let matching = source.iter().rev().filter(|e| {
+        let matching = newest_first.filter(|e| {
             filter
                 .method
                 .as_deref()
@@ -178,7 +202,7 @@ impl Journal {
             .take(filter.limit.unwrap_or(100).min(self.capacity.max(1)))
             .cloned()
             .collect();
-        (entries, source.len())
+        (entries, total)
     }
 
     pub fn len(&self) -> usize {

@@ -109,7 +109,12 @@ pub(super) fn content_length_of(mut response: Response) -> Response {
     if !response.headers().contains_key(&length)
         && let Some(size) = response.body().size_hint().exact()
     {
-        response.headers_mut().insert(length, size.into());
+        // An empty body's (a 204's: every agent report's) without formatting a number.
+        let value = match size {
+            0 => axum::http::HeaderValue::from_static("0"),
+            size => size.into(),
+        };
+        response.headers_mut().insert(length, value);
     }
     response
 }
