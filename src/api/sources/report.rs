@@ -128,9 +128,22 @@ pub async fn report_driver_state(
     prefer: ReturnPreference,
     request_id: RequestIdHeader,
     Path(id): Path<String>,
-    ReportBody(body): ReportBody,
+    body: ReportBody,
 ) -> Result<Response> {
     let id = parse_id(&id, "source id")?;
+    report(state, reporter, base, prefer, request_id, id, body).await
+}
+
+/// [`report_driver_state`] once its source's id is read (the shortcut reads it from the path).
+async fn report(
+    state: AppState,
+    reporter: Reporter,
+    base: LazyApiBase,
+    prefer: ReturnPreference,
+    request_id: RequestIdHeader,
+    id: uuid::Uuid,
+    ReportBody(body): ReportBody,
+) -> Result<Response> {
     let reported = DriverState {
         installed: version_field(body.installed_version.as_deref(), "installedVersion")?,
         running: version_field(body.running_version.as_deref(), "runningVersion")?,
@@ -199,11 +212,12 @@ const PREFERENCE_APPLIED: axum::http::HeaderName =
     axum::http::HeaderName::from_static("preference-applied");
 
 /// The route's answer to a request that did not come through the router (the shortcut of
-/// `http::shortcut`, which cut `id` from the path): the handler's own extractors, in the order
-/// axum runs them for it, so that every refusal is the router's.
+/// `http::shortcut`, which read the source's `id` from the path as [`parse_id`] reads it): the
+/// handler's own extractors, in the order axum runs them for it, so that every refusal is the
+/// router's.
 pub async fn report_without_router(
     state: AppState,
-    id: String,
+    id: uuid::Uuid,
     request: axum::extract::Request,
 ) -> Response {
     use axum::extract::FromRequest;
@@ -220,15 +234,7 @@ pub async fn report_without_router(
         Ok(body) => body,
         Err(refused) => return refused.into_response(),
     };
-    report_driver_state(
-        State(state),
-        reporter,
-        base,
-        prefer,
-        request_id,
-        Path(id),
-        body,
-    )
-    .await
-    .into_response()
+    report(state, reporter, base, prefer, request_id, id, body)
+        .await
+        .into_response()
 }

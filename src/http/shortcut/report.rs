@@ -35,12 +35,11 @@ impl Report {
 
     /// The answer, from the router's handler with its own extractors.
     pub(super) async fn answer(self, state: &AppState, request: Request<Body>) -> Response {
-        let id = self.source.hyphenated().to_string();
         // Boxed: each of the futures around this one (the per-request work's) would otherwise
         // carry the handler's state, and each is moved whole when it starts.
         Box::pin(api::sources::report_without_router(
             state.clone(),
-            id,
+            self.source,
             request,
         ))
         .await
