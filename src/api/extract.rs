@@ -226,17 +226,21 @@ async fn whole_body(req: Request) -> Result<axum::body::Bytes, AppError> {
     // Only once a second frame comes: the frames so far, copied together.
     let mut joined: Option<bytes::BytesMut> = None;
     while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        // Trailers are not part of the body, and an empty frame adds nothing to it.
         let Ok(data) = frame.map_err(body_refused)?.into_data() else {
-            continue; // trailers: not part of the body
+            continue;
         };
+        if data.is_empty() {
+            continue;
+        }
         let so_far = joined.as_ref().map_or(whole.len(), bytes::BytesMut::len);
         if u64::try_from(so_far + data.len()).map_or(true, |n| n > JSON_LIMIT) {
             return Err(too_large());
         }
-        match (&mut joined, whole.is_empty()) {
-            (Some(joined), _) => joined.put(data),
-            (None, true) => whole = data,
-            (None, false) => {
+        match &mut joined {
+            Some(joined) => joined.put(data),
+            None if whole.is_empty() => whole = data,
+            None => {
                 let mut both = bytes::BytesMut::with_capacity(whole.len() + data.len());
                 both.put(std::mem::take(&mut whole));
                 both.put(data);
@@ -254,7 +258,7 @@ fn body_refused(error: axum::Error) -> AppError {
     }
     AppError::bad_request(
         "InvalidBody",
-        format!("Failed to buffer the request body: {error}"),
+        format!("the request body could not be read to its end: {error}"),
     )
 }
 
